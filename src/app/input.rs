@@ -1,0 +1,71 @@
+//! Reading the dumps a command was given: files, `-`, or standard input.
+
+use super::{Failure, Result};
+use crate::cli::InputFormatArg;
+use crate::model::{InputFormat, Ruleset};
+use std::io::{IsTerminal, Read};
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Copy)]
+pub struct FormatChoice(pub Option<InputFormatArg>);
+
+impl FormatChoice {
+    fn get(self) -> Option<InputFormat> {
+        self.0.map(|f| match f {
+            InputFormatArg::Save => InputFormat::Save,
+            InputFormatArg::Script => InputFormat::Script,
+            InputFormatArg::Listing => InputFormat::Listing,
+        })
+    }
+}
+
+fn read_bytes(path: Option<&Path>) -> Result<(String, Vec<u8>)> {
+    match path {
+        None => {
+            let stdin = std::io::stdin();
+            if stdin.is_terminal() {
+                return Err(Failure::Input(miette::miette!(
+                    help = "pipe a dump in: `iptables-save | kptrace …`, or name a file: `kptrace … node.rules`",
+                    "no input: standard input is a terminal"
+                )));
+            }
+            let mut buf = Vec::new();
+            stdin
+                .lock()
+                .read_to_end(&mut buf)
+                .map_err(|e| Failure::Input(miette::miette!("cannot read standard input: {e}")))?;
+            Ok(("<stdin>".into(), buf))
+        }
+        Some(p) => {
+            let buf = std::fs::read(p).map_err(|e| {
+                Failure::Input(miette::miette!("cannot read `{}`: {e}", p.display()))
+            })?;
+            Ok((p.display().to_string(), buf))
+        }
+    }
+}
+
+/// Reads and parses one input (`None` or `-`: standard input).
+pub fn load(path: Option<&Path>, fmt: FormatChoice) -> Result<Ruleset> {
+    let path = path.filter(|p| p.as_os_str() != "-");
+    let (name, bytes) = read_bytes(path)?;
+    crate::parse::read(&name, bytes, fmt.get()).map_err(|f| Failure::Input(f.report()))
+}
+
+/// Reads every input named (or standard input when none is).
+pub fn load_all(files: &[PathBuf], fmt: FormatChoice) -> Result<Vec<Ruleset>> {
+    if files.is_empty() {
+        return Ok(vec![load(None, fmt)?]);
+    }
+    files.iter().map(|f| load(Some(f), fmt)).collect()
+}
+
+/// Errors met while parsing rules on demand turn the command's answer into exit 2.
+pub fn check_late_errors(rs: &Ruleset) -> Result<()> {
+    let errors = rs.take_errors();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure::Input(crate::error::report(&rs.source, errors)))
+    }
+}

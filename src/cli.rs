@@ -1,0 +1,146 @@
+//! Command-line interface: the clap types, nothing else.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "kptrace",
+    version,
+    about = "Explains what kube-proxy made the kernel do, from an iptables-save dump",
+    long_about = "Reads iptables-save output (or a grep of it) and answers what netfilter does with a \
+                  Service's traffic: every way in, the chain path, each endpoint's exact share, and \
+                  whether the reply is masqueraded.\n\nExample: iptables-save | kptrace svc default/nginx",
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+
+    /// Input language; detected from the text when not given.
+    #[arg(long, global = true, value_enum)]
+    pub input_format: Option<InputFormatArg>,
+
+    /// When to use colour (also off with NO_COLOR, or when output is not a terminal).
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// List the Services a dump holds.
+    Ls(LsArgs),
+    /// Show every way into a Service, the endpoints each reaches, with what share, and masquerading.
+    Svc(SvcArgs),
+    /// Trace one packet through the rules.
+    Trace(TraceArgs),
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum InputFormatArg {
+    Save,
+    Script,
+    Listing,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Human,
+    Json,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Hook {
+    Prerouting,
+    Output,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Proto {
+    Tcp,
+    Udp,
+    Sctp,
+    Icmp,
+}
+
+#[derive(Args, Debug)]
+pub struct LsArgs {
+    /// Dump files (`-` or nothing: standard input).
+    pub files: Vec<PathBuf>,
+    #[arg(long, short = 'f', value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct NodeArgs {
+    /// An address of the node the dump was taken on (repeatable). Loopback is always local.
+    #[arg(long = "node-ip", value_name = "IP")]
+    pub node_ips: Vec<IpAddr>,
+}
+
+#[derive(Args, Debug)]
+pub struct SvcArgs {
+    /// `ns/name`, `ns/name:port-name`, a cluster `IP:port`, or a `KUBE-SVC-…` chain.
+    pub service: String,
+    /// Dump files (`-` or nothing: standard input).
+    pub files: Vec<PathBuf>,
+    #[arg(long, short = 'f', value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+    #[command(flatten)]
+    pub node: NodeArgs,
+    /// Show the chain path of every outcome, not only the first.
+    #[arg(long)]
+    pub all_paths: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct TraceArgs {
+    /// Dump file (`-` or nothing: standard input).
+    pub file: Option<PathBuf>,
+    /// Source address of the packet.
+    #[arg(long)]
+    pub src: IpAddr,
+    /// Destination address of the packet.
+    #[arg(long)]
+    pub dst: IpAddr,
+    /// Destination port.
+    #[arg(long)]
+    pub dport: Option<u16>,
+    /// Source port.
+    #[arg(long, default_value_t = 40000)]
+    pub sport: u16,
+    #[arg(long, value_enum, default_value_t = Proto::Tcp)]
+    pub proto: Proto,
+    #[command(flatten)]
+    pub node: NodeArgs,
+    /// Where the packet enters: from the network (prerouting) or from a process on the node (output).
+    /// Default: output when the source is a node address, else prerouting.
+    #[arg(long, value_enum)]
+    pub hook: Option<Hook>,
+    /// Interface the packet arrives on (prerouting).
+    #[arg(long, value_name = "IF")]
+    pub in_iface: Option<String>,
+    /// Interface the packet leaves by.
+    #[arg(long, value_name = "IF")]
+    pub out_iface: Option<String>,
+    /// The packet's mark before the rules see it.
+    #[arg(long, value_parser = parse_mark, default_value = "0")]
+    pub mark: u32,
+    #[arg(long, short = 'f', value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+}
+
+fn parse_mark(s: &str) -> Result<u32, String> {
+    match s.strip_prefix("0x") {
+        Some(h) => u32::from_str_radix(h, 16).map_err(|e| e.to_string()),
+        None => s.parse().map_err(|e: std::num::ParseIntError| e.to_string()),
+    }
+}

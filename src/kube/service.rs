@@ -1,0 +1,116 @@
+//! What kptrace knows of one Service port: its entry points, endpoints and chains.
+
+use crate::model::Protocol;
+use serde::Serialize;
+use std::net::IpAddr;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EntryKind {
+    ClusterIp,
+    NodePort,
+    ExternalIp,
+    LoadBalancer,
+}
+
+impl EntryKind {
+    pub fn label(self) -> &'static str {
+        match self {
+            EntryKind::ClusterIp => "cluster IP",
+            EntryKind::NodePort => "NodePort",
+            EntryKind::ExternalIp => "external IP",
+            EntryKind::LoadBalancer => "load balancer",
+        }
+    }
+}
+
+/// A way into the Service: an address and port a client sends to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    pub kind: EntryKind,
+    /// None for a NodePort (any node address).
+    pub address: Option<IpAddr>,
+    pub port: u16,
+    pub protocol: Option<Protocol>,
+    /// The rule that leads in: (table, chain, line).
+    pub chain: String,
+    pub line: u32,
+    /// The chain the entry rule jumps to (KUBE-SVC-, KUBE-EXT-, KUBE-FW-…).
+    pub target: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Endpoint {
+    /// The endpoint chain (KUBE-SEP-…).
+    pub chain: String,
+    /// `ip:port` from its DNAT rule, or from the `-> ip:port` comment when the chain is not in the input.
+    pub address: Option<String>,
+    /// The address came from a comment only: the DNAT rule was not in the input.
+    pub from_comment: bool,
+}
+
+/// One port of one Service, as the rules show it.
+#[derive(Clone, Debug, Default)]
+pub struct ServicePort {
+    /// `ns/name`, when comments name it.
+    pub service: Option<String>,
+    pub port_name: Option<String>,
+    pub protocol: Option<Protocol>,
+    /// What groups the chains of this port: the hash of hashed chain names, or a chain name.
+    pub key: String,
+    pub svc_chain: Option<String>,
+    pub ext_chain: Option<String>,
+    pub svl_chain: Option<String>,
+    pub fw_chain: Option<String>,
+    pub xlb_chain: Option<String>,
+    pub entries: Vec<Entry>,
+    pub endpoints: Vec<Endpoint>,
+    /// Endpoints on this node (of KUBE-SVL-/KUBE-XLB-), for externalTrafficPolicy/internalTrafficPolicy Local.
+    pub local_endpoints: Vec<Endpoint>,
+    /// externalTrafficPolicy Local: external traffic only reaches endpoints on this node.
+    pub external_local: bool,
+    /// Session affinity timeout (seconds), from `-m recent --rcheck --seconds`.
+    pub affinity_seconds: Option<u32>,
+    /// A filter rule that rejects/drops this Service's traffic because it has no (local) endpoints: (chain, line, comment tail).
+    pub no_endpoint_rules: Vec<(String, u32, String)>,
+}
+
+impl ServicePort {
+    /// `ns/name:port` or, for an unnamed Service, its first entry `ip:port`.
+    pub fn display_name(&self) -> String {
+        match (&self.service, &self.port_name) {
+            (Some(s), Some(p)) => format!("{s}:{p}"),
+            (Some(s), None) => s.clone(),
+            (None, _) => self
+                .cluster_ip()
+                .map(|(ip, port)| crate::kube::host_port(ip, port))
+                .or_else(|| self.svc_chain.clone())
+                .unwrap_or_else(|| self.key.clone()),
+        }
+    }
+
+    pub fn cluster_ip(&self) -> Option<(IpAddr, u16)> {
+        self.entries
+            .iter()
+            .find(|e| e.kind == EntryKind::ClusterIp)
+            .and_then(|e| Some((e.address?, e.port)))
+    }
+
+    pub fn node_port(&self) -> Option<u16> {
+        self.entries
+            .iter()
+            .find(|e| e.kind == EntryKind::NodePort)
+            .map(|e| e.port)
+    }
+
+    pub fn addresses(&self, kind: EntryKind) -> Vec<IpAddr> {
+        let mut v: Vec<IpAddr> = self
+            .entries
+            .iter()
+            .filter(|e| e.kind == kind)
+            .filter_map(|e| e.address)
+            .collect();
+        v.dedup();
+        v
+    }
+}

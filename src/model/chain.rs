@@ -1,0 +1,108 @@
+//! Chains: built-in hooks with a policy, and user chains with rules that are parsed when first needed.
+
+use super::rule::{Counters, Rule};
+use super::source::Span;
+use std::sync::OnceLock;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Policy {
+    Accept,
+    Drop,
+}
+
+impl Policy {
+    pub fn name(self) -> &'static str {
+        match self {
+            Policy::Accept => "ACCEPT",
+            Policy::Drop => "DROP",
+        }
+    }
+}
+
+/// How kptrace came to know a chain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ChainOrigin {
+    /// Declared in the input (`:NAME POLICY [p:b]`, `iptables -N`, a listing header).
+    Declared,
+    /// Named by a rule (`-A NAME` or `-j NAME`) in a fragment that never declared it. When it has no
+    /// rules, its contents are simply unknown (a grep'd paste), not empty.
+    Implicit,
+    /// Not in the input at all; kptrace assumed kube-proxy's standard contents and says so.
+    Assumed,
+}
+
+/// A rule of a chain: either already built, or a span of source text parsed on first use.
+///
+/// Commands that need one Service of a 50,000-Service dump should not pay for parsing the other
+/// 49,999, so rule text is only indexed up front.
+#[derive(Debug)]
+pub struct RuleSlot {
+    pub line: u32,
+    /// The whole line.
+    pub span: Span,
+    /// Where the rule specification starts (after `[p:b] -A CHAIN `).
+    pub body_start: u32,
+    pub counters: Option<Counters>,
+    pub(crate) cell: OnceLock<Box<Rule>>,
+}
+
+impl RuleSlot {
+    pub fn pending(line: u32, span: Span, body_start: u32, counters: Option<Counters>) -> Self {
+        RuleSlot {
+            line,
+            span,
+            body_start,
+            counters,
+            cell: OnceLock::new(),
+        }
+    }
+
+    pub fn ready(rule: Rule) -> Self {
+        let cell = OnceLock::new();
+        let (line, span, counters) = (rule.line, rule.span, rule.counters);
+        let _ = cell.set(Box::new(rule));
+        RuleSlot {
+            line,
+            span,
+            body_start: span.start,
+            counters,
+            cell,
+        }
+    }
+
+    pub fn get(&self) -> Option<&Rule> {
+        self.cell.get().map(|b| &**b)
+    }
+}
+
+#[derive(Debug)]
+pub struct Chain {
+    pub name: Box<str>,
+    pub builtin: bool,
+    pub policy: Option<Policy>,
+    pub counters: Option<Counters>,
+    /// The declaration (`:NAME …`), when there was one.
+    pub decl: Option<Span>,
+    pub origin: ChainOrigin,
+    pub rules: Vec<RuleSlot>,
+}
+
+impl Chain {
+    pub fn new(name: &str, origin: ChainOrigin, table: &str) -> Chain {
+        let builtin = super::table::is_builtin_chain(table, name);
+        Chain {
+            name: name.into(),
+            builtin,
+            policy: builtin.then_some(Policy::Accept),
+            counters: None,
+            decl: None,
+            origin,
+            rules: Vec::new(),
+        }
+    }
+
+    /// A chain of a fragment that was only ever jumped to: what it does is not in the input.
+    pub fn is_opaque(&self) -> bool {
+        self.origin == ChainOrigin::Implicit && self.rules.is_empty() && !self.builtin
+    }
+}

@@ -1,0 +1,21 @@
+//! The rule-set model that every front end builds and every command reads.
+//!
+//! `parse/` (and later front ends: command scripts, listings, nftables) produce a [`Ruleset`];
+//! `graph/`, `engine/`, `kube/` and `lint/` only ever see this model, never input text.
+
+pub mod chain;
+pub mod criterion;
+pub mod print;
+pub mod rule;
+pub mod ruleset;
+pub mod source;
+pub mod table;
+pub mod target;
+
+pub use chain::{Chain, ChainOrigin, Policy, RuleSlot};
+pub use criterion::{Criterion, Match, Protocol};
+pub use rule::{Counters, Rule};
+pub use ruleset::{Family, InputFormat, Note, Ruleset};
+pub use source::{Source, Span};
+pub use table::{ChainId, Table};
+pub use target::{Target, TargetKind};

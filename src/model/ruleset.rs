@@ -1,0 +1,163 @@
+//! A whole rule set: the tables read from one input, plus what kptrace noticed while reading it.
+
+use super::chain::Chain;
+use super::rule::Rule;
+use super::source::{Source, Span};
+use super::table::{ChainId, Table};
+use crate::error::ParseError;
+use rayon::prelude::*;
+use std::sync::{Arc, Mutex};
+
+/// The input language a rule set was read from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum InputFormat {
+    /// `iptables-save` / `ip6tables-save` output.
+    Save,
+    /// A shell script of `iptables …` commands.
+    Script,
+    /// `iptables -L -n [-v]` listings.
+    Listing,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Family {
+    Ipv4,
+    Ipv6,
+}
+
+/// Something kptrace inferred or assumed while reading; shown to the user, never an error.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Note {
+    pub message: String,
+    pub span: Option<Span>,
+}
+
+/// Parses the rule text of a pending slot. Set by the front end that indexed the source.
+pub type RuleParser = fn(&Source, u32, Span, u32) -> Result<Rule, Vec<ParseError>>;
+
+/// A rule set: tables, chains and rules as one input holds them.
+#[derive(Debug)]
+pub struct Ruleset {
+    pub source: Arc<Source>,
+    pub format: InputFormat,
+    pub family: Family,
+    pub tables: Vec<Table>,
+    /// The input had no `*table` headers (e.g. `iptables-save | grep …`): tables were inferred.
+    pub fragment: bool,
+    pub notes: Vec<Note>,
+    pub(crate) parser: Option<RuleParser>,
+    /// Errors met while parsing rules on demand; a command reports them before it exits.
+    late_errors: Mutex<Vec<ParseError>>,
+}
+
+impl Ruleset {
+    pub fn new(source: Arc<Source>, format: InputFormat) -> Ruleset {
+        Ruleset {
+            source,
+            format,
+            family: Family::Ipv4,
+            tables: Vec::new(),
+            fragment: false,
+            notes: Vec::new(),
+            parser: None,
+            late_errors: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub fn with_parser(mut self, parser: RuleParser) -> Self {
+        self.parser = Some(parser);
+        self
+    }
+
+    pub fn table(&self, name: &str) -> Option<&Table> {
+        self.tables.iter().find(|t| &*t.name == name)
+    }
+
+    pub fn table_mut(&mut self, name: &str) -> Option<&mut Table> {
+        self.tables.iter_mut().find(|t| &*t.name == name)
+    }
+
+    pub fn table_or_insert(&mut self, name: &str) -> &mut Table {
+        match self.tables.iter().position(|t| &*t.name == name) {
+            Some(i) => &mut self.tables[i],
+            None => {
+                self.tables.push(Table::new(name, None));
+                self.tables.last_mut().unwrap()
+            }
+        }
+    }
+
+    pub fn note(&mut self, message: impl Into<String>, span: Option<Span>) {
+        self.notes.push(Note {
+            message: message.into(),
+            span,
+        });
+    }
+
+    /// The `i`th rule of a chain, parsed on first use. A rule that fails to parse is reported once
+    /// (see [`Ruleset::take_errors`]) and comes back marked `invalid`.
+    pub fn rule<'a>(&'a self, chain: &'a Chain, i: usize) -> &'a Rule {
+        let slot = &chain.rules[i];
+        slot.cell.get_or_init(|| Box::new(self.parse_slot(slot)))
+    }
+
+    fn parse_slot(&self, slot: &super::chain::RuleSlot) -> Rule {
+        let parser = self
+            .parser
+            .expect("a pending rule slot always comes with its front end's parser");
+        match parser(&self.source, slot.line, slot.span, slot.body_start) {
+            Ok(mut r) => {
+                r.counters = slot.counters;
+                r
+            }
+            Err(errs) => {
+                self.late_errors.lock().unwrap().extend(errs);
+                Rule {
+                    line: slot.line,
+                    span: slot.span,
+                    counters: slot.counters,
+                    matches: Box::new([]),
+                    target: None,
+                    invalid: true,
+                }
+            }
+        }
+    }
+
+    /// The rules of a chain, parsed as needed.
+    pub fn rules<'a>(&'a self, chain: &'a Chain) -> impl Iterator<Item = &'a Rule> + 'a {
+        (0..chain.rules.len()).map(move |i| self.rule(chain, i))
+    }
+
+    /// Parses every rule now, on all cores, so that every error is known before a whole-dump command runs.
+    pub fn parse_all(&self) {
+        self.tables.par_iter().for_each(|t| {
+            t.chains.par_iter().for_each(|c| {
+                (0..c.rules.len()).into_par_iter().for_each(|i| {
+                    self.rule(c, i);
+                });
+            });
+        });
+    }
+
+    /// Errors met so far while parsing rules on demand, in source order.
+    pub fn take_errors(&self) -> Vec<ParseError> {
+        let mut errs = std::mem::take(&mut *self.late_errors.lock().unwrap());
+        errs.sort_by_key(|e| e.span.start);
+        errs
+    }
+
+    pub fn chain(&self, table: &str, chain: &str) -> Option<&Chain> {
+        self.table(table)?.chain(chain)
+    }
+
+    pub fn rule_count(&self) -> usize {
+        self.tables.iter().map(|t| t.rule_count()).sum()
+    }
+
+    pub fn chain_by_id(&self, table: &str, id: ChainId) -> Option<&Chain> {
+        self.table(table).map(|t| t.get(id))
+    }
+}

@@ -1,0 +1,134 @@
+//! Places the rules of a fragment (`iptables-save | grep …`: `-A` lines, no `*table`) into tables.
+//!
+//! The table of each rule is inferred from what only that table can hold: NAT targets and kube-proxy's
+//! NAT chains mean `nat`; REJECT and verdict rules of kube-proxy's filter chains mean `filter`.
+//! Chains that rules name but the paste does not hold are created as [`ChainOrigin::Implicit`]: their
+//! contents are unknown, which the engine reports rather than treating them as empty.
+
+use crate::model::*;
+
+/// kube-proxy chains that live in the nat table.
+pub fn is_nat_chain(name: &str) -> bool {
+    const PREFIXES: &[&str] = &[
+        "KUBE-SVC-",
+        "KUBE-SEP-",
+        "KUBE-EXT-",
+        "KUBE-SVL-",
+        "KUBE-FW-",
+        "KUBE-XLB-",
+        "KUBE-PORTALS-",
+        "KUBE-NODEPORT-",
+    ];
+    PREFIXES.iter().any(|p| name.starts_with(p))
+        || matches!(
+            name,
+            "KUBE-MARK-MASQ" | "KUBE-MARK-DROP" | "KUBE-POSTROUTING" | "PREROUTING" | "POSTROUTING"
+        )
+}
+
+/// Chains that only kube-proxy's (and kubelet's) filter rules use.
+fn is_filter_chain(name: &str) -> bool {
+    matches!(
+        name,
+        "INPUT"
+            | "FORWARD"
+            | "KUBE-FORWARD"
+            | "KUBE-FIREWALL"
+            | "KUBE-PROXY-FIREWALL"
+            | "KUBE-EXTERNAL-SERVICES"
+            | "KUBE-KUBELET-CANARY"
+            | "KUBE-PROXY-CANARY"
+    )
+}
+
+pub fn infer_table(chain: &str, rule: &Rule) -> &'static str {
+    match rule.target_kind() {
+        Some(
+            TargetKind::Dnat { .. }
+            | TargetKind::Snat { .. }
+            | TargetKind::Masquerade { .. }
+            | TargetKind::Redirect { .. },
+        ) => return "nat",
+        Some(TargetKind::Reject { .. }) => return "filter",
+        Some(TargetKind::Chain(t)) if is_nat_chain(t) || &**t == "KUBE-NODEPORTS" => {
+            if !is_filter_chain(chain) {
+                return "nat";
+            }
+        }
+        _ => {}
+    }
+    if is_nat_chain(chain) {
+        return "nat";
+    }
+    if is_filter_chain(chain) {
+        return "filter";
+    }
+    let verdict = matches!(
+        rule.target_kind(),
+        Some(TargetKind::Accept | TargetKind::Drop)
+    );
+    let stateful = rule
+        .matches
+        .iter()
+        .any(|m| matches!(m.criterion, Criterion::CtState { .. }));
+    match chain {
+        "KUBE-SERVICES" | "KUBE-NODEPORTS" if !verdict => "nat",
+        "OUTPUT" if !verdict && !stateful => "nat",
+        _ => "filter",
+    }
+}
+
+pub fn place(rs: &mut Ruleset, rules: Vec<(String, Rule)>) {
+    let mut counts = std::collections::BTreeMap::<&'static str, usize>::new();
+    let mut created = 0usize;
+    for (chain, rule) in rules {
+        let table = infer_table(&chain, &rule);
+        *counts.entry(table).or_default() += 1;
+        let t = rs.table_or_insert(table);
+        if t.id(&chain).is_none() {
+            created += 1;
+        }
+        let id = t.ensure(&chain, ChainOrigin::Implicit);
+        t.get_mut(id).rules.push(RuleSlot::ready(rule));
+    }
+    // Chains that rules jump to but the paste never shows.
+    for ti in 0..rs.tables.len() {
+        let mut targets = Vec::new();
+        let t = &rs.tables[ti];
+        for c in &t.chains {
+            for s in &c.rules {
+                if let Some(j) = s.get().and_then(|r| r.jump_target()) {
+                    if t.id(j).is_none() {
+                        targets.push(j.to_string());
+                    }
+                }
+            }
+        }
+        let t = &mut rs.tables[ti];
+        for j in targets {
+            if t.id(&j).is_none() {
+                created += 1;
+                t.ensure(&j, ChainOrigin::Implicit);
+            }
+        }
+    }
+    // Keep tables in the kernel's order so output is stable.
+    rs.tables.sort_by_key(|t| {
+        crate::model::table::KNOWN_TABLES
+            .iter()
+            .position(|k| **k == *t.name)
+            .unwrap_or(99)
+    });
+    let summary: Vec<String> = counts
+        .iter()
+        .map(|(t, n)| format!("{t}: {n} rule{}", if *n == 1 { "" } else { "s" }))
+        .collect();
+    rs.note(
+        format!(
+            "fragment input (no `*table` header): tables inferred ({}); {created} chain{} not declared in the input",
+            summary.join(", "),
+            if created == 1 { " was" } else { "s were" }
+        ),
+        None,
+    );
+}

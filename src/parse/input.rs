@@ -1,0 +1,60 @@
+//! Turns raw bytes into checked text: BOM, UTF-8, NUL bytes and absurd line lengths.
+
+use crate::error::{ParseError, ParseErrorKind};
+use crate::model::{Source, Span};
+use std::sync::Arc;
+
+/// No iptables rule comes near this; a longer line is corruption, and refusing it keeps memory bounded.
+pub const MAX_LINE: usize = 64 * 1024;
+/// Past this many errors in one input, the rest are counted, not listed.
+pub const MAX_ERRORS: usize = 50;
+
+/// Decodes `bytes`. Invalid UTF-8 is replaced (so the rest can still be checked) and reported.
+pub fn decode(name: &str, mut bytes: Vec<u8>) -> (Arc<Source>, Vec<ParseError>) {
+    if bytes.starts_with(b"\xEF\xBB\xBF") {
+        bytes.drain(..3);
+    }
+    let mut errors = Vec::new();
+    let text = match String::from_utf8(bytes) {
+        Ok(s) => s,
+        Err(e) => {
+            let bytes = e.into_bytes();
+            let mut s = String::with_capacity(bytes.len());
+            for chunk in bytes.utf8_chunks() {
+                s.push_str(chunk.valid());
+                if !chunk.invalid().is_empty() {
+                    let at = s.len();
+                    s.push(char::REPLACEMENT_CHARACTER);
+                    if errors.len() < MAX_ERRORS {
+                        errors.push(ParseError::new(
+                            Span::new(at, s.len()),
+                            ParseErrorKind::InvalidUtf8,
+                        ));
+                    }
+                }
+            }
+            s
+        }
+    };
+    for at in memchr::memchr_iter(0, text.as_bytes()).take(MAX_ERRORS) {
+        errors.push(ParseError::new(Span::new(at, at + 1), ParseErrorKind::NulByte));
+    }
+    let mut start = 0;
+    for end in memchr::memchr_iter(b'\n', text.as_bytes()).chain(std::iter::once(text.len())) {
+        if end - start > MAX_LINE {
+            errors.push(ParseError::new(
+                Span::new(start, start + 80.min(end - start)),
+                ParseErrorKind::LineTooLong {
+                    len: end - start,
+                    limit: MAX_LINE,
+                },
+            ));
+        }
+        start = end + 1;
+    }
+    if text.trim().is_empty() {
+        errors.push(ParseError::new(Span::NONE, ParseErrorKind::Empty));
+    }
+    errors.sort_by_key(|e| e.span.start);
+    (Source::new(name, text), errors)
+}

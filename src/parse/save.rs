@@ -1,0 +1,473 @@
+//! The `iptables-save` format: `*table`, `:CHAIN POLICY [p:b]`, `[p:b] -A CHAIN spec`, `COMMIT`.
+//!
+//! The file is indexed line by line; rule specifications are parsed only when a command needs them
+//! (see [`crate::model::Ruleset::rule`]). Input with no `*table` header at all is a fragment — what
+//! `iptables-save | grep …` prints — and is read leniently: tables are inferred and undeclared chains
+//! created, with a note.
+
+use super::fragment;
+use super::rule_spec::parse_rule;
+use super::value;
+use crate::error::{ParseError, ParseErrorKind};
+use crate::model::table::KNOWN_TABLES;
+use crate::model::*;
+use std::sync::Arc;
+
+/// Parses a pending rule slot of a save-format source.
+pub fn slot_parser(
+    source: &Source,
+    line: u32,
+    span: Span,
+    body_start: u32,
+) -> Result<Rule, Vec<ParseError>> {
+    let text = &source.text[body_start as usize..span.end as usize];
+    parse_rule(text, body_start as usize, line, span)
+}
+
+/// A line with its 1-based number and its span (without the line ending and trailing blanks).
+pub struct Line<'a> {
+    pub no: u32,
+    pub start: usize,
+    pub text: &'a str,
+}
+
+impl Line<'_> {
+    pub fn span(&self) -> Span {
+        Span::new(self.start, self.start + self.text.len())
+    }
+    fn sub(&self, s: &str) -> Span {
+        let off = s.as_ptr() as usize - self.text.as_ptr() as usize;
+        Span::new(self.start + off, self.start + off + s.len())
+    }
+}
+
+/// The lines of a text, trimmed of `\r` and blanks at both ends.
+pub fn lines(text: &str) -> impl Iterator<Item = Line<'_>> {
+    let bytes = text.as_bytes();
+    let mut start = 0usize;
+    let mut no = 0u32;
+    std::iter::from_fn(move || {
+        if start > bytes.len() || (start == bytes.len() && start != 0) {
+            return None;
+        }
+        let end = memchr::memchr(b'\n', &bytes[start..])
+            .map(|i| start + i)
+            .unwrap_or(bytes.len());
+        no += 1;
+        let raw = &text[start..end];
+        let trimmed_start = raw.trim_start_matches([' ', '\t']);
+        let lead = raw.len() - trimmed_start.len();
+        let t = trimmed_start.trim_end_matches([' ', '\t', '\r']);
+        let line = Line {
+            no,
+            start: start + lead,
+            text: t,
+        };
+        start = end + 1;
+        if end == bytes.len() {
+            start = bytes.len() + 1;
+        }
+        Some(line)
+    })
+}
+
+/// Whether the text looks like iptables-save output (or a grep of it).
+pub fn looks_like_save(text: &str) -> bool {
+    lines(text)
+        .filter(|l| !l.text.is_empty() && !l.text.starts_with('#'))
+        .take(50)
+        .any(|l| {
+            l.text.starts_with("*")
+                || l.text.starts_with(":")
+                || l.text.starts_with("-A ")
+                || (l.text.starts_with('[') && l.text.contains("] -A "))
+                || l.text == "COMMIT"
+        })
+}
+
+struct State {
+    rs: Ruleset,
+    errors: Vec<ParseError>,
+    /// Index into `rs.tables` of the open table.
+    open: Option<usize>,
+    fragment: bool,
+    fragment_rules: Vec<(String, Rule)>,
+    skipped: Vec<u32>,
+}
+
+pub fn parse(source: Arc<Source>) -> Result<Ruleset, Vec<ParseError>> {
+    let src = source.clone();
+    let text = &src.text;
+    let fragment = lines(text)
+        .find(|l| !l.text.is_empty() && !l.text.starts_with('#') && !is_shell_noise(l.text))
+        .is_some_and(|l| !l.text.starts_with('*'));
+    let mut st = State {
+        rs: Ruleset::new(source, InputFormat::Save).with_parser(slot_parser),
+        errors: Vec::new(),
+        open: None,
+        fragment,
+        fragment_rules: Vec::new(),
+        skipped: Vec::new(),
+    };
+    st.rs.fragment = fragment;
+    for line in lines(text) {
+        if line.text.is_empty() || line.text.starts_with('#') {
+            continue;
+        }
+        st.line(&line);
+        if st.errors.len() > super::input::MAX_ERRORS {
+            break;
+        }
+    }
+    if let Some(i) = st.open {
+        let t = &st.rs.tables[i];
+        st.errors.push(ParseError::new(
+            t.span.unwrap_or(Span::NONE),
+            ParseErrorKind::MissingCommit(t.name.to_string()),
+        ));
+    }
+    if st.fragment {
+        let rules = std::mem::take(&mut st.fragment_rules);
+        fragment::place(&mut st.rs, rules);
+    }
+    if !st.skipped.is_empty() {
+        let lines: Vec<String> = st.skipped.iter().take(8).map(|n| n.to_string()).collect();
+        let more = if st.skipped.len() > 8 { ", …" } else { "" };
+        st.rs.note(
+            format!(
+                "skipped {} line{} that {} not iptables-save text (line {}{more})",
+                st.skipped.len(),
+                if st.skipped.len() == 1 { "" } else { "s" },
+                if st.skipped.len() == 1 { "is" } else { "are" },
+                lines.join(", ")
+            ),
+            None,
+        );
+    }
+    st.rs.family = detect_family(&st.rs);
+    if st.errors.is_empty() {
+        Ok(st.rs)
+    } else {
+        Err(st.errors)
+    }
+}
+
+/// Lines a person pastes around a dump: shell prompts and the commands that printed it.
+pub fn is_shell_noise(t: &str) -> bool {
+    let t = t.trim_start_matches(['$', '>', ' ']);
+    t.starts_with('[') && t.contains("]#") && !t.contains("] -A ")
+        || t.starts_with("sudo ")
+        || t.starts_with("iptables")
+        || t.starts_with("ip6tables")
+        || t.starts_with("```")
+        || t.starts_with("➜")
+}
+
+fn detect_family(rs: &Ruleset) -> Family {
+    // A few addresses decide: kube-proxy writes one family per dump.
+    let text = &rs.source.text;
+    for line in lines(text).take(5000) {
+        for key in [" -d ", " -s ", " --to-destination "] {
+            if let Some(i) = line.text.find(key) {
+                let v = line.text[i + key.len()..].split(' ').next().unwrap_or("");
+                if v.contains(':') && !v.starts_with('"') && v.matches(':').count() > 1 {
+                    return Family::Ipv6;
+                }
+                if v.contains('.') {
+                    return Family::Ipv4;
+                }
+            }
+        }
+    }
+    Family::Ipv4
+}
+
+fn first_word(s: &str) -> (&str, &str) {
+    let s = s.trim_start_matches([' ', '\t']);
+    match s.find([' ', '\t']) {
+        Some(i) => (&s[..i], s[i..].trim_start_matches([' ', '\t'])),
+        None => (s, ""),
+    }
+}
+
+impl State {
+    fn err(&mut self, span: Span, kind: ParseErrorKind) {
+        self.errors.push(ParseError::new(span, kind));
+    }
+
+    fn line(&mut self, l: &Line<'_>) {
+        let t = l.text;
+        if let Some(name) = t.strip_prefix('*') {
+            return self.table(l, name.trim());
+        }
+        if t == "COMMIT" {
+            match self.open.take() {
+                Some(i) => self.rs.tables[i].committed = true,
+                None if self.fragment => {}
+                None => self.err(l.span(), ParseErrorKind::StrayCommit),
+            }
+            return;
+        }
+        if let Some(decl) = t.strip_prefix(':') {
+            return self.declaration(l, decl);
+        }
+        let (counters, cmd) = if t.starts_with('[') {
+            let end = t.find(']').map(|i| i + 1).unwrap_or(t.len());
+            match value::counters(&t[..end]) {
+                Ok(c) => (Some(c), t[end..].trim_start()),
+                Err(e) => {
+                    if self.fragment && is_shell_noise(t) {
+                        self.skipped.push(l.no);
+                    } else {
+                        self.err(l.sub(&t[..end]), e);
+                    }
+                    return;
+                }
+            }
+        } else {
+            (None, t)
+        };
+        let (verb, rest) = first_word(cmd);
+        match verb {
+            "-A" | "--append" | "-I" | "--insert" => self.rule(l, verb, rest, counters),
+            "-N" | "--new-chain" | "-X" | "--delete-chain" | "-F" | "--flush" | "-P"
+            | "--policy" | "-D" | "--delete"
+                if !self.fragment || self.open.is_some() =>
+            {
+                self.command(l, verb, rest)
+            }
+            _ if self.fragment => self.skipped.push(l.no),
+            _ => {
+                let shown: String = t.chars().take(60).collect();
+                self.err(l.span(), ParseErrorKind::UnknownLine(shown))
+            }
+        }
+    }
+
+    fn table(&mut self, l: &Line<'_>, name: &str) {
+        if let Some(i) = self.open.take() {
+            let t = &self.rs.tables[i];
+            let e = ParseError::new(
+                t.span.unwrap_or(Span::NONE),
+                ParseErrorKind::MissingCommit(t.name.to_string()),
+            )
+            .with_cause(l.span(), "next table starts here");
+            self.errors.push(e);
+        }
+        if !KNOWN_TABLES.contains(&name) {
+            self.err(l.span(), ParseErrorKind::UnknownTable(name.to_string()));
+        }
+        let span = Some(l.span());
+        let idx = match self.rs.tables.iter().position(|t| &*t.name == name) {
+            Some(i) => {
+                self.rs.tables[i].span = span;
+                i
+            }
+            None => {
+                let mut t = Table::new(name, span);
+                for b in crate::model::table::builtin_chains(name) {
+                    t.ensure(b, ChainOrigin::Declared);
+                }
+                self.rs.tables.push(t);
+                self.rs.tables.len() - 1
+            }
+        };
+        self.open = Some(idx);
+    }
+
+    fn current_table(&mut self, l: &Line<'_>, what: &str) -> Option<usize> {
+        if self.open.is_none() && !self.fragment {
+            self.err(l.span(), ParseErrorKind::OutsideTable(what.to_string()));
+        }
+        self.open
+    }
+
+    fn declaration(&mut self, l: &Line<'_>, decl: &str) {
+        let Some(ti) = self.current_table(l, ":CHAIN") else {
+            if self.fragment {
+                self.skipped.push(l.no);
+            }
+            return;
+        };
+        let (name, rest) = first_word(decl);
+        let (policy, rest) = first_word(rest);
+        if name.is_empty() || policy.is_empty() {
+            return self.err(l.span(), ParseErrorKind::BadChainDecl(l.text.to_string()));
+        }
+        let counters = if rest.is_empty() {
+            None
+        } else {
+            match value::counters(rest) {
+                Ok(c) => Some(c),
+                Err(e) => return self.err(l.sub(rest), e),
+            }
+        };
+        let table = &mut self.rs.tables[ti];
+        let builtin = crate::model::table::is_builtin_chain(&table.name, name);
+        let policy_v = match (builtin, policy) {
+            (true, "ACCEPT") => Some(Policy::Accept),
+            (true, "DROP") => Some(Policy::Drop),
+            // iptables-restore reads `-` on a built-in chain as "leave the policy as it is".
+            (true, "-") => Some(Policy::Accept),
+            (false, "-") => None,
+            _ => return self.err(l.sub(policy), ParseErrorKind::BadPolicy(policy.to_string())),
+        };
+        if builtin {
+            let id = table.ensure(name, ChainOrigin::Declared);
+            let c = table.get_mut(id);
+            if let Some(prev) = c.decl {
+                let e = ParseError::new(l.span(), ParseErrorKind::DuplicateChain(name.into()))
+                    .with_cause(prev, "first declared here");
+                return self.errors.push(e);
+            }
+            c.policy = policy_v;
+            c.counters = counters;
+            c.decl = Some(l.span());
+            return;
+        }
+        let mut chain = Chain::new(name, ChainOrigin::Declared, &table.name);
+        chain.counters = counters;
+        chain.decl = Some(l.span());
+        if table.declare(chain).is_none() {
+            let prev = table.chain(name).and_then(|c| c.decl).unwrap_or(Span::NONE);
+            let e = ParseError::new(l.span(), ParseErrorKind::DuplicateChain(name.into()))
+                .with_cause(prev, "first declared here");
+            self.errors.push(e);
+        }
+    }
+
+    fn rule(&mut self, l: &Line<'_>, verb: &str, rest: &str, counters: Option<Counters>) {
+        let (chain, mut body) = first_word(rest);
+        if chain.is_empty() {
+            return self.err(l.span(), ParseErrorKind::MissingValue(verb.to_string()));
+        }
+        let mut position = None;
+        if verb == "-I" || verb == "--insert" {
+            let (n, b) = first_word(body);
+            if let Ok(n) = n.parse::<usize>() {
+                position = Some(n.saturating_sub(1));
+                body = b;
+            } else {
+                position = Some(0);
+            }
+        }
+        let body_start = l.sub(body).start as usize;
+        let body_start = if body.is_empty() {
+            l.start + l.text.len()
+        } else {
+            body_start
+        };
+        let Some(ti) = self.current_table(l, verb) else {
+            // A fragment: parse now, the table is decided once every rule is known.
+            match parse_rule(body, body_start, l.no, l.span()) {
+                Ok(mut r) => {
+                    r.counters = counters;
+                    self.fragment_rules.push((chain.to_string(), r));
+                }
+                Err(errs) => self.errors.extend(errs),
+            }
+            return;
+        };
+        let table = &mut self.rs.tables[ti];
+        let id = match table.id(chain) {
+            Some(id) => id,
+            None => {
+                let span = l.sub(chain);
+                let id = table.ensure(chain, ChainOrigin::Implicit);
+                if !self.fragment {
+                    self.err(span, ParseErrorKind::UndeclaredChain(chain.to_string()));
+                }
+                id
+            }
+        };
+        let slot = RuleSlot::pending(l.no, l.span(), body_start as u32, counters);
+        let rules = &mut self.rs.tables[ti].get_mut(id).rules;
+        match position {
+            Some(p) => rules.insert(p.min(rules.len()), slot),
+            None => rules.push(slot),
+        }
+    }
+
+    fn command(&mut self, l: &Line<'_>, verb: &str, rest: &str) {
+        let Some(ti) = self.current_table(l, verb) else {
+            return;
+        };
+        let (chain, arg) = first_word(rest);
+        let table = &mut self.rs.tables[ti];
+        match verb {
+            "-N" | "--new-chain" => {
+                let c = Chain::new(chain, ChainOrigin::Declared, &table.name);
+                if table.declare(c).is_none() {
+                    self.err(l.sub(chain), ParseErrorKind::DuplicateChain(chain.into()));
+                }
+            }
+            "-X" | "--delete-chain" => {
+                if chain.is_empty() {
+                    table.chains.retain(|c| c.builtin);
+                    let names: Vec<Box<str>> = table.chains.iter().map(|c| c.name.clone()).collect();
+                    *table = {
+                        let mut t = Table::new(&table.name.clone(), table.span);
+                        t.committed = table.committed;
+                        for n in names {
+                            t.ensure(&n, ChainOrigin::Declared);
+                        }
+                        t
+                    };
+                } else if !table.remove_chain(chain) {
+                    self.err(l.sub(chain), ParseErrorKind::Other(format!("no chain `{chain}` to delete")));
+                }
+            }
+            "-F" | "--flush" => {
+                if chain.is_empty() {
+                    table.chains.iter_mut().for_each(|c| c.rules.clear());
+                } else if let Some(id) = table.id(chain) {
+                    table.get_mut(id).rules.clear();
+                }
+            }
+            "-P" | "--policy" => {
+                let (p, _) = first_word(arg);
+                let pol = match p {
+                    "ACCEPT" => Policy::Accept,
+                    "DROP" => Policy::Drop,
+                    _ => return self.err(l.sub(p), ParseErrorKind::BadPolicy(p.into())),
+                };
+                match table.id(chain) {
+                    Some(id) if table.get(id).builtin => table.get_mut(id).policy = Some(pol),
+                    _ => self.err(l.sub(chain), ParseErrorKind::BadPolicy(p.into())),
+                }
+            }
+            _ => {
+                // -D CHAIN n | -D CHAIN spec
+                let Some(id) = table.id(chain) else {
+                    return self.err(l.sub(chain), ParseErrorKind::UndeclaredChain(chain.into()));
+                };
+                if let Ok(n) = arg.trim().parse::<usize>() {
+                    let rules = &mut self.rs.tables[ti].get_mut(id).rules;
+                    if n >= 1 && n <= rules.len() {
+                        rules.remove(n - 1);
+                    } else {
+                        self.err(l.sub(arg), ParseErrorKind::Other(format!("no rule {n} in `{chain}`")));
+                    }
+                    return;
+                }
+                let body_start = l.sub(arg).start as usize;
+                let want = match parse_rule(arg, body_start, l.no, l.span()) {
+                    Ok(r) => r,
+                    Err(e) => return self.errors.extend(e),
+                };
+                let rs = &self.rs;
+                let c = rs.tables[ti].get(id);
+                let pos = (0..c.rules.len()).find(|&i| crate::model::print::same_rule(rs.rule(c, i), &want));
+                match pos {
+                    Some(i) => {
+                        self.rs.tables[ti].get_mut(id).rules.remove(i);
+                    }
+                    None => self.err(
+                        l.sub(arg),
+                        ParseErrorKind::Other(format!("no such rule in `{chain}` to delete")),
+                    ),
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,119 @@
+//! Renders `kptrace ls`: a table for people, a `services` array for machines.
+
+use super::style::{paint, table, BOLD, DIM};
+use comfy_table::{Cell, Color};
+use crate::kube::{Catalog, EntryKind, ServicePort};
+use crate::model::Ruleset;
+use serde_json::{json, Value};
+
+fn sorted(cat: &Catalog) -> Vec<&ServicePort> {
+    let mut v: Vec<&ServicePort> = cat.ports.iter().collect();
+    v.sort_by(|a, b| {
+        (a.service.is_none(), &a.service, &a.port_name, a.cluster_ip()).cmp(&(
+            b.service.is_none(),
+            &b.service,
+            &b.port_name,
+            b.cluster_ip(),
+        ))
+    });
+    v
+}
+
+pub fn port_json(sp: &ServicePort) -> Value {
+    let ips = |k| -> Vec<String> { sp.addresses(k).iter().map(|a| a.to_string()).collect() };
+    json!({
+        "service": sp.service,
+        "port_name": sp.port_name,
+        "protocol": sp.protocol.map(|p| p.to_string()),
+        "cluster_ip": sp.cluster_ip().map(|(a, _)| a.to_string()),
+        "port": sp.cluster_ip().map(|(_, p)| p)
+            .or_else(|| sp.entries.iter().find(|e| e.kind != EntryKind::NodePort).map(|e| e.port)),
+        "node_port": sp.node_port(),
+        "load_balancer_ips": ips(EntryKind::LoadBalancer),
+        "external_ips": ips(EntryKind::ExternalIp),
+        "endpoints": sp.endpoints.len(),
+        "local_endpoints": if sp.external_local || sp.svl_chain.is_some() { Some(sp.local_endpoints.len()) } else { None },
+        "svc_chain": sp.svc_chain,
+        "session_affinity_seconds": sp.affinity_seconds,
+        "no_endpoints_rule": !sp.no_endpoint_rules.is_empty(),
+    })
+}
+
+pub fn json(sets: &[Ruleset], cats: &[Catalog]) -> String {
+    let services: Vec<Value> = cats.iter().flat_map(sorted).map(port_json).collect();
+    let notes: Vec<&str> = sets
+        .iter()
+        .flat_map(|rs| rs.notes.iter().map(|n| n.message.as_str()))
+        .collect();
+    let v = json!({ "services": services, "notes": notes });
+    serde_json::to_string_pretty(&v).unwrap() + "\n"
+}
+
+pub fn human(sets: &[Ruleset], cats: &[Catalog]) -> String {
+    let mut out = String::new();
+    for (rs, cat) in sets.iter().zip(cats) {
+        let ports = sorted(cat);
+        let n_services = {
+            let mut names: Vec<String> = ports.iter().map(|p| p.service.clone().unwrap_or_else(|| p.display_name())).collect();
+            names.sort();
+            names.dedup();
+            names.len()
+        };
+        out += &paint(
+            BOLD,
+            format!(
+                "{}: {} Service{}, {} port{}, {} rules",
+                rs.source.name,
+                n_services,
+                if n_services == 1 { "" } else { "s" },
+                ports.len(),
+                if ports.len() == 1 { "" } else { "s" },
+                rs.rule_count()
+            ),
+        );
+        out.push('\n');
+        if ports.is_empty() {
+            out += "no Services found (no KUBE-SERVICES / KUBE-NODEPORTS rules that lead to a Service chain)\n";
+        } else {
+            let mut t = table();
+            t.set_header(vec!["service", "port", "proto", "cluster IP", "NodePort", "LB / external", "endpoints", "chain"]);
+            for sp in ports {
+                let (name, port_name) = match &sp.service {
+                    Some(s) => (s.clone(), sp.port_name.clone().unwrap_or_else(|| "–".into())),
+                    None => (sp.display_name(), "–".into()),
+                };
+                let cip = sp
+                    .cluster_ip()
+                    .map(|(a, p)| crate::kube::host_port(a, p))
+                    .unwrap_or_else(|| "–".into());
+                let mut ext: Vec<String> = sp.addresses(EntryKind::LoadBalancer).iter().map(|a| format!("{a} (LB)")).collect();
+                ext.extend(sp.addresses(EntryKind::ExternalIp).iter().map(|a| a.to_string()));
+                let eps = if sp.endpoints.is_empty() && !sp.no_endpoint_rules.is_empty() {
+                    Cell::new("0 ✗ no endpoints").fg(Color::Red)
+                } else {
+                    let mut s = sp.endpoints.len().to_string();
+                    if sp.external_local || sp.svl_chain.is_some() {
+                        s += &format!(" ({} local)", sp.local_endpoints.len());
+                    }
+                    Cell::new(s)
+                };
+                t.add_row(vec![
+                    Cell::new(name),
+                    Cell::new(port_name),
+                    Cell::new(sp.protocol.map(|p| p.to_string()).unwrap_or_else(|| "–".into())),
+                    Cell::new(cip),
+                    Cell::new(sp.node_port().map(|p| p.to_string()).unwrap_or_else(|| "–".into())),
+                    Cell::new(if ext.is_empty() { "–".into() } else { ext.join(", ") }),
+                    eps,
+                    Cell::new(sp.svc_chain.clone().unwrap_or_else(|| "–".into())),
+                ]);
+            }
+            out += &t.to_string();
+            out.push('\n');
+        }
+        for n in &rs.notes {
+            out += &paint(DIM, format!("note: {}\n", n.message));
+        }
+    }
+    out
+}

@@ -1,0 +1,6 @@
+//! Output: human tables, JSON, and the shared pieces both use.
+
+pub mod ls;
+pub mod style;
+pub mod svc;
+pub mod trace;
