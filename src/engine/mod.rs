@@ -1,1 +1,346 @@
-//! engine
+//! The packet engine: what netfilter does with the first packet of a connection.
+//!
+//! Hooks run in the kernel's order — raw, mangle, nat, filter for PREROUTING or OUTPUT; the routing
+//! decision (after DNAT: a node address is delivered locally, anything else is forwarded); then
+//! mangle/nat POSTROUTING, where masquerading is decided from the mark as it is then. Statistic rules
+//! split the traffic into weighted branches whose shares are exact products of the probabilities the
+//! kernel stores (`round(p·2³¹)/2³¹`).
+
+pub mod assumed;
+pub mod matcher;
+pub mod outcome;
+pub mod packet;
+pub mod state;
+mod walk;
+
+use crate::model::{ChainId, Policy, Rule, Ruleset};
+use ipnet::IpNet;
+use matcher::HookKind;
+pub use outcome::{Outcome, Trace};
+pub use packet::{Entry, Packet};
+use rustc_hash::FxHashMap;
+use state::{Branch, PacketState, Verdict};
+use std::net::IpAddr;
+
+/// Where a chain's rules come from: the input, or kptrace's assumption of kube-proxy's standard ones.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum ChainSrc {
+    Real(ChainId),
+    Virtual(u32),
+}
+
+pub(crate) enum Resolved {
+    Chain(ChainSrc),
+    /// Named in a fragment whose paste does not hold its rules.
+    Opaque,
+    /// Not in the input at all.
+    Missing,
+}
+
+struct VirtualChain {
+    name: String,
+    rules: Vec<Rule>,
+}
+
+/// A rule set prepared for tracing, with the node's addresses.
+pub struct Engine<'a> {
+    pub rs: &'a Ruleset,
+    /// Node addresses and loopback: what LOCAL means.
+    pub local: Vec<IpNet>,
+    pub node_ips: Vec<IpAddr>,
+    virtuals: Vec<VirtualChain>,
+    /// (table, chain) → virtual chain with kube-proxy's standard contents.
+    standard: FxHashMap<(String, String), u32>,
+    /// (table, builtin) → assumed hook rules that run before the chain's own rules.
+    hooks: FxHashMap<(String, String), Vec<Rule>>,
+    pub notes: Vec<String>,
+    affinity: FxHashMap<String, Option<u32>>,
+}
+
+const HOOK_TABLES: &[(&str, &str)] = &[
+    ("nat", "PREROUTING"),
+    ("nat", "OUTPUT"),
+    ("nat", "POSTROUTING"),
+    ("filter", "INPUT"),
+    ("filter", "FORWARD"),
+    ("filter", "OUTPUT"),
+];
+
+impl<'a> Engine<'a> {
+    pub fn new(rs: &'a Ruleset, node_ips: &[IpAddr]) -> Engine<'a> {
+        let mut local: Vec<IpNet> = vec![
+            "127.0.0.0/8".parse().unwrap(),
+            "::1/128".parse().unwrap(),
+        ];
+        local.extend(node_ips.iter().map(|ip| IpNet::from(*ip)));
+        let mut eng = Engine {
+            rs,
+            local,
+            node_ips: node_ips.to_vec(),
+            virtuals: Vec::new(),
+            standard: FxHashMap::default(),
+            hooks: FxHashMap::default(),
+            notes: Vec::new(),
+            affinity: FxHashMap::default(),
+        };
+        eng.assume_standard_rules();
+        eng
+    }
+
+    fn assume_standard_rules(&mut self) {
+        let rs = self.rs;
+        let mut assumed_hooks = Vec::new();
+        for &(table, builtin) in HOOK_TABLES {
+            let Some(t) = rs.table(table) else { continue };
+            let existing: Vec<String> = t
+                .chain(builtin)
+                .map(|c| {
+                    rs.rules(c)
+                        .filter_map(|r| r.jump_target().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let mut rules = Vec::new();
+            for &(target, new_only) in assumed::standard_hooks(table, builtin) {
+                let present = t.chain(target).is_some()
+                    || (target == "KUBE-POSTROUTING" && t.chain("KUBE-SERVICES").is_some());
+                if present && !existing.iter().any(|e| e == target) {
+                    rules.push(assumed::hook_rule(target, new_only));
+                    assumed_hooks.push(format!("{table} {builtin} → {target}"));
+                }
+            }
+            if !rules.is_empty() {
+                self.hooks.insert((table.into(), builtin.into()), rules);
+            }
+        }
+        if !assumed_hooks.is_empty() {
+            self.notes.push(format!(
+                "kube-proxy's standard hooks were assumed (not in the input): {}",
+                assumed_hooks.join(", ")
+            ));
+        }
+        // Well-known helper chains a fragment names without their rules (or never shows at all).
+        let mut filled = Vec::new();
+        if let Some(nat) = rs.table("nat") {
+            for name in ["KUBE-MARK-MASQ", "KUBE-MARK-DROP", "KUBE-POSTROUTING"] {
+                let needed = match nat.chain(name) {
+                    Some(c) => c.is_opaque(),
+                    None => {
+                        (name == "KUBE-POSTROUTING" && self.hooks.contains_key(&("nat".into(), "POSTROUTING".into())))
+                            || (rs.fragment && name != "KUBE-POSTROUTING")
+                    }
+                };
+                if needed {
+                    let rules = assumed::standard_chain(name).unwrap();
+                    self.standard.insert(("nat".into(), name.into()), self.virtuals.len() as u32);
+                    self.virtuals.push(VirtualChain {
+                        name: name.into(),
+                        rules,
+                    });
+                    filled.push(name);
+                }
+            }
+        }
+        if !filled.is_empty() {
+            self.notes.push(format!(
+                "not in the input, so kube-proxy's standard contents were assumed: {}",
+                filled.join(", ")
+            ));
+        }
+    }
+
+    pub(crate) fn builtin(&self, table: &str, builtin: &str) -> Option<ChainSrc> {
+        let t = self.rs.table(table)?;
+        t.id(builtin).map(ChainSrc::Real)
+    }
+
+    pub(crate) fn policy(&self, table: &str, builtin: &str) -> Option<Policy> {
+        self.rs.chain(table, builtin)?.policy
+    }
+
+    pub(crate) fn chain_name(&self, table: &str, src: ChainSrc) -> &str {
+        match src {
+            ChainSrc::Real(id) => &self.rs.table(table).unwrap().get(id).name,
+            ChainSrc::Virtual(k) => &self.virtuals[k as usize].name,
+        }
+    }
+
+    pub(crate) fn rule_at(&self, table: &str, src: ChainSrc, idx: usize) -> Option<&Rule> {
+        match src {
+            ChainSrc::Virtual(k) => self.virtuals[k as usize].rules.get(idx),
+            ChainSrc::Real(id) => {
+                let t = self.rs.table(table)?;
+                let c = t.get(id);
+                let mut idx = idx;
+                if c.builtin {
+                    if let Some(pre) = self.hooks.get(&(table.to_string(), c.name.to_string())) {
+                        if idx < pre.len() {
+                            return Some(&pre[idx]);
+                        }
+                        idx -= pre.len();
+                    }
+                }
+                (idx < c.rules.len()).then(|| self.rs.rule(c, idx))
+            }
+        }
+    }
+
+    pub(crate) fn resolve(&self, table: &str, name: &str) -> Resolved {
+        if let Some(&k) = self.standard.get(&(table.to_string(), name.to_string())) {
+            return Resolved::Chain(ChainSrc::Virtual(k));
+        }
+        match self.rs.table(table).and_then(|t| t.id(name).map(|id| (t, id))) {
+            Some((t, id)) if t.get(id).is_opaque() => Resolved::Opaque,
+            Some((_, id)) => Resolved::Chain(ChainSrc::Real(id)),
+            None => Resolved::Missing,
+        }
+    }
+
+    pub(crate) fn primary_local(&self) -> IpAddr {
+        self.node_ips
+            .first()
+            .copied()
+            .unwrap_or_else(|| "127.0.0.1".parse().unwrap())
+    }
+
+    /// The `--seconds` of the `--rcheck` rule that checks list `name` (kube-proxy's affinity timeout).
+    pub(crate) fn affinity_seconds(&self, name: &str) -> Option<u32> {
+        if let Some(s) = self.affinity.get(name) {
+            return *s;
+        }
+        None
+    }
+
+    /// Learns affinity timeouts from the balancing chains the caller knows of.
+    pub fn learn_affinity(&mut self, name: &str, seconds: Option<u32>) {
+        self.affinity.insert(name.to_string(), seconds);
+    }
+
+    pub fn is_local(&self, ip: IpAddr) -> bool {
+        self.local.iter().any(|n| n.contains(&ip))
+    }
+
+    /// Traces the first packet of a new connection.
+    pub fn trace(&self, pkt: &Packet, entry: Entry) -> Trace {
+        let mut state = PacketState {
+            src: pkt.src,
+            dst: pkt.dst,
+            proto: pkt.proto,
+            sport: pkt.sport,
+            dport: pkt.dport,
+            in_iface: pkt.in_iface.clone(),
+            out_iface: pkt.out_iface.clone(),
+            mark: pkt.mark,
+            ctmark: 0,
+            dnat: None,
+            masquerade: false,
+            untracked: false,
+        };
+        if entry == Entry::Output && state.in_iface.is_none() {
+            state.in_iface = None;
+        }
+        let mut steps = 0u64;
+        let mut live = vec![Branch::new(state)];
+        let mut done: Vec<Branch> = Vec::new();
+        let first = match entry {
+            Entry::Prerouting => "PREROUTING",
+            Entry::Output => "OUTPUT",
+        };
+        let first_hook = match entry {
+            Entry::Prerouting => HookKind::Prerouting,
+            Entry::Output => HookKind::Output,
+        };
+        let tables_first: &[&'static str] = match entry {
+            Entry::Prerouting => &["raw", "mangle", "nat"],
+            Entry::Output => &["raw", "mangle", "nat", "filter"],
+        };
+        live = self.run_tables(live, &mut done, tables_first, first, first_hook, &mut steps);
+        // Routing decision, per branch: after DNAT, a node address is local.
+        let (local, forward): (Vec<Branch>, Vec<Branch>) =
+            live.into_iter().partition(|b| self.is_local(b.pkt.dst));
+        match entry {
+            Entry::Prerouting => {
+                let mut input = local;
+                for b in &mut input {
+                    b.delivered_locally = true;
+                }
+                let input = self.run_tables(input, &mut done, &["mangle", "filter", "nat"], "INPUT", HookKind::Input, &mut steps);
+                done.extend(input);
+                let fwd = self.run_tables(forward, &mut done, &["mangle", "filter"], "FORWARD", HookKind::Forward, &mut steps);
+                let post = self.run_tables(fwd, &mut done, &["mangle", "nat"], "POSTROUTING", HookKind::Postrouting, &mut steps);
+                done.extend(post);
+            }
+            Entry::Output => {
+                let mut all = local;
+                let n_local = all.len();
+                all.extend(forward);
+                let post = self.run_tables(all, &mut done, &["mangle", "nat"], "POSTROUTING", HookKind::Postrouting, &mut steps);
+                // Traffic to the node itself loops back and meets INPUT.
+                let (to_self, away): (Vec<Branch>, Vec<Branch>) =
+                    post.into_iter().partition(|b| self.is_local(b.pkt.dst));
+                let _ = n_local;
+                let mut to_self = to_self;
+                for b in &mut to_self {
+                    b.delivered_locally = true;
+                    b.pkt.in_iface = Some("lo".into());
+                }
+                let input = self.run_tables(to_self, &mut done, &["mangle", "filter"], "INPUT", HookKind::Input, &mut steps);
+                done.extend(input);
+                done.extend(away);
+            }
+        }
+        outcome::collect(self, pkt, entry, done)
+    }
+
+    fn run_tables(
+        &self,
+        mut live: Vec<Branch>,
+        done: &mut Vec<Branch>,
+        tables: &[&'static str],
+        builtin: &'static str,
+        hook: HookKind,
+        steps: &mut u64,
+    ) -> Vec<Branch> {
+        for &table in tables {
+            if live.is_empty() {
+                break;
+            }
+            if table == "nat" {
+                // Untracked packets never see NAT.
+                let (untracked, tracked): (Vec<Branch>, Vec<Branch>) =
+                    live.into_iter().partition(|b| b.pkt.untracked);
+                live = tracked;
+                let mut w = walk::Walk {
+                    eng: self,
+                    table,
+                    builtin,
+                    hook,
+                    steps,
+                };
+                let mut out = w.run(live);
+                out.extend(untracked);
+                live = out;
+            } else {
+                let mut w = walk::Walk {
+                    eng: self,
+                    table,
+                    builtin,
+                    hook,
+                    steps,
+                };
+                live = w.run(live);
+            }
+            let (stopped, go_on): (Vec<Branch>, Vec<Branch>) =
+                live.into_iter().partition(|b| b.verdict.is_some());
+            done.extend(stopped);
+            live = go_on;
+        }
+        live
+    }
+}
+
+impl Verdict {
+    pub fn is_final(self) -> bool {
+        !matches!(self, Verdict::Accept)
+    }
+}

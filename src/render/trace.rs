@@ -1,1 +1,108 @@
-//! trace
+//! Renders `kptrace trace` for people: a headline, the outcomes, and the path of each.
+
+use super::style::{paint, table, BAD, BOLD, DIM, WARN};
+use crate::engine::state::{Step, Verdict};
+use crate::engine::{Outcome, Trace};
+use crate::model::Ruleset;
+
+/// A share as a percentage, with the exact figure beside it when it is not a round number.
+pub fn share(p: f64) -> String {
+    let pct = p * 100.0;
+    if (pct - pct.round()).abs() < 1e-9 {
+        format!("{pct:.0}%")
+    } else {
+        format!("{pct:.2}%")
+    }
+}
+
+pub fn exact(p: f64) -> String {
+    let s = format!("{p:.12}");
+    let s = s.trim_end_matches('0');
+    s.trim_end_matches('.').to_string()
+}
+
+pub fn outcome_label(o: &Outcome) -> String {
+    match (&o.dnat, o.verdict) {
+        (_, Verdict::Drop) => "DROP".into(),
+        (_, Verdict::Reject) => "REJECT".into(),
+        (Some(d), _) => d.clone(),
+        (None, Verdict::Unknown) => match &o.unknown_chain {
+            Some(c) => format!("→ {c} (rules not in input)"),
+            None => "unknown".into(),
+        },
+        (None, Verdict::Accept) => {
+            if o.delivery == "local" {
+                "delivered to the node (no DNAT)".into()
+            } else {
+                "forwarded unchanged (no DNAT)".into()
+            }
+        }
+    }
+}
+
+pub fn step_line(rs: &Ruleset, s: &Step) -> String {
+    let line = if s.assumed {
+        "assumed".to_string()
+    } else if s.line == 0 {
+        String::new()
+    } else {
+        format!("line {}", s.line)
+    };
+    let prob = s
+        .probability
+        .map(|p| format!(" (p={})", exact(p)))
+        .unwrap_or_default();
+    let _ = rs;
+    format!("{:<6} {:<28} {:<10} {}{}", s.table, s.chain, line, s.action, prob)
+}
+
+pub fn human(rs: &Ruleset, t: &Trace) -> String {
+    let mut out = String::new();
+    let p = &t.packet;
+    out += &paint(
+        BOLD,
+        format!(
+            "{} {}:{} → {}:{} ({:?} hook)",
+            p.proto, p.src, p.sport, p.dst, p.dport, p.hook
+        )
+        .to_lowercase(),
+    );
+    out.push('\n');
+    let total: f64 = t.outcomes.iter().map(|o| o.probability).sum();
+    let _ = total;
+    let mut tab = table();
+    tab.set_header(vec!["share", "exact", "outcome", "masquerade", "verdict", "decided by"]);
+    for o in &t.outcomes {
+        let decided = o
+            .verdict_rule
+            .as_ref()
+            .map(|r| format!("{} {} line {}", r.table, r.chain, r.line))
+            .unwrap_or_else(|| "policy / fall-through".into());
+        tab.add_row(vec![
+            if o.approximate { format!("~{}", share(o.probability)) } else { share(o.probability) },
+            exact(o.probability),
+            outcome_label(o),
+            if o.masquerade { "yes".into() } else { "no".into() },
+            o.verdict.name().into(),
+            decided,
+        ]);
+    }
+    out += &tab.to_string();
+    out.push('\n');
+    for (i, o) in t.outcomes.iter().enumerate() {
+        out += &format!("\npath {} → {}\n", i + 1, outcome_label(o));
+        for s in &o.path {
+            out += &format!("  {}\n", step_line(rs, s));
+        }
+        for d in &o.doubts {
+            out += &paint(WARN, format!("  ~ approximate: {} ({} {} line {})\n", d.reason, d.rule.table, d.rule.chain, d.rule.line));
+        }
+    }
+    if t.outcomes.iter().all(|o| o.verdict != Verdict::Accept) {
+        out += &paint(BAD, "\n✗ no outcome is accepted\n");
+    }
+    for n in &t.notes {
+        out += &paint(DIM, format!("note: {n}\n"));
+    }
+    out
+}

@@ -1,0 +1,162 @@
+//! What the engine carries along one branch: the packet as rules have changed it, the share of
+//! traffic the branch stands for, and the evidence (path, deciding rules, reasons for doubt).
+
+use crate::model::Protocol;
+use serde::Serialize;
+use std::net::IpAddr;
+
+/// The packet, as the rules so far have rewritten and marked it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct PacketState {
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    pub proto: Protocol,
+    pub sport: u16,
+    pub dport: u16,
+    pub in_iface: Option<String>,
+    pub out_iface: Option<String>,
+    pub mark: u32,
+    pub ctmark: u32,
+    /// `ip:port` after DNAT/REDIRECT.
+    pub dnat: Option<String>,
+    /// Source rewritten in POSTROUTING (MASQUERADE or SNAT).
+    pub masquerade: bool,
+    pub untracked: bool,
+}
+
+/// A rule, as output names it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+pub struct RuleRef {
+    pub table: String,
+    pub chain: String,
+    /// 1-based line in the input; null for a rule kptrace assumed.
+    #[serde(serialize_with = "line_or_null")]
+    pub line: u32,
+}
+
+fn line_or_null<S: serde::Serializer>(line: &u32, s: S) -> Result<S::Ok, S::Error> {
+    if *line == 0 {
+        s.serialize_none()
+    } else {
+        s.serialize_u32(*line)
+    }
+}
+
+/// One step of a path: a rule that matched (or a policy that applied) and what it did.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Step {
+    pub table: String,
+    pub chain: String,
+    #[serde(serialize_with = "line_or_null")]
+    pub line: u32,
+    /// What happened: `jump KUBE-SVC-…`, `DNAT 10.1.2.3:80`, `MARK or 0x4000`, `policy ACCEPT`…
+    pub action: String,
+    /// For a statistic rule: the probability of the way taken at this rule.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub probability: Option<f64>,
+    /// The rule was assumed (kube-proxy's standard hooks), not read.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub assumed: bool,
+}
+
+/// Why an outcome is approximate: which rule the engine could not decide, and why.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+pub struct Doubt {
+    pub rule: RuleRef,
+    pub reason: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Accept,
+    Drop,
+    Reject,
+    /// The path leads into rules the input does not hold (a fragment) or a target that hands the
+    /// packet elsewhere (NFQUEUE…): what happens next is not known.
+    Unknown,
+}
+
+impl Verdict {
+    pub fn name(self) -> &'static str {
+        match self {
+            Verdict::Accept => "accept",
+            Verdict::Drop => "drop",
+            Verdict::Reject => "reject",
+            Verdict::Unknown => "unknown",
+        }
+    }
+}
+
+/// A session-affinity rule on the path: a returning client sticks to this endpoint.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+pub struct Affinity {
+    pub name: String,
+    pub seconds: Option<u32>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Branch {
+    pub weight: f64,
+    pub pkt: PacketState,
+    pub path: Vec<Step>,
+    pub doubts: Vec<Doubt>,
+    pub verdict: Option<Verdict>,
+    pub verdict_rule: Option<RuleRef>,
+    /// The last filter-table ACCEPT rule seen (decides "accept" if nothing drops later).
+    pub accept_rule: Option<RuleRef>,
+    pub dnat_rule: Option<RuleRef>,
+    pub masquerade_rule: Option<RuleRef>,
+    /// The chain where the path ended without a verdict (opaque chain of a fragment).
+    pub end_chain: Option<String>,
+    /// The endpoint chain (the chain that DNAT'd).
+    pub dnat_chain: Option<String>,
+    pub affinity: Option<Affinity>,
+    pub delivered_locally: bool,
+}
+
+impl Branch {
+    pub fn new(pkt: PacketState) -> Branch {
+        Branch {
+            weight: 1.0,
+            pkt,
+            path: Vec::new(),
+            doubts: Vec::new(),
+            verdict: None,
+            verdict_rule: None,
+            accept_rule: None,
+            dnat_rule: None,
+            masquerade_rule: None,
+            end_chain: None,
+            dnat_chain: None,
+            affinity: None,
+            delivered_locally: false,
+        }
+    }
+
+    /// Two branches that will behave the same from here on (their histories may differ).
+    pub fn same_future(&self, o: &Branch) -> bool {
+        self.pkt == o.pkt
+            && self.verdict == o.verdict
+            && self.verdict_rule == o.verdict_rule
+            && self.end_chain == o.end_chain
+            && self.dnat_chain == o.dnat_chain
+            && self.accept_rule == o.accept_rule
+            && self.masquerade_rule == o.masquerade_rule
+            && self.affinity == o.affinity
+            && self.doubts.is_empty() == o.doubts.is_empty()
+    }
+
+    /// Folds `o` into `self`: the weights add, doubts join, and the heavier branch's path is kept.
+    pub fn absorb(&mut self, o: Branch) {
+        if o.weight > self.weight {
+            self.path = o.path;
+        }
+        self.weight += o.weight;
+        for d in o.doubts {
+            if !self.doubts.contains(&d) {
+                self.doubts.push(d);
+            }
+        }
+    }
+}

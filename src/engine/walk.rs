@@ -1,0 +1,440 @@
+//! Walks one table's chains for one hook, the way netfilter does, for a set of branches.
+//!
+//! The call stack is explicit (no recursion, so a 100,000-deep chain of jumps cannot overflow the
+//! stack). When branches split (statistic rules, undecidable criteria) they are processed in program
+//! order: a stack of (chain, rule index) frames only ever grows lexicographically as execution moves
+//! on, so branches that reach the same rule with the same packet state meet in the queue and are merged.
+//! That keeps a 250-endpoint Service linear and bounds pathological fan-outs.
+
+use super::matcher::{self, Ctx, HookKind, RuleMatch};
+use super::state::*;
+use super::{ChainSrc, Engine};
+use crate::model::target::other_target_is_terminal;
+use crate::model::{Policy, Rule, TargetKind};
+use std::collections::BTreeMap;
+
+/// Deeper than any real rule set; stops runaway jump chains with a clear doubt instead of a hang.
+pub const MAX_DEPTH: usize = 100_000;
+/// Rule evaluations for one trace, all branches together.
+pub const MAX_STEPS: u64 = 20_000_000;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Frame {
+    pub src: ChainSrc,
+    pub idx: u32,
+    pub via_goto: bool,
+}
+
+type Key = Vec<u64>;
+
+fn key(frames: &[Frame]) -> Key {
+    frames
+        .iter()
+        .map(|f| {
+            let code = match f.src {
+                ChainSrc::Real(id) => (id.0 as u64) << 2,
+                ChainSrc::Virtual(k) => ((k as u64) << 2) | 2,
+            } | f.via_goto as u64;
+            ((f.idx as u64) << 32) | code
+        })
+        .collect()
+}
+
+/// Harmless targets: they log, count or tweak headers, and the packet goes on unchanged for routing.
+fn harmless(name: &str) -> bool {
+    matches!(
+        name,
+        "NFLOG"
+            | "ULOG"
+            | "TRACE"
+            | "AUDIT"
+            | "CHECKSUM"
+            | "TCPMSS"
+            | "TCPOPTSTRIP"
+            | "TOS"
+            | "DSCP"
+            | "TTL"
+            | "HL"
+            | "ECN"
+            | "SECMARK"
+            | "CONNSECMARK"
+            | "CLASSIFY"
+            | "IDLETIMER"
+            | "LED"
+            | "RATEEST"
+            | "SET"
+    )
+}
+
+pub(crate) struct Walk<'e, 'a> {
+    pub eng: &'e Engine<'a>,
+    pub table: &'static str,
+    pub builtin: &'static str,
+    pub hook: HookKind,
+    pub steps: &'e mut u64,
+}
+
+enum Next {
+    Continue(Branch, Vec<Frame>),
+    Done(Branch),
+}
+
+impl Walk<'_, '_> {
+    fn ctx(&self) -> Ctx<'_> {
+        Ctx {
+            hook: self.hook,
+            local: &self.eng.local,
+        }
+    }
+
+    fn rref(&self, src: ChainSrc, line: u32) -> RuleRef {
+        RuleRef {
+            table: self.table.to_string(),
+            chain: self.eng.chain_name(self.table, src).to_string(),
+            line,
+        }
+    }
+
+    fn step(&self, b: &mut Branch, src: ChainSrc, rule: &Rule, action: String, p: Option<f64>) {
+        b.path.push(Step {
+            table: self.table.to_string(),
+            chain: self.eng.chain_name(self.table, src).to_string(),
+            line: rule.line,
+            action,
+            probability: p,
+            assumed: rule.is_assumed(),
+        });
+    }
+
+    /// Runs every branch through this table's chain for the hook. Returns all branches; those that
+    /// were dropped or stopped carry a verdict.
+    pub fn run(&mut self, branches: Vec<Branch>) -> Vec<Branch> {
+        let Some(entry) = self.eng.builtin(self.table, self.builtin) else {
+            return branches;
+        };
+        let start = vec![Frame {
+            src: entry,
+            idx: 0,
+            via_goto: false,
+        }];
+        let mut out = Vec::new();
+        let mut queue: BTreeMap<Key, Vec<(Branch, Vec<Frame>)>> = BTreeMap::new();
+        let mut pending: Vec<(Branch, Vec<Frame>)> =
+            branches.into_iter().map(|b| (b, start.clone())).collect();
+        loop {
+            // One branch in flight: step it directly (no keys to build). Several: program order.
+            let (b, frames) = if pending.len() == 1 && queue.is_empty() {
+                pending.pop().unwrap()
+            } else {
+                for (b, f) in pending.drain(..) {
+                    queue.entry(key(&f)).or_default().push((b, f));
+                }
+                let Some((_, items)) = queue.pop_first() else {
+                    break;
+                };
+                let mut merged: Vec<(Branch, Vec<Frame>)> = Vec::with_capacity(items.len());
+                for (b, f) in items {
+                    match merged
+                        .iter_mut()
+                        .find(|(m, mf)| *mf == f && m.same_future(&b))
+                    {
+                        Some((m, _)) => m.absorb(b),
+                        None => merged.push((b, f)),
+                    }
+                }
+                let first = merged.remove(0);
+                pending.extend(merged);
+                first
+            };
+            for n in self.advance(b, frames) {
+                match n {
+                    Next::Continue(b, f) => pending.push((b, f)),
+                    Next::Done(b) => out.push(b),
+                }
+            }
+            if pending.is_empty() && queue.is_empty() {
+                break;
+            }
+        }
+        out
+    }
+
+    fn policy(&self, mut b: Branch) -> Next {
+        let policy = self
+            .eng
+            .policy(self.table, self.builtin)
+            .unwrap_or(Policy::Accept);
+        if policy == Policy::Drop {
+            b.verdict = Some(Verdict::Drop);
+            b.verdict_rule = None;
+        }
+        if self.table == "filter" || policy == Policy::Drop {
+            b.path.push(Step {
+                table: self.table.to_string(),
+                chain: self.builtin.to_string(),
+                line: 0,
+                action: format!("policy {}", policy.name()),
+                probability: None,
+                assumed: false,
+            });
+            if policy == Policy::Accept {
+                b.accept_rule = None;
+            }
+        }
+        Next::Done(b)
+    }
+
+    fn ret(&self, b: Branch, mut frames: Vec<Frame>) -> Next {
+        if frames.len() == 1 {
+            return self.policy(b);
+        }
+        // A chain entered by goto returns to the caller of the chain that did the goto.
+        while let Some(f) = frames.pop() {
+            if !f.via_goto {
+                break;
+            }
+        }
+        match frames.last_mut() {
+            Some(top) => {
+                top.idx += 1;
+                Next::Continue(b, frames)
+            }
+            None => self.policy(b),
+        }
+    }
+
+    fn advance(&mut self, mut b: Branch, mut frames: Vec<Frame>) -> Vec<Next> {
+        *self.steps += 1;
+        if *self.steps > MAX_STEPS {
+            let top = frames.last().unwrap();
+            b.verdict = Some(Verdict::Unknown);
+            b.doubts.push(Doubt {
+                rule: self.rref(top.src, 0),
+                reason: format!("evaluation stopped after {MAX_STEPS} rule evaluations"),
+            });
+            return vec![Next::Done(b)];
+        }
+        let top = frames.last().unwrap().clone();
+        let Some(rule) = self.eng.rule_at(self.table, top.src, top.idx as usize) else {
+            return vec![self.ret(b, frames)];
+        };
+        let (p, doubt) = match matcher::rule(&self.ctx(), &b.pkt, rule) {
+            RuleMatch::No => {
+                frames.last_mut().unwrap().idx += 1;
+                return vec![Next::Continue(b, frames)];
+            }
+            RuleMatch::Yes(p) => (p, None),
+            // Undecidable: follow both ways, half each, and say so.
+            RuleMatch::Maybe(p, why) => (p * 0.5, Some(why)),
+        };
+        let mut out = Vec::with_capacity(2);
+        if let Some(why) = &doubt {
+            b.doubts.push(Doubt {
+                rule: self.rref(top.src, rule.line),
+                reason: why.clone(),
+            });
+        }
+        let stat = rule.statistic().is_some();
+        if p < 1.0 {
+            let mut not_taken = b.clone();
+            not_taken.weight *= 1.0 - p;
+            let mut f = frames.clone();
+            f.last_mut().unwrap().idx += 1;
+            if not_taken.weight > 0.0 {
+                out.push(Next::Continue(not_taken, f));
+            }
+            b.weight *= p;
+        }
+        let shown_p = (stat || doubt.is_some()).then_some(p);
+        out.push(self.apply(b, frames, rule, shown_p));
+        out
+    }
+
+    fn apply(&mut self, mut b: Branch, mut frames: Vec<Frame>, rule: &Rule, p: Option<f64>) -> Next {
+        let top = frames.last().unwrap().clone();
+        let here = self.rref(top.src, rule.line);
+        let Some(target) = &rule.target else {
+            frames.last_mut().unwrap().idx += 1;
+            return Next::Continue(b, frames);
+        };
+        let nat_hook = self.table == "nat";
+        for m in rule.matches.iter() {
+            if let crate::model::Criterion::Recent(r) = &m.criterion {
+                if r.mode == crate::model::criterion::RecentMode::Rcheck {
+                    // Recorded on the way of a returning client; the first packet never takes it.
+                } else if r.mode == crate::model::criterion::RecentMode::Set {
+                    b.affinity = Some(Affinity {
+                        name: r.name.to_string(),
+                        seconds: self.eng.affinity_seconds(&r.name),
+                    });
+                }
+            }
+        }
+        match &target.kind {
+            TargetKind::Chain(name) => {
+                let verb = if target.goto { "goto" } else { "jump" };
+                self.step(&mut b, top.src, rule, format!("{verb} {name}"), p);
+                match self.eng.resolve(self.table, name) {
+                    super::Resolved::Chain(src) => {
+                        if frames.len() >= MAX_DEPTH {
+                            b.verdict = Some(Verdict::Unknown);
+                            b.doubts.push(Doubt {
+                                rule: here,
+                                reason: format!("jump depth over {MAX_DEPTH}: evaluation stopped"),
+                            });
+                            return Next::Done(b);
+                        }
+                        frames.push(Frame {
+                            src,
+                            idx: 0,
+                            via_goto: target.goto,
+                        });
+                        Next::Continue(b, frames)
+                    }
+                    super::Resolved::Opaque => {
+                        b.verdict = Some(Verdict::Unknown);
+                        b.end_chain = Some(name.to_string());
+                        b.doubts.push(Doubt {
+                            rule: here,
+                            reason: format!("the rules of chain `{name}` are not in the input"),
+                        });
+                        Next::Done(b)
+                    }
+                    super::Resolved::Missing => {
+                        b.doubts.push(Doubt {
+                            rule: here,
+                            reason: format!(
+                                "jump to `{name}`, which the input does not declare: treated as an empty chain"
+                            ),
+                        });
+                        frames.last_mut().unwrap().idx += 1;
+                        Next::Continue(b, frames)
+                    }
+                }
+            }
+            TargetKind::Accept => {
+                self.step(&mut b, top.src, rule, "ACCEPT".into(), p);
+                if self.table == "filter" {
+                    b.accept_rule = Some(here);
+                }
+                Next::Done(b)
+            }
+            TargetKind::Drop | TargetKind::Reject { .. } => {
+                let v = if matches!(target.kind, TargetKind::Drop) {
+                    Verdict::Drop
+                } else {
+                    Verdict::Reject
+                };
+                self.step(&mut b, top.src, rule, target.kind.name().to_string(), p);
+                b.verdict = Some(v);
+                b.verdict_rule = Some(here);
+                Next::Done(b)
+            }
+            TargetKind::Return => {
+                self.step(&mut b, top.src, rule, "RETURN".into(), p);
+                self.ret(b, frames)
+            }
+            TargetKind::Dnat { to: Some(to), .. }
+                if nat_hook && matches!(self.hook, HookKind::Prerouting | HookKind::Output) =>
+            {
+                if let Some((lo, _)) = to.addr {
+                    b.pkt.dst = lo;
+                }
+                if let Some(ports) = to.ports {
+                    b.pkt.dport = ports.lo;
+                }
+                let shown = to.to_string();
+                b.pkt.dnat = Some(if to.addr.is_some() && to.ports.is_none() {
+                    crate::kube::host_port(b.pkt.dst, b.pkt.dport)
+                } else {
+                    shown.clone()
+                });
+                self.step(&mut b, top.src, rule, format!("DNAT {shown}"), p);
+                b.dnat_rule = Some(here);
+                b.dnat_chain = Some(self.eng.chain_name(self.table, top.src).to_string());
+                Next::Done(b)
+            }
+            TargetKind::Redirect { to_ports, .. }
+                if nat_hook && matches!(self.hook, HookKind::Prerouting | HookKind::Output) =>
+            {
+                let ip = if self.hook == HookKind::Output {
+                    "127.0.0.1".parse().unwrap()
+                } else {
+                    self.eng.primary_local()
+                };
+                b.pkt.dst = ip;
+                if let Some(p) = to_ports {
+                    b.pkt.dport = p.lo;
+                }
+                b.pkt.dnat = Some(crate::kube::host_port(ip, b.pkt.dport));
+                let action = format!("REDIRECT to local port {}", b.pkt.dport);
+                self.step(&mut b, top.src, rule, action, p);
+                b.dnat_rule = Some(here);
+                b.dnat_chain = Some(self.eng.chain_name(self.table, top.src).to_string());
+                Next::Done(b)
+            }
+            TargetKind::Masquerade { .. } | TargetKind::Snat { .. }
+                if nat_hook && matches!(self.hook, HookKind::Postrouting | HookKind::Input) =>
+            {
+                if !matches!(target.kind, TargetKind::Masquerade { .. }) || self.hook == HookKind::Postrouting {
+                    b.pkt.masquerade = true;
+                    b.masquerade_rule = Some(here);
+                }
+                self.step(&mut b, top.src, rule, target.kind.name().to_string(), p);
+                Next::Done(b)
+            }
+            TargetKind::Mark(op) => {
+                let before = b.pkt.mark;
+                b.pkt.mark = op.apply(before);
+                let action = format!("MARK {:#x} → {:#x}", before, b.pkt.mark);
+                self.step(&mut b, top.src, rule, action, p);
+                frames.last_mut().unwrap().idx += 1;
+                Next::Continue(b, frames)
+            }
+            TargetKind::ConnMark { args } => {
+                let a: Vec<&str> = args.iter().map(|s| &**s).collect();
+                if a.contains(&"--save-mark") {
+                    b.pkt.ctmark = b.pkt.mark;
+                } else if a.contains(&"--restore-mark") {
+                    b.pkt.mark = b.pkt.ctmark;
+                } else {
+                    b.doubts.push(Doubt {
+                        rule: here,
+                        reason: "CONNMARK with these options is not modelled".into(),
+                    });
+                }
+                frames.last_mut().unwrap().idx += 1;
+                Next::Continue(b, frames)
+            }
+            TargetKind::Other { name, args } => {
+                let notrack = &**name == "NOTRACK"
+                    || (&**name == "CT" && args.iter().any(|a| &**a == "--notrack"));
+                if notrack {
+                    b.pkt.untracked = true;
+                    self.step(&mut b, top.src, rule, "NOTRACK".into(), p);
+                } else if other_target_is_terminal(name) {
+                    self.step(&mut b, top.src, rule, name.to_string(), p);
+                    b.verdict = Some(Verdict::Unknown);
+                    b.end_chain = Some(self.eng.chain_name(self.table, top.src).to_string());
+                    b.doubts.push(Doubt {
+                        rule: here,
+                        reason: format!("target `{name}` hands the packet elsewhere"),
+                    });
+                    return Next::Done(b);
+                } else if !harmless(name) {
+                    b.doubts.push(Doubt {
+                        rule: here,
+                        reason: format!("target `{name}` is not modelled; assumed to let the packet go on"),
+                    });
+                }
+                frames.last_mut().unwrap().idx += 1;
+                Next::Continue(b, frames)
+            }
+            // LOG, and NAT targets outside the hooks where they act, let the packet go on.
+            _ => {
+                frames.last_mut().unwrap().idx += 1;
+                Next::Continue(b, frames)
+            }
+        }
+    }
+}
