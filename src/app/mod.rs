@@ -5,7 +5,7 @@
 
 mod input;
 mod ls;
-mod svc;
+pub mod svc;
 mod trace;
 
 use crate::cli::{Cli, ColorChoice, Command};

@@ -1,5 +1,125 @@
-//! `kptrace svc`.
-use super::input::FormatChoice;
-use crate::cli::SvcArgs;
+//! `kptrace svc`: every way into a Service, what each reaches, with what share, and masquerading.
+
+use super::input::{self, FormatChoice};
+use super::Failure;
+use crate::cli::{Format, SvcArgs};
+use crate::engine::{Engine, Packet, Trace};
+use crate::kube::probe::{self, Probe};
+use crate::kube::{Catalog, ServicePort};
+use crate::model::Ruleset;
+use std::net::IpAddr;
 use std::process::ExitCode;
-pub fn run(_a: &SvcArgs, _f: FormatChoice) -> super::Result<ExitCode> { todo!() }
+
+/// One Service port's answer.
+pub struct PortReport {
+    pub port: ServicePort,
+    pub probes: Vec<(Probe, Trace)>,
+    pub node_ip: IpAddr,
+    pub notes: Vec<String>,
+}
+
+/// Traces every probe of the ports matching `query` in one rule set.
+pub fn analyse(rs: &Ruleset, query: &str, node_ips: &[IpAddr]) -> (Vec<PortReport>, Vec<String>) {
+    let mut cat = Catalog::build(rs, false);
+    let hits = cat.find(query);
+    if hits.is_empty() {
+        return (Vec::new(), cat.suggest(query));
+    }
+    let mut ports = Vec::new();
+    for i in hits {
+        let mut sp = std::mem::take(&mut cat.ports[i]);
+        cat.resolve(rs, &mut sp);
+        ports.push(sp);
+    }
+    let mut notes = Vec::new();
+    let mut nodes: Vec<IpAddr> = node_ips.to_vec();
+    if nodes.is_empty() && !cat.node_ips.is_empty() {
+        nodes = cat.node_ips.clone();
+        notes.push(format!(
+            "node address taken from the rules: {} (give --node-ip to choose)",
+            nodes[0]
+        ));
+    }
+    let v6 = ports
+        .iter()
+        .flat_map(|p| p.entries.iter())
+        .filter_map(|e| e.address)
+        .any(|a| a.is_ipv6());
+    let node_ip = match nodes.iter().find(|n| n.is_ipv6() == v6) {
+        Some(n) => *n,
+        None => {
+            let n = probe::placeholder_node(v6, &cat.cluster_cidrs);
+            notes.push(format!(
+                "node address not known: {n} stands for it (give --node-ip for the real one)"
+            ));
+            nodes.push(n);
+            n
+        }
+    };
+    if cat.cluster_cidrs.is_empty() {
+        notes.push(
+            "cluster CIDR not found in the rules (no `! -s <CIDR>` masquerade rule): pod clients are not shown separately"
+                .into(),
+        );
+    }
+    let mut eng = Engine::new(rs, &nodes);
+    for sp in &ports {
+        for ep in sp.endpoints.iter().chain(sp.local_endpoints.iter()) {
+            eng.learn_affinity(&ep.chain, sp.affinity_seconds);
+        }
+    }
+    let reports = ports
+        .into_iter()
+        .map(|sp| {
+            let probes = probe::plan(rs, &cat, &sp, node_ip)
+                .into_iter()
+                .map(|p| {
+                    let pkt = Packet::new(p.source, p.address, p.protocol, p.port);
+                    let t = eng.trace(&pkt, p.hook);
+                    (p, t)
+                })
+                .collect();
+            PortReport {
+                port: sp,
+                probes,
+                node_ip,
+                notes: notes.clone(),
+            }
+        })
+        .collect();
+    (reports, Vec::new())
+}
+
+pub fn run(args: &SvcArgs, fmt: FormatChoice) -> super::Result<ExitCode> {
+    let sets = input::load_all(&args.files, fmt)?;
+    let mut all: Vec<(&Ruleset, Vec<PortReport>)> = Vec::new();
+    let mut suggestions = Vec::new();
+    for rs in &sets {
+        let (reports, sugg) = analyse(rs, &args.service, &args.node.node_ips);
+        input::check_late_errors(rs)?;
+        suggestions.extend(sugg);
+        if !reports.is_empty() {
+            all.push((rs, reports));
+        }
+    }
+    if all.is_empty() {
+        suggestions.sort();
+        suggestions.dedup();
+        let mut msg = format!("no Service `{}` in the input", args.service);
+        if !suggestions.is_empty() {
+            msg += &format!("; did you mean {}?", suggestions
+                .iter()
+                .map(|s| format!("`{s}`"))
+                .collect::<Vec<_>>()
+                .join(", "));
+        }
+        msg += "\nhelp: `kptrace ls` lists the Services; a Service can also be named by cluster IP:port or by its KUBE-SVC- chain";
+        return Err(Failure::No(msg));
+    }
+    let out = match args.format {
+        Format::Json => crate::render::svc::json(&args.service, &all),
+        Format::Human => crate::render::svc::human(&all, args.all_paths),
+    };
+    anstream::print!("{out}");
+    Ok(ExitCode::SUCCESS)
+}

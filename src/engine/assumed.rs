@@ -126,3 +126,22 @@ pub fn standard_chain(name: &str) -> Option<Vec<Rule>> {
         _ => return None,
     })
 }
+
+/// `-m addrtype --dst-type LOCAL -j KUBE-NODEPORTS`, the last rule of nat KUBE-SERVICES.
+pub fn nodeports_rule() -> Rule {
+    Rule::assumed(
+        vec![Match {
+            negated: false,
+            criterion: Criterion::AddrType {
+                dir: crate::model::criterion::Dir::Dst,
+                kinds: vec![crate::model::criterion::AddrKind::Local],
+            },
+            span: Span::NONE,
+        }],
+        Target {
+            goto: false,
+            kind: TargetKind::Chain("KUBE-NODEPORTS".into()),
+            span: Span::NONE,
+        },
+    )
+}

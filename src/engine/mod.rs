@@ -53,6 +53,8 @@ pub struct Engine<'a> {
     standard: FxHashMap<(String, String), u32>,
     /// (table, builtin) → assumed hook rules that run before the chain's own rules.
     hooks: FxHashMap<(String, String), Vec<Rule>>,
+    /// (table, chain) → assumed rules that run after the chain's own rules.
+    tails: FxHashMap<(String, String), Vec<Rule>>,
     pub notes: Vec<String>,
     affinity: FxHashMap<String, Option<u32>>,
 }
@@ -80,6 +82,7 @@ impl<'a> Engine<'a> {
             virtuals: Vec::new(),
             standard: FxHashMap::default(),
             hooks: FxHashMap::default(),
+            tails: FxHashMap::default(),
             notes: Vec::new(),
             affinity: FxHashMap::default(),
         };
@@ -113,6 +116,22 @@ impl<'a> Engine<'a> {
                 self.hooks.insert((table.into(), builtin.into()), rules);
             }
         }
+        // A grep'd paste that shows KUBE-NODEPORTS but not the rule that leads there: kube-proxy always
+        // ends nat KUBE-SERVICES with `-m addrtype --dst-type LOCAL -j KUBE-NODEPORTS`.
+        if rs.fragment {
+            if let Some(nat) = rs.table("nat") {
+                let leads = nat.chains.iter().any(|c| {
+                    rs.rules(c).any(|r| r.jump_target() == Some("KUBE-NODEPORTS"))
+                });
+                if nat.chain("KUBE-NODEPORTS").is_some_and(|c| !c.rules.is_empty()) && !leads {
+                    self.tails.insert(
+                        ("nat".into(), "KUBE-SERVICES".into()),
+                        vec![assumed::nodeports_rule()],
+                    );
+                    assumed_hooks.push("nat KUBE-SERVICES → KUBE-NODEPORTS (for LOCAL destinations)".into());
+                }
+            }
+        }
         if !assumed_hooks.is_empty() {
             self.notes.push(format!(
                 "kube-proxy's standard hooks were assumed (not in the input): {}",
@@ -126,8 +145,10 @@ impl<'a> Engine<'a> {
                 let needed = match nat.chain(name) {
                     Some(c) => c.is_opaque(),
                     None => {
-                        (name == "KUBE-POSTROUTING" && self.hooks.contains_key(&("nat".into(), "POSTROUTING".into())))
-                            || (rs.fragment && name != "KUBE-POSTROUTING")
+                        name == "KUBE-POSTROUTING"
+                            && self
+                                .hooks
+                                .contains_key(&("nat".to_string(), "POSTROUTING".to_string()))
                     }
                 };
                 if needed {
@@ -180,7 +201,12 @@ impl<'a> Engine<'a> {
                         idx -= pre.len();
                     }
                 }
-                (idx < c.rules.len()).then(|| self.rs.rule(c, idx))
+                if idx < c.rules.len() {
+                    return Some(self.rs.rule(c, idx));
+                }
+                self.tails
+                    .get(&(table.to_string(), c.name.to_string()))
+                    .and_then(|t| t.get(idx - c.rules.len()))
             }
         }
     }

@@ -5,6 +5,7 @@
 //! with names like `KUBE-SVC-1`), a Service port is keyed by the chain its cluster IP jumps to.
 
 pub mod comment;
+pub mod probe;
 pub mod service;
 
 use crate::model::criterion::{Dir, MultiDir};

@@ -112,6 +112,13 @@ pub fn place(rs: &mut Ruleset, rules: Vec<(String, Rule)>) {
             }
         }
     }
+    // The kernel always has the built-in chains; a paste just did not show them.
+    for t in rs.tables.iter_mut() {
+        let name = t.name.clone();
+        for b in crate::model::table::builtin_chains(&name) {
+            t.ensure(b, ChainOrigin::Declared);
+        }
+    }
     // Keep tables in the kernel's order so output is stable.
     rs.tables.sort_by_key(|t| {
         crate::model::table::KNOWN_TABLES
@@ -125,7 +132,7 @@ pub fn place(rs: &mut Ruleset, rules: Vec<(String, Rule)>) {
         .collect();
     rs.note(
         format!(
-            "fragment input (no `*table` header): tables inferred ({}); {created} chain{} not declared in the input",
+            "fragment input (no `*table` header): tables inferred ({}); {created} chain{} created",
             summary.join(", "),
             if created == 1 { " was" } else { "s were" }
         ),

@@ -1,1 +1,336 @@
-//! svc
+//! Renders `kptrace svc`: a headline per Service port, what is wrong first, one table of every way
+//! in, then the chain path of a representative connection.
+
+use super::style::{paint, table, BAD, BOLD, DIM, WARN};
+use super::trace::{exact, outcome_label, share, step_line};
+use crate::app::svc::PortReport;
+use crate::engine::state::Verdict;
+use crate::engine::{Outcome, Trace};
+use crate::kube::probe::{From, Probe};
+use crate::kube::{host_port, EntryKind};
+use crate::model::Ruleset;
+use serde_json::{json, Value};
+
+fn entry_label(p: &Probe) -> String {
+    match p.kind {
+        EntryKind::NodePort => format!("NodePort {}", host_port(p.address, p.port)),
+        k => format!("{} {}", k.label(), host_port(p.address, p.port)),
+    }
+}
+
+fn from_label(p: &Probe) -> String {
+    match &p.detail {
+        Some(d) if p.from == From::External => format!("outside ({d})"),
+        _ => p.from.label().to_string(),
+    }
+}
+
+/// The rule that asked for masquerading (the jump to KUBE-MARK-MASQ, or any MARK), as `CHAIN:line`.
+fn masq_cause(o: &Outcome) -> Option<String> {
+    if !o.masquerade {
+        return None;
+    }
+    let i = o
+        .path
+        .iter()
+        .rposition(|s| s.action == "jump KUBE-MARK-MASQ")
+        .or_else(|| o.path.iter().rposition(|s| s.action.starts_with("MARK")))?;
+    let s = &o.path[i];
+    Some(if s.line == 0 {
+        format!("{} (assumed)", s.chain)
+    } else {
+        format!("{}:{}", s.chain, s.line)
+    })
+}
+
+fn masq_cell(o: &Outcome) -> String {
+    if matches!(o.verdict, Verdict::Drop | Verdict::Reject) {
+        return "–".into();
+    }
+    match masq_cause(o) {
+        Some(c) => format!("yes · {c}"),
+        None if o.masquerade => "yes".into(),
+        None => "no".into(),
+    }
+}
+
+fn signature(t: &Trace) -> Vec<(Option<String>, String, Verdict)> {
+    t.outcomes
+        .iter()
+        .map(|o| (o.dnat.clone(), exact(o.probability), o.verdict))
+        .collect()
+}
+
+/// Problems, most serious first: (is_error, message).
+fn problems(r: &PortReport) -> Vec<(bool, String)> {
+    let mut v: Vec<(bool, String)> = Vec::new();
+    let name = r.port.display_name();
+    for (p, t) in &r.probes {
+        let who = format!("{} from {}", entry_label(p), from_label(p));
+        let dnat: f64 = t
+            .outcomes
+            .iter()
+            .filter(|o| o.dnat.is_some() && o.verdict == Verdict::Accept)
+            .map(|o| o.probability)
+            .sum();
+        for o in &t.outcomes {
+            if let (Verdict::Drop | Verdict::Reject, Some(rule)) = (o.verdict, &o.verdict_rule) {
+                let why = if r.port.external_local && r.port.local_endpoints.is_empty() && o.verdict == Verdict::Drop {
+                    " (externalTrafficPolicy Local, and no endpoint on this node)"
+                } else if r.port.endpoints.is_empty() {
+                    " (the Service has no endpoints)"
+                } else {
+                    ""
+                };
+                v.push((
+                    true,
+                    format!(
+                        "{name}: {who} is {}: {} {} by {} {} line {}{why}",
+                        if o.verdict == Verdict::Drop { "dropped" } else { "rejected" },
+                        share(o.probability),
+                        o.verdict.name(),
+                        rule.table,
+                        rule.chain,
+                        rule.line
+                    ),
+                ));
+            }
+        }
+        let nowhere: f64 = t
+            .outcomes
+            .iter()
+            .filter(|o| o.dnat.is_none() && o.verdict == Verdict::Accept)
+            .map(|o| o.probability)
+            .sum();
+        if nowhere > 1e-12 {
+            let fate = if t.outcomes.iter().any(|o| o.dnat.is_none() && o.delivery == "local") {
+                "is delivered to the node itself"
+            } else {
+                "is forwarded unchanged"
+            };
+            v.push((
+                true,
+                format!(
+                    "{name}: {who} reaches no endpoint: {} {fate}{}",
+                    share(nowhere),
+                    if dnat > 0.0 { " (a probability leak)" } else { "" }
+                ),
+            ));
+        }
+        for o in &t.outcomes {
+            for d in &o.doubts {
+                v.push((
+                    false,
+                    format!(
+                        "approximate: {} ({} {} line {})",
+                        d.reason, d.rule.table, d.rule.chain, d.rule.line
+                    ),
+                ));
+            }
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    v.retain(|x| seen.insert(x.1.clone()));
+    v.sort_by_key(|x| !x.0);
+    v
+}
+
+fn headline(r: &PortReport) -> String {
+    let sp = &r.port;
+    let mut parts = vec![format!(
+        "{}{}",
+        sp.display_name(),
+        sp.protocol.map(|p| format!("/{p}")).unwrap_or_default()
+    )];
+    if let Some((ip, port)) = sp.cluster_ip() {
+        parts.push(format!("cluster IP {}", host_port(ip, port)));
+    }
+    if let Some(np) = sp.node_port() {
+        parts.push(format!("NodePort {np}"));
+    }
+    for ip in sp.addresses(EntryKind::LoadBalancer) {
+        parts.push(format!("load balancer {ip}"));
+    }
+    for ip in sp.addresses(EntryKind::ExternalIp) {
+        parts.push(format!("external IP {ip}"));
+    }
+    let n = sp.endpoints.len();
+    parts.push(format!("{n} endpoint{}", if n == 1 { "" } else { "s" }));
+    if sp.external_local {
+        parts.push(format!("{} local (externalTrafficPolicy Local)", sp.local_endpoints.len()));
+    }
+    parts.join(" · ")
+}
+
+pub fn human(all: &[(&Ruleset, Vec<PortReport>)], all_paths: bool) -> String {
+    let mut out = String::new();
+    for (rs, reports) in all {
+        if all.len() > 1 {
+            out += &paint(DIM, format!("── {}\n", rs.source.name));
+        }
+        for r in reports {
+            out += &paint(BOLD, headline(r));
+            out.push('\n');
+            let probs = problems(r);
+            let shown = 6;
+            for (err, msg) in probs.iter().take(shown) {
+                if *err {
+                    out += &paint(BAD, format!("✗ {msg}\n"));
+                } else {
+                    out += &paint(WARN, format!("~ {msg}\n"));
+                }
+            }
+            if probs.len() > shown {
+                out += &format!("  … and {} more\n", probs.len() - shown);
+            }
+            if probs.iter().all(|p| !p.0) {
+                out += &paint(super::style::GOOD, "✓ every way in reaches an endpoint\n");
+            }
+            out += &probe_table(r);
+            if let Some(s) = r.port.affinity_seconds {
+                out += &format!(
+                    "session affinity: a returning client sticks to its first endpoint for {s} s (-m recent); shares are for new clients\n"
+                );
+            }
+            out += &paths(rs, r, all_paths);
+            let mut notes: Vec<&String> = r.notes.iter().collect();
+            if let Some((_, t)) = r.probes.first() {
+                notes.extend(t.notes.iter());
+            }
+            for n in notes {
+                out += &paint(DIM, format!("note: {n}\n"));
+            }
+            out.push('\n');
+        }
+    }
+    out
+}
+
+fn probe_table(r: &PortReport) -> String {
+    let mut t = table();
+    t.set_header(vec!["entry", "from", "reaches", "share", "exact", "masquerade"]);
+    let mut last_entry = String::new();
+    let mut first_sig: Option<Vec<(Option<String>, String, Verdict)>> = None;
+    for (p, trace) in &r.probes {
+        let entry = entry_label(p);
+        let new_entry = entry != last_entry;
+        if new_entry {
+            first_sig = None;
+            last_entry = entry.clone();
+        }
+        let sig = signature(trace);
+        let masq: Vec<String> = trace.outcomes.iter().map(masq_cell).collect();
+        let uniform = masq.windows(2).all(|w| w[0] == w[1]);
+        let same = first_sig.as_ref() == Some(&sig) && trace.outcomes.len() > 1 && uniform;
+        let mut first_row = true;
+        let row = |reaches: String, sh: String, ex: String, m: String, first: &mut bool| {
+            let e = if new_entry && *first { entry.clone() } else { String::new() };
+            let f = if *first { from_label(p) } else { String::new() };
+            *first = false;
+            vec![e, f, reaches, sh, ex, m]
+        };
+        if same {
+            let r = row(
+                format!("same {} endpoints", trace.outcomes.len()),
+                String::new(),
+                String::new(),
+                masq[0].clone(),
+                &mut first_row,
+            );
+            t.add_row(r);
+        } else {
+            for (o, m) in trace.outcomes.iter().zip(masq) {
+                let sh = if o.approximate { format!("~{}", share(o.probability)) } else { share(o.probability) };
+                let r = row(outcome_label(o), sh, exact(o.probability), m, &mut first_row);
+                t.add_row(r);
+            }
+        }
+        if first_sig.is_none() {
+            first_sig = Some(sig);
+        }
+        let _ = new_entry;
+    }
+    let mut s = t.to_string();
+    s.push('\n');
+    s
+}
+
+fn paths(rs: &Ruleset, r: &PortReport, all: bool) -> String {
+    let mut out = String::new();
+    for (i, (p, t)) in r.probes.iter().enumerate() {
+        for (j, o) in t.outcomes.iter().enumerate() {
+            if !all && (i > 0 || j > 0) {
+                continue;
+            }
+            out += &format!(
+                "\npath of {} from {} ({}) → {}\n",
+                entry_label(p),
+                from_label(p),
+                p.source,
+                outcome_label(o)
+            );
+            for s in &o.path {
+                out += &format!("  {}\n", step_line(rs, s));
+            }
+        }
+    }
+    if !all {
+        out += &paint(DIM, "(--all-paths shows the path of every row)\n");
+    }
+    out
+}
+
+pub fn outcome_json(o: &Outcome) -> Value {
+    serde_json::to_value(o).unwrap()
+}
+
+pub fn json(query: &str, all: &[(&Ruleset, Vec<PortReport>)]) -> String {
+    let mut entries = Vec::new();
+    let mut service: Option<String> = None;
+    let mut notes: Vec<String> = Vec::new();
+    let mut ports = Vec::new();
+    for (rs, reports) in all {
+        for r in reports {
+            service = service.or_else(|| r.port.service.clone());
+            ports.push(crate::render::ls::port_json(&r.port));
+            for n in r.notes.iter() {
+                if !notes.contains(n) {
+                    notes.push(n.clone());
+                }
+            }
+            for (p, t) in &r.probes {
+                for n in &t.notes {
+                    if !notes.contains(n) {
+                        notes.push(n.clone());
+                    }
+                }
+                entries.push(json!({
+                    "port_name": r.port.port_name,
+                    "protocol": p.protocol.to_string(),
+                    "kind": p.kind,
+                    "address": p.address.to_string(),
+                    "port": p.port,
+                    "from": p.from,
+                    "source": p.source.to_string(),
+                    "source_detail": p.detail,
+                    "input": rs.source.name,
+                    "outcomes": t.outcomes.iter().map(outcome_json).collect::<Vec<_>>(),
+                }));
+            }
+        }
+    }
+    let problems: Vec<Value> = all
+        .iter()
+        .flat_map(|(_, rs)| rs.iter())
+        .flat_map(problems)
+        .map(|(err, m)| json!({"severity": if err { "error" } else { "note" }, "message": m}))
+        .collect();
+    let v = json!({
+        "service": service.unwrap_or_else(|| query.to_string()),
+        "ports": ports,
+        "entries": entries,
+        "problems": problems,
+        "notes": notes,
+    });
+    serde_json::to_string_pretty(&v).unwrap() + "\n"
+}

@@ -16,7 +16,7 @@ pub fn share(p: f64) -> String {
 }
 
 pub fn exact(p: f64) -> String {
-    let s = format!("{p:.12}");
+    let s = format!("{p:.15}");
     let s = s.trim_end_matches('0');
     s.trim_end_matches('.').to_string()
 }
@@ -27,7 +27,7 @@ pub fn outcome_label(o: &Outcome) -> String {
         (_, Verdict::Reject) => "REJECT".into(),
         (Some(d), _) => d.clone(),
         (None, Verdict::Unknown) => match &o.unknown_chain {
-            Some(c) => format!("→ {c} (rules not in input)"),
+            Some(c) => format!("{c} (rules not in input)"),
             None => "unknown".into(),
         },
         (None, Verdict::Accept) => {
@@ -77,7 +77,10 @@ pub fn human(rs: &Ruleset, t: &Trace) -> String {
             .verdict_rule
             .as_ref()
             .map(|r| format!("{} {} line {}", r.table, r.chain, r.line))
-            .unwrap_or_else(|| "policy / fall-through".into());
+            .unwrap_or_else(|| match o.verdict {
+                Verdict::Unknown => "–".into(),
+                _ => "policy / fall-through".into(),
+            });
         tab.add_row(vec![
             if o.approximate { format!("~{}", share(o.probability)) } else { share(o.probability) },
             exact(o.probability),
@@ -98,7 +101,7 @@ pub fn human(rs: &Ruleset, t: &Trace) -> String {
             out += &paint(WARN, format!("  ~ approximate: {} ({} {} line {})\n", d.reason, d.rule.table, d.rule.chain, d.rule.line));
         }
     }
-    if t.outcomes.iter().all(|o| o.verdict != Verdict::Accept) {
+    if t.outcomes.iter().all(|o| matches!(o.verdict, Verdict::Drop | Verdict::Reject)) {
         out += &paint(BAD, "\n✗ no outcome is accepted\n");
     }
     for n in &t.notes {
