@@ -141,6 +141,8 @@ pub struct TraceArgs {
 fn parse_mark(s: &str) -> Result<u32, String> {
     match s.strip_prefix("0x") {
         Some(h) => u32::from_str_radix(h, 16).map_err(|e| e.to_string()),
-        None => s.parse().map_err(|e: std::num::ParseIntError| e.to_string()),
+        None => s
+            .parse()
+            .map_err(|e: std::num::ParseIntError| e.to_string()),
     }
 }

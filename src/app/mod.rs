@@ -69,5 +69,8 @@ pub fn run(cli: Cli) -> ExitCode {
 }
 
 fn cli_forced(_color: bool) -> bool {
-    matches!(anstream::ColorChoice::global(), anstream::ColorChoice::Always)
+    matches!(
+        anstream::ColorChoice::global(),
+        anstream::ColorChoice::Always
+    )
 }

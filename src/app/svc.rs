@@ -107,11 +107,14 @@ pub fn run(args: &SvcArgs, fmt: FormatChoice) -> super::Result<ExitCode> {
         suggestions.dedup();
         let mut msg = format!("no Service `{}` in the input", args.service);
         if !suggestions.is_empty() {
-            msg += &format!("; did you mean {}?", suggestions
-                .iter()
-                .map(|s| format!("`{s}`"))
-                .collect::<Vec<_>>()
-                .join(", "));
+            msg += &format!(
+                "; did you mean {}?",
+                suggestions
+                    .iter()
+                    .map(|s| format!("`{s}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
         }
         msg += "\nhelp: `kptrace ls` lists the Services; a Service can also be named by cluster IP:port or by its KUBE-SVC- chain";
         return Err(Failure::No(msg));

@@ -24,7 +24,11 @@ pub fn run(args: &TraceArgs, fmt: FormatChoice) -> super::Result<ExitCode> {
         if !revealed.is_empty() {
             extra_notes.push(format!(
                 "node addresses taken from the rules (give --node-ip to set them): {}",
-                revealed.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(", ")
+                revealed
+                    .iter()
+                    .map(|i| i.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ));
             node_ips = revealed;
         }
@@ -36,7 +40,12 @@ pub fn run(args: &TraceArgs, fmt: FormatChoice) -> super::Result<ExitCode> {
         None if eng.is_local(args.src) => Entry::Output,
         None => Entry::Prerouting,
     };
-    let mut pkt = Packet::new(args.src, args.dst, protocol(args.proto), args.dport.unwrap_or(0));
+    let mut pkt = Packet::new(
+        args.src,
+        args.dst,
+        protocol(args.proto),
+        args.dport.unwrap_or(0),
+    );
     pkt.sport = args.sport;
     pkt.in_iface = args.in_iface.clone();
     pkt.out_iface = args.out_iface.clone();

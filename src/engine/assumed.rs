@@ -5,7 +5,7 @@
 //! contents of KUBE-MARK-MASQ or KUBE-POSTROUTING. Without them nothing would be traced, so the engine
 //! assumes what kube-proxy installs on every node, marks those rules as assumed (line 0), and says so.
 
-use crate::model::criterion::{CtState, Criterion, Match};
+use crate::model::criterion::{Criterion, CtState, Match};
 use crate::model::target::{MarkForm, MarkOp};
 use crate::model::{Rule, Span, Target, TargetKind};
 

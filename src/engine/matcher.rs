@@ -71,7 +71,10 @@ fn bool_tri(b: bool) -> Tri {
 
 fn iface(ctx: &Ctx, given: &Option<String>, i: &Iface, dir: &str) -> Tri {
     let exists = match dir {
-        "in" => matches!(ctx.hook, HookKind::Prerouting | HookKind::Input | HookKind::Forward),
+        "in" => matches!(
+            ctx.hook,
+            HookKind::Prerouting | HookKind::Input | HookKind::Forward
+        ),
         _ => matches!(
             ctx.hook,
             HookKind::Output | HookKind::Forward | HookKind::Postrouting

@@ -70,10 +70,8 @@ const HOOK_TABLES: &[(&str, &str)] = &[
 
 impl<'a> Engine<'a> {
     pub fn new(rs: &'a Ruleset, node_ips: &[IpAddr]) -> Engine<'a> {
-        let mut local: Vec<IpNet> = vec![
-            "127.0.0.0/8".parse().unwrap(),
-            "::1/128".parse().unwrap(),
-        ];
+        let mut local: Vec<IpNet> =
+            vec!["127.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()];
         local.extend(node_ips.iter().map(|ip| IpNet::from(*ip)));
         let mut eng = Engine {
             rs,
@@ -121,14 +119,20 @@ impl<'a> Engine<'a> {
         if rs.fragment {
             if let Some(nat) = rs.table("nat") {
                 let leads = nat.chains.iter().any(|c| {
-                    rs.rules(c).any(|r| r.jump_target() == Some("KUBE-NODEPORTS"))
+                    rs.rules(c)
+                        .any(|r| r.jump_target() == Some("KUBE-NODEPORTS"))
                 });
-                if nat.chain("KUBE-NODEPORTS").is_some_and(|c| !c.rules.is_empty()) && !leads {
+                if nat
+                    .chain("KUBE-NODEPORTS")
+                    .is_some_and(|c| !c.rules.is_empty())
+                    && !leads
+                {
                     self.tails.insert(
                         ("nat".into(), "KUBE-SERVICES".into()),
                         vec![assumed::nodeports_rule()],
                     );
-                    assumed_hooks.push("nat KUBE-SERVICES → KUBE-NODEPORTS (for LOCAL destinations)".into());
+                    assumed_hooks
+                        .push("nat KUBE-SERVICES → KUBE-NODEPORTS (for LOCAL destinations)".into());
                 }
             }
         }
@@ -153,7 +157,8 @@ impl<'a> Engine<'a> {
                 };
                 if needed {
                     let rules = assumed::standard_chain(name).unwrap();
-                    self.standard.insert(("nat".into(), name.into()), self.virtuals.len() as u32);
+                    self.standard
+                        .insert(("nat".into(), name.into()), self.virtuals.len() as u32);
                     self.virtuals.push(VirtualChain {
                         name: name.into(),
                         rules,
@@ -215,7 +220,11 @@ impl<'a> Engine<'a> {
         if let Some(&k) = self.standard.get(&(table.to_string(), name.to_string())) {
             return Resolved::Chain(ChainSrc::Virtual(k));
         }
-        match self.rs.table(table).and_then(|t| t.id(name).map(|id| (t, id))) {
+        match self
+            .rs
+            .table(table)
+            .and_then(|t| t.id(name).map(|id| (t, id)))
+        {
             Some((t, id)) if t.get(id).is_opaque() => Resolved::Opaque,
             Some((_, id)) => Resolved::Chain(ChainSrc::Real(id)),
             None => Resolved::Missing,
@@ -290,17 +299,45 @@ impl<'a> Engine<'a> {
                 for b in &mut input {
                     b.delivered_locally = true;
                 }
-                let input = self.run_tables(input, &mut done, &["mangle", "filter", "nat"], "INPUT", HookKind::Input, &mut steps);
+                let input = self.run_tables(
+                    input,
+                    &mut done,
+                    &["mangle", "filter", "nat"],
+                    "INPUT",
+                    HookKind::Input,
+                    &mut steps,
+                );
                 done.extend(input);
-                let fwd = self.run_tables(forward, &mut done, &["mangle", "filter"], "FORWARD", HookKind::Forward, &mut steps);
-                let post = self.run_tables(fwd, &mut done, &["mangle", "nat"], "POSTROUTING", HookKind::Postrouting, &mut steps);
+                let fwd = self.run_tables(
+                    forward,
+                    &mut done,
+                    &["mangle", "filter"],
+                    "FORWARD",
+                    HookKind::Forward,
+                    &mut steps,
+                );
+                let post = self.run_tables(
+                    fwd,
+                    &mut done,
+                    &["mangle", "nat"],
+                    "POSTROUTING",
+                    HookKind::Postrouting,
+                    &mut steps,
+                );
                 done.extend(post);
             }
             Entry::Output => {
                 let mut all = local;
                 let n_local = all.len();
                 all.extend(forward);
-                let post = self.run_tables(all, &mut done, &["mangle", "nat"], "POSTROUTING", HookKind::Postrouting, &mut steps);
+                let post = self.run_tables(
+                    all,
+                    &mut done,
+                    &["mangle", "nat"],
+                    "POSTROUTING",
+                    HookKind::Postrouting,
+                    &mut steps,
+                );
                 // Traffic to the node itself loops back and meets INPUT.
                 let (to_self, away): (Vec<Branch>, Vec<Branch>) =
                     post.into_iter().partition(|b| self.is_local(b.pkt.dst));
@@ -310,7 +347,14 @@ impl<'a> Engine<'a> {
                     b.delivered_locally = true;
                     b.pkt.in_iface = Some("lo".into());
                 }
-                let input = self.run_tables(to_self, &mut done, &["mangle", "filter"], "INPUT", HookKind::Input, &mut steps);
+                let input = self.run_tables(
+                    to_self,
+                    &mut done,
+                    &["mangle", "filter"],
+                    "INPUT",
+                    HookKind::Input,
+                    &mut steps,
+                );
                 done.extend(input);
                 done.extend(away);
             }

@@ -81,7 +81,11 @@ pub(super) fn collect(eng: &Engine, pkt: &Packet, entry: Entry, done: Vec<Branch
             dnat_rule: b.dnat_rule,
             masquerade_rule: b.masquerade_rule,
             affinity: b.affinity,
-            delivery: if b.delivered_locally { "local" } else { "forward" },
+            delivery: if b.delivered_locally {
+                "local"
+            } else {
+                "forward"
+            },
             doubts: b.doubts,
         };
         match outcomes.iter_mut().find(|x| {

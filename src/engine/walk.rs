@@ -250,7 +250,13 @@ impl Walk<'_, '_> {
         out
     }
 
-    fn apply(&mut self, mut b: Branch, mut frames: Vec<Frame>, rule: &Rule, p: Option<f64>) -> Next {
+    fn apply(
+        &mut self,
+        mut b: Branch,
+        mut frames: Vec<Frame>,
+        rule: &Rule,
+        p: Option<f64>,
+    ) -> Next {
         let top = frames.last().unwrap().clone();
         let here = self.rref(top.src, rule.line);
         let Some(target) = &rule.target else {
@@ -376,7 +382,9 @@ impl Walk<'_, '_> {
             TargetKind::Masquerade { .. } | TargetKind::Snat { .. }
                 if nat_hook && matches!(self.hook, HookKind::Postrouting | HookKind::Input) =>
             {
-                if !matches!(target.kind, TargetKind::Masquerade { .. }) || self.hook == HookKind::Postrouting {
+                if !matches!(target.kind, TargetKind::Masquerade { .. })
+                    || self.hook == HookKind::Postrouting
+                {
                     b.pkt.masquerade = true;
                     b.masquerade_rule = Some(here);
                 }
@@ -424,7 +432,9 @@ impl Walk<'_, '_> {
                 } else if !harmless(name) {
                     b.doubts.push(Doubt {
                         rule: here,
-                        reason: format!("target `{name}` is not modelled; assumed to let the packet go on"),
+                        reason: format!(
+                            "target `{name}` is not modelled; assumed to let the packet go on"
+                        ),
                     });
                 }
                 frames.last_mut().unwrap().idx += 1;

@@ -103,9 +103,7 @@ impl ChainGraph {
     pub fn cycles(&self) -> Vec<Vec<ChainRef>> {
         petgraph::algo::tarjan_scc(&self.graph)
             .into_iter()
-            .filter(|scc| {
-                scc.len() > 1 || self.graph.find_edge(scc[0], scc[0]).is_some()
-            })
+            .filter(|scc| scc.len() > 1 || self.graph.find_edge(scc[0], scc[0]).is_some())
             .map(|scc| scc.into_iter().map(|n| self.graph[n]).collect())
             .collect()
     }

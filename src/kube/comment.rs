@@ -18,8 +18,7 @@ pub struct KubeComment {
 
 fn is_name(s: &str) -> bool {
     !s.is_empty()
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
 }
 
@@ -75,6 +74,9 @@ mod tests {
         assert_eq!(c.tail, "-> 10.180.0.4:80");
         assert!(parse("kubernetes service portals").is_none());
         assert!(parse("masquerade traffic for ns4/svc4:p80 external destinations").is_some());
-        assert_eq!(parse("default/nginx-svc:80").unwrap().port.port.as_deref(), Some("80"));
+        assert_eq!(
+            parse("default/nginx-svc:80").unwrap().port.port.as_deref(),
+            Some("80")
+        );
     }
 }

@@ -22,14 +22,24 @@ pub fn host_port(ip: IpAddr, port: u16) -> String {
     }
 }
 
-const FAMILY_PREFIXES: &[&str] = &["KUBE-SVC-", "KUBE-EXT-", "KUBE-SVL-", "KUBE-FW-", "KUBE-XLB-"];
+const FAMILY_PREFIXES: &[&str] = &[
+    "KUBE-SVC-",
+    "KUBE-EXT-",
+    "KUBE-SVL-",
+    "KUBE-FW-",
+    "KUBE-XLB-",
+];
 
 /// The hash part of a kube-proxy per-service chain name.
 pub fn chain_hash(name: &str) -> Option<&str> {
     FAMILY_PREFIXES
         .iter()
         .find_map(|p| name.strip_prefix(p))
-        .filter(|h| h.len() == 16 && h.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()))
+        .filter(|h| {
+            h.len() == 16
+                && h.bytes()
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+        })
 }
 
 fn group_key(target: &str) -> String {
@@ -237,7 +247,9 @@ impl Catalog {
                 let Some(c) = rule.comment().and_then(comment::parse) else {
                     continue;
                 };
-                if !c.tail.contains("has no endpoints") && !c.tail.contains("has no local endpoints") {
+                if !c.tail.contains("has no endpoints")
+                    && !c.tail.contains("has no local endpoints")
+                {
                     continue;
                 }
                 let port = dport(rule);
@@ -272,15 +284,24 @@ impl Catalog {
                             Some(EntryKind::ExternalIp)
                         };
                         let address = rule.destination().filter(|d| !d.0).and_then(|d| host(d.1));
-                        if let Some(kind) = kind.filter(|k| *k == EntryKind::NodePort || address.is_some()) {
+                        if let Some(kind) =
+                            kind.filter(|k| *k == EntryKind::NodePort || address.is_some())
+                        {
                             sp.entries.push(Entry {
                                 kind,
-                                address: if kind == EntryKind::NodePort { None } else { address },
+                                address: if kind == EntryKind::NodePort {
+                                    None
+                                } else {
+                                    address
+                                },
                                 port,
                                 protocol: protocol(rule),
                                 chain: chain_name.into(),
                                 line: rule.line,
-                                target: rule.target_kind().map(|t| t.name().to_string()).unwrap_or_default(),
+                                target: rule
+                                    .target_kind()
+                                    .map(|t| t.name().to_string())
+                                    .unwrap_or_default(),
                             });
                         }
                     }
@@ -355,20 +376,29 @@ impl Catalog {
                     return true;
                 }
             }
-            if [&sp.svc_chain, &sp.ext_chain, &sp.svl_chain, &sp.fw_chain, &sp.xlb_chain]
-                .iter()
-                .any(|c| c.as_deref() == Some(q))
+            if [
+                &sp.svc_chain,
+                &sp.ext_chain,
+                &sp.svl_chain,
+                &sp.fw_chain,
+                &sp.xlb_chain,
+            ]
+            .iter()
+            .any(|c| c.as_deref() == Some(q))
                 || sp.key.strip_prefix("chain:") == Some(q)
                 || sp.entries.iter().any(|e| e.target == q)
             {
                 return true;
             }
             sp.entries.iter().any(|e| {
-                e.address.is_some_and(|a| host_port(a, e.port) == q || a.to_string() == q)
+                e.address
+                    .is_some_and(|a| host_port(a, e.port) == q || a.to_string() == q)
                     || (e.kind == EntryKind::NodePort && q.parse::<u16>() == Ok(e.port))
             })
         };
-        (0..self.ports.len()).filter(|&i| matches(&self.ports[i])).collect()
+        (0..self.ports.len())
+            .filter(|&i| matches(&self.ports[i]))
+            .collect()
     }
 
     /// Names to suggest for a query that matched nothing, closest first.
@@ -399,7 +429,18 @@ fn endpoints_of(
     let mut eps: Vec<Endpoint> = Vec::new();
     let mut affinity = None;
     for rule in rs.rules(chain) {
-        let Some(t) = rule.jump_target() else { continue };
+        // A hand-written balancing chain may DNAT itself, with no endpoint chains.
+        if let Some(TargetKind::Dnat { to: Some(to), .. }) = rule.target_kind() {
+            eps.push(Endpoint {
+                chain: chain.name.to_string(),
+                address: Some(to.to_string()),
+                from_comment: false,
+            });
+            continue;
+        }
+        let Some(t) = rule.jump_target() else {
+            continue;
+        };
         if is_helper_chain(t) || FAMILY_PREFIXES.iter().any(|p| t.starts_with(p)) {
             continue;
         }

@@ -45,7 +45,12 @@ pub struct Probe {
 }
 
 /// Addresses from the documentation ranges: no real cluster uses them, so they stand for "anyone".
-const OUTSIDE_V4: &[&str] = &["203.0.113.77", "198.51.100.77", "192.0.2.77", "100.64.77.77"];
+const OUTSIDE_V4: &[&str] = &[
+    "203.0.113.77",
+    "198.51.100.77",
+    "192.0.2.77",
+    "100.64.77.77",
+];
 const OUTSIDE_V6: &[&str] = &["2001:db8:ffff::77", "2001:db8:eeee::77"];
 const NODE_V4: &[&str] = &["192.0.2.10", "198.51.100.10", "203.0.113.10"];
 const NODE_V6: &[&str] = &["2001:db8:ffff::10", "2001:db8:eeee::10"];
@@ -69,9 +74,15 @@ fn source_nets(rs: &Ruleset, sp: &ServicePort) -> Vec<IpNet> {
     let Some(nat) = rs.table("nat") else {
         return nets;
     };
-    for c in [&sp.svc_chain, &sp.ext_chain, &sp.fw_chain, &sp.xlb_chain, &sp.svl_chain]
-        .into_iter()
-        .flatten()
+    for c in [
+        &sp.svc_chain,
+        &sp.ext_chain,
+        &sp.fw_chain,
+        &sp.xlb_chain,
+        &sp.svl_chain,
+    ]
+    .into_iter()
+    .flatten()
     {
         if let Some(chain) = nat.chain(c) {
             for r in rs.rules(chain) {

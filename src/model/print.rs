@@ -12,7 +12,8 @@ use std::fmt::Write;
 
 /// Quotes an argument the way iptables-save does.
 pub fn quote(s: &str) -> String {
-    if !s.is_empty() && !s.contains([' ', '\t', '"', '\\', '\'']) {
+    // A value that looks like an option must be quoted to read back as a value.
+    if !s.is_empty() && !s.starts_with('-') && !s.contains([' ', '\t', '"', '\\', '\'']) {
         return s.to_string();
     }
     let mut out = String::with_capacity(s.len() + 2);
@@ -65,11 +66,19 @@ pub fn criterion(m: &Match, proto: Option<Protocol>) -> String {
         Criterion::OutIface(i) => format!("{n}-o {}", i.0),
         Criterion::Fragment => format!("{n}-f"),
         Criterion::Port { dir, range } => {
-            let o = if *dir == Dir::Src { "--sport" } else { "--dport" };
+            let o = if *dir == Dir::Src {
+                "--sport"
+            } else {
+                "--dport"
+            };
             format!("-m {pm} {n}{o} {range}")
         }
         Criterion::TcpFlags { mask, comp } => {
-            format!("-m tcp {n}--tcp-flags {} {}", tcp_flags(*mask), tcp_flags(*comp))
+            format!(
+                "-m tcp {n}--tcp-flags {} {}",
+                tcp_flags(*mask),
+                tcp_flags(*comp)
+            )
         }
         Criterion::Multiport { dir, ports } => {
             let o = match dir {
@@ -81,7 +90,11 @@ pub fn criterion(m: &Match, proto: Option<Protocol>) -> String {
             format!("-m multiport {n}{o} {}", list.join(","))
         }
         Criterion::AddrType { dir, kinds } => {
-            let o = if *dir == Dir::Src { "--src-type" } else { "--dst-type" };
+            let o = if *dir == Dir::Src {
+                "--src-type"
+            } else {
+                "--dst-type"
+            };
             let list: Vec<&str> = kinds.iter().map(|k| k.name()).collect();
             format!("-m addrtype {n}{o} {}", list.join(","))
         }
@@ -207,7 +220,8 @@ pub fn target(t: &Target) -> String {
             }
             flags(&mut s, f);
         }
-        TargetKind::Masquerade { to_ports, flags: f } | TargetKind::Redirect { to_ports, flags: f } => {
+        TargetKind::Masquerade { to_ports, flags: f }
+        | TargetKind::Redirect { to_ports, flags: f } => {
             if let Some(p) = to_ports {
                 let _ = write!(s, " --to-ports {}", port_dash(*p));
             }
@@ -217,7 +231,9 @@ pub fn target(t: &Target) -> String {
             let _ = write!(s, " --set-xmark {:#x}/{:#x}", m.value, m.mask);
             let _ = MarkForm::SetXmark;
         }
-        TargetKind::ConnMark { args } | TargetKind::Log { args } | TargetKind::Other { args, .. } => {
+        TargetKind::ConnMark { args }
+        | TargetKind::Log { args }
+        | TargetKind::Other { args, .. } => {
             for a in args {
                 let _ = write!(s, " {}", quote(a));
             }
@@ -248,7 +264,11 @@ pub fn ruleset(rs: &Ruleset) -> String {
         for c in &t.chains {
             let counters = c.counters.unwrap_or_default();
             let policy = c.policy.map(|p| p.name()).unwrap_or("-");
-            let _ = writeln!(out, ":{} {policy} [{}:{}]", c.name, counters.packets, counters.bytes);
+            let _ = writeln!(
+                out,
+                ":{} {policy} [{}:{}]",
+                c.name, counters.packets, counters.bytes
+            );
         }
         for c in &t.chains {
             for r in rs.rules(c) {
@@ -271,8 +291,7 @@ pub fn ruleset(rs: &Ruleset) -> String {
 /// Two rules that do the same thing, wherever they were written.
 pub fn same_rule(a: &Rule, b: &Rule) -> bool {
     a.matches.len() == b.matches.len()
-        && a
-            .matches
+        && a.matches
             .iter()
             .zip(b.matches.iter())
             .all(|(x, y)| x.negated == y.negated && x.criterion == y.criterion)

@@ -50,10 +50,10 @@ pub fn infer_table(chain: &str, rule: &Rule) -> &'static str {
             | TargetKind::Redirect { .. },
         ) => return "nat",
         Some(TargetKind::Reject { .. }) => return "filter",
-        Some(TargetKind::Chain(t)) if is_nat_chain(t) || &**t == "KUBE-NODEPORTS" => {
-            if !is_filter_chain(chain) {
-                return "nat";
-            }
+        Some(TargetKind::Chain(t))
+            if (is_nat_chain(t) || &**t == "KUBE-NODEPORTS") && !is_filter_chain(chain) =>
+        {
+            return "nat";
         }
         _ => {}
     }

@@ -37,7 +37,10 @@ pub fn decode(name: &str, mut bytes: Vec<u8>) -> (Arc<Source>, Vec<ParseError>) 
         }
     };
     for at in memchr::memchr_iter(0, text.as_bytes()).take(MAX_ERRORS) {
-        errors.push(ParseError::new(Span::new(at, at + 1), ParseErrorKind::NulByte));
+        errors.push(ParseError::new(
+            Span::new(at, at + 1),
+            ParseErrorKind::NulByte,
+        ));
     }
     let mut start = 0;
     for end in memchr::memchr_iter(b'\n', text.as_bytes()).chain(std::iter::once(text.len())) {

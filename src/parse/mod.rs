@@ -35,7 +35,9 @@ pub fn read(name: &str, bytes: Vec<u8>, format: Option<InputFormat>) -> Result<R
     }
     let format = format.unwrap_or_else(|| detect(&source.text));
     let result = match format {
-        InputFormat::Save | InputFormat::Script | InputFormat::Listing => save::parse(source.clone()),
+        InputFormat::Save | InputFormat::Script | InputFormat::Listing => {
+            save::parse(source.clone())
+        }
     };
     result.map_err(|errors| Failed { source, errors })
 }

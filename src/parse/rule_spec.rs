@@ -49,15 +49,20 @@ pub fn parse_rule(
 }
 
 struct StatAcc {
+    /// Where in the rule's criteria the module stands (criteria keep source order).
+    pos: usize,
     start: Span,
     negated: bool,
     mode: Option<String>,
     threshold: Option<u32>,
     every: Option<u32>,
     packet: u32,
+    /// A value was already reported as bad: do not also report it missing.
+    failed: bool,
 }
 
 struct RecentAcc {
+    pos: usize,
     start: Span,
     negated: bool,
     r: Recent,
@@ -557,10 +562,12 @@ impl<'a> SpecParser<'_, 'a> {
         let span = start.join(v.span);
         let val = &*v.text;
         let parsed: Result<Criterion, ParseErrorKind> = match (module, opt) {
-            (_, "--sport" | "--source-port") => value::port_range(val).map(|range| Criterion::Port {
-                dir: Dir::Src,
-                range,
-            }),
+            (_, "--sport" | "--source-port") => {
+                value::port_range(val).map(|range| Criterion::Port {
+                    dir: Dir::Src,
+                    range,
+                })
+            }
             (_, "--dport" | "--destination-port") => {
                 value::port_range(val).map(|range| Criterion::Port {
                     dir: Dir::Dst,
@@ -580,7 +587,11 @@ impl<'a> SpecParser<'_, 'a> {
                 .map(|k| AddrKind::parse(k).ok_or(()))
                 .collect::<Result<Vec<_>, ()>>()
                 .map(|kinds| Criterion::AddrType {
-                    dir: if o == "--src-type" { Dir::Src } else { Dir::Dst },
+                    dir: if o == "--src-type" {
+                        Dir::Src
+                    } else {
+                        Dir::Dst
+                    },
                     kinds,
                 })
                 .map_err(|_| ParseErrorKind::BadValue {
@@ -604,9 +615,7 @@ impl<'a> SpecParser<'_, 'a> {
                     value: val.into(),
                 }),
             ("physdev", "--physdev-in") => Ok(Criterion::Physdev(Physdev::In(Iface(val.into())))),
-            ("physdev", "--physdev-out") => {
-                Ok(Criterion::Physdev(Physdev::Out(Iface(val.into()))))
-            }
+            ("physdev", "--physdev-out") => Ok(Criterion::Physdev(Physdev::Out(Iface(val.into())))),
             _ => Ok(Criterion::Other {
                 module: module.into(),
                 option: opt.into(),
@@ -620,13 +629,16 @@ impl<'a> SpecParser<'_, 'a> {
     }
 
     fn statistic_option(&mut self, tok: &Token<'a>, mut neg: bool, start: Span) {
+        let pos = self.matches.len();
         let acc = self.stat.get_or_insert(StatAcc {
+            pos,
             start,
             negated: false,
             mode: None,
             threshold: None,
             every: None,
             packet: 0,
+            failed: false,
         });
         acc.start = acc.start.join(start);
         let _ = acc;
@@ -653,6 +665,7 @@ impl<'a> SpecParser<'_, 'a> {
             _ => value::number(&v.text).map(|n| acc.packet = n),
         };
         if let Err(e) = r {
+            acc.failed = true;
             self.err(v.span, e);
         }
     }
@@ -660,6 +673,7 @@ impl<'a> SpecParser<'_, 'a> {
     fn recent_option(&mut self, tok: &Token<'a>, mut neg: bool, start: Span) {
         if self.recent.is_none() {
             self.recent = Some(RecentAcc {
+                pos: self.matches.len(),
                 start,
                 negated: false,
                 r: Recent {
@@ -722,7 +736,8 @@ impl<'a> SpecParser<'_, 'a> {
     }
 
     fn finish_accumulators(&mut self) {
-        if let Some(acc) = self.stat.take() {
+        let mut done: Vec<(usize, Match)> = Vec::new();
+        if let Some(acc) = self.stat.take().filter(|a| !a.failed) {
             let c = match acc.mode.as_deref() {
                 Some("nth") => match acc.every {
                     Some(every) if every > 0 => Some(Statistic::Nth {
@@ -750,11 +765,30 @@ impl<'a> SpecParser<'_, 'a> {
                 }
             };
             if let Some(s) = c {
-                self.push(acc.negated, Criterion::Statistic(s), acc.start);
+                done.push((
+                    acc.pos,
+                    Match {
+                        negated: acc.negated,
+                        criterion: Criterion::Statistic(s),
+                        span: acc.start,
+                    },
+                ));
             }
         }
         if let Some(acc) = self.recent.take() {
-            self.push(acc.negated, Criterion::Recent(acc.r), acc.start);
+            done.push((
+                acc.pos,
+                Match {
+                    negated: acc.negated,
+                    criterion: Criterion::Recent(acc.r),
+                    span: acc.start,
+                },
+            ));
+        }
+        done.sort_by_key(|d| d.0);
+        for (shift, (pos, m)) in done.into_iter().enumerate() {
+            self.matches
+                .insert((pos + shift).min(self.matches.len()), m);
         }
     }
 
@@ -790,7 +824,11 @@ impl<'a> SpecParser<'_, 'a> {
             let known = match n {
                 "DNAT" | "SNAT" => matches!(
                     o,
-                    "--to-destination" | "--to-source" | "--random" | "--random-fully" | "--persistent"
+                    "--to-destination"
+                        | "--to-source"
+                        | "--random"
+                        | "--random-fully"
+                        | "--persistent"
                 ),
                 "MASQUERADE" | "REDIRECT" => {
                     matches!(o, "--to-ports" | "--random" | "--random-fully")
@@ -891,7 +929,10 @@ impl<'a> SpecParser<'_, 'a> {
             "MARK" => match mark {
                 Some(m) => TargetKind::Mark(m),
                 None => {
-                    self.err(name.span, ParseErrorKind::MissingValue("--set-xmark".into()));
+                    self.err(
+                        name.span,
+                        ParseErrorKind::MissingValue("--set-xmark".into()),
+                    );
                     return;
                 }
             },
@@ -928,8 +969,12 @@ mod tests {
 
     #[test]
     fn both_option_orders_give_the_same_rule() {
-        let kernel = rule(r#"-d 10.0.0.1/32 -p tcp -m comment --comment "ns/a:p cluster IP" -m tcp --dport 80 -j KUBE-SVC-X"#);
-        let kube = rule(r#"-m comment --comment "ns/a:p cluster IP" -m tcp -p tcp -d 10.0.0.1 --dport 80 -j KUBE-SVC-X"#);
+        let kernel = rule(
+            r#"-d 10.0.0.1/32 -p tcp -m comment --comment "ns/a:p cluster IP" -m tcp --dport 80 -j KUBE-SVC-X"#,
+        );
+        let kube = rule(
+            r#"-m comment --comment "ns/a:p cluster IP" -m tcp -p tcp -d 10.0.0.1 --dport 80 -j KUBE-SVC-X"#,
+        );
         let mut a = crits(&kernel);
         let mut b = crits(&kube);
         let key = |c: &(bool, Criterion)| format!("{c:?}");
@@ -1019,9 +1064,7 @@ mod tests {
         assert!(
             matches!(&r.matches[1].criterion, Criterion::Other { module, .. } if &**module == "foo")
         );
-        assert!(
-            matches!(r.target_kind(), Some(TargetKind::Other { name, .. }) if &**name == "CT")
-        );
+        assert!(matches!(r.target_kind(), Some(TargetKind::Other { name, .. }) if &**name == "CT"));
     }
 
     #[test]
@@ -1033,7 +1076,8 @@ mod tests {
 
     #[test]
     fn errors_point_at_values() {
-        let s = "-d 10.0.0.0/33 -p tcp --dport 70000 -m statistic --mode random --probability 1.5 -j X";
+        let s =
+            "-d 10.0.0.0/33 -p tcp --dport 70000 -m statistic --mode random --probability 1.5 -j X";
         let e = parse_rule(s, 0, 1, Span::new(0, s.len())).unwrap_err();
         assert_eq!(e.len(), 3);
         assert_eq!(&s[e[0].span.range()], "10.0.0.0/33");

@@ -404,7 +404,8 @@ impl State {
             "-X" | "--delete-chain" => {
                 if chain.is_empty() {
                     table.chains.retain(|c| c.builtin);
-                    let names: Vec<Box<str>> = table.chains.iter().map(|c| c.name.clone()).collect();
+                    let names: Vec<Box<str>> =
+                        table.chains.iter().map(|c| c.name.clone()).collect();
                     *table = {
                         let mut t = Table::new(&table.name.clone(), table.span);
                         t.committed = table.committed;
@@ -414,7 +415,10 @@ impl State {
                         t
                     };
                 } else if !table.remove_chain(chain) {
-                    self.err(l.sub(chain), ParseErrorKind::Other(format!("no chain `{chain}` to delete")));
+                    self.err(
+                        l.sub(chain),
+                        ParseErrorKind::Other(format!("no chain `{chain}` to delete")),
+                    );
                 }
             }
             "-F" | "--flush" => {
@@ -446,7 +450,10 @@ impl State {
                     if n >= 1 && n <= rules.len() {
                         rules.remove(n - 1);
                     } else {
-                        self.err(l.sub(arg), ParseErrorKind::Other(format!("no rule {n} in `{chain}`")));
+                        self.err(
+                            l.sub(arg),
+                            ParseErrorKind::Other(format!("no rule {n} in `{chain}`")),
+                        );
                     }
                     return;
                 }
@@ -457,7 +464,8 @@ impl State {
                 };
                 let rs = &self.rs;
                 let c = rs.tables[ti].get(id);
-                let pos = (0..c.rules.len()).find(|&i| crate::model::print::same_rule(rs.rule(c, i), &want));
+                let pos = (0..c.rules.len())
+                    .find(|&i| crate::model::print::same_rule(rs.rule(c, i), &want));
                 match pos {
                     Some(i) => {
                         self.rs.tables[ti].get_mut(id).rules.remove(i);

@@ -1,20 +1,26 @@
 //! Renders `kptrace ls`: a table for people, a `services` array for machines.
 
 use super::style::{paint, table, BOLD, DIM};
-use comfy_table::{Cell, Color};
 use crate::kube::{Catalog, EntryKind, ServicePort};
 use crate::model::Ruleset;
+use comfy_table::{Cell, Color};
 use serde_json::{json, Value};
 
 fn sorted(cat: &Catalog) -> Vec<&ServicePort> {
     let mut v: Vec<&ServicePort> = cat.ports.iter().collect();
     v.sort_by(|a, b| {
-        (a.service.is_none(), &a.service, &a.port_name, a.cluster_ip()).cmp(&(
-            b.service.is_none(),
-            &b.service,
-            &b.port_name,
-            b.cluster_ip(),
-        ))
+        (
+            a.service.is_none(),
+            &a.service,
+            &a.port_name,
+            a.cluster_ip(),
+        )
+            .cmp(&(
+                b.service.is_none(),
+                &b.service,
+                &b.port_name,
+                b.cluster_ip(),
+            ))
     });
     v
 }
@@ -54,7 +60,10 @@ pub fn human(sets: &[Ruleset], cats: &[Catalog]) -> String {
     for (rs, cat) in sets.iter().zip(cats) {
         let ports = sorted(cat);
         let n_services = {
-            let mut names: Vec<String> = ports.iter().map(|p| p.service.clone().unwrap_or_else(|| p.display_name())).collect();
+            let mut names: Vec<String> = ports
+                .iter()
+                .map(|p| p.service.clone().unwrap_or_else(|| p.display_name()))
+                .collect();
             names.sort();
             names.dedup();
             names.len()
@@ -76,18 +85,38 @@ pub fn human(sets: &[Ruleset], cats: &[Catalog]) -> String {
             out += "no Services found (no KUBE-SERVICES / KUBE-NODEPORTS rules that lead to a Service chain)\n";
         } else {
             let mut t = table();
-            t.set_header(vec!["service", "port", "proto", "cluster IP", "NodePort", "LB / external", "endpoints", "chain"]);
+            t.set_header(vec![
+                "service",
+                "port",
+                "proto",
+                "cluster IP",
+                "NodePort",
+                "LB / external",
+                "endpoints",
+                "chain",
+            ]);
             for sp in ports {
                 let (name, port_name) = match &sp.service {
-                    Some(s) => (s.clone(), sp.port_name.clone().unwrap_or_else(|| "–".into())),
+                    Some(s) => (
+                        s.clone(),
+                        sp.port_name.clone().unwrap_or_else(|| "–".into()),
+                    ),
                     None => (sp.display_name(), "–".into()),
                 };
                 let cip = sp
                     .cluster_ip()
                     .map(|(a, p)| crate::kube::host_port(a, p))
                     .unwrap_or_else(|| "–".into());
-                let mut ext: Vec<String> = sp.addresses(EntryKind::LoadBalancer).iter().map(|a| format!("{a} (LB)")).collect();
-                ext.extend(sp.addresses(EntryKind::ExternalIp).iter().map(|a| a.to_string()));
+                let mut ext: Vec<String> = sp
+                    .addresses(EntryKind::LoadBalancer)
+                    .iter()
+                    .map(|a| format!("{a} (LB)"))
+                    .collect();
+                ext.extend(
+                    sp.addresses(EntryKind::ExternalIp)
+                        .iter()
+                        .map(|a| a.to_string()),
+                );
                 let eps = if sp.endpoints.is_empty() && !sp.no_endpoint_rules.is_empty() {
                     Cell::new("0 ✗ no endpoints").fg(Color::Red)
                 } else {
@@ -100,10 +129,22 @@ pub fn human(sets: &[Ruleset], cats: &[Catalog]) -> String {
                 t.add_row(vec![
                     Cell::new(name),
                     Cell::new(port_name),
-                    Cell::new(sp.protocol.map(|p| p.to_string()).unwrap_or_else(|| "–".into())),
+                    Cell::new(
+                        sp.protocol
+                            .map(|p| p.to_string())
+                            .unwrap_or_else(|| "–".into()),
+                    ),
                     Cell::new(cip),
-                    Cell::new(sp.node_port().map(|p| p.to_string()).unwrap_or_else(|| "–".into())),
-                    Cell::new(if ext.is_empty() { "–".into() } else { ext.join(", ") }),
+                    Cell::new(
+                        sp.node_port()
+                            .map(|p| p.to_string())
+                            .unwrap_or_else(|| "–".into()),
+                    ),
+                    Cell::new(if ext.is_empty() {
+                        "–".into()
+                    } else {
+                        ext.join(", ")
+                    }),
                     eps,
                     Cell::new(sp.svc_chain.clone().unwrap_or_else(|| "–".into())),
                 ]);

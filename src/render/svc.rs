@@ -47,6 +47,10 @@ fn masq_cell(o: &Outcome) -> String {
     if matches!(o.verdict, Verdict::Drop | Verdict::Reject) {
         return "–".into();
     }
+    if o.verdict == Verdict::Unknown {
+        // The path left the input before POSTROUTING decided.
+        return "?".into();
+    }
     match masq_cause(o) {
         Some(c) => format!("yes · {c}"),
         None if o.masquerade => "yes".into(),
@@ -75,7 +79,10 @@ fn problems(r: &PortReport) -> Vec<(bool, String)> {
             .sum();
         for o in &t.outcomes {
             if let (Verdict::Drop | Verdict::Reject, Some(rule)) = (o.verdict, &o.verdict_rule) {
-                let why = if r.port.external_local && r.port.local_endpoints.is_empty() && o.verdict == Verdict::Drop {
+                let why = if r.port.external_local
+                    && r.port.local_endpoints.is_empty()
+                    && o.verdict == Verdict::Drop
+                {
                     " (externalTrafficPolicy Local, and no endpoint on this node)"
                 } else if r.port.endpoints.is_empty() {
                     " (the Service has no endpoints)"
@@ -86,7 +93,11 @@ fn problems(r: &PortReport) -> Vec<(bool, String)> {
                     true,
                     format!(
                         "{name}: {who} is {}: {} {} by {} {} line {}{why}",
-                        if o.verdict == Verdict::Drop { "dropped" } else { "rejected" },
+                        if o.verdict == Verdict::Drop {
+                            "dropped"
+                        } else {
+                            "rejected"
+                        },
                         share(o.probability),
                         o.verdict.name(),
                         rule.table,
@@ -103,7 +114,11 @@ fn problems(r: &PortReport) -> Vec<(bool, String)> {
             .map(|o| o.probability)
             .sum();
         if nowhere > 1e-12 {
-            let fate = if t.outcomes.iter().any(|o| o.dnat.is_none() && o.delivery == "local") {
+            let fate = if t
+                .outcomes
+                .iter()
+                .any(|o| o.dnat.is_none() && o.delivery == "local")
+            {
                 "is delivered to the node itself"
             } else {
                 "is forwarded unchanged"
@@ -113,7 +128,11 @@ fn problems(r: &PortReport) -> Vec<(bool, String)> {
                 format!(
                     "{name}: {who} reaches no endpoint: {} {fate}{}",
                     share(nowhere),
-                    if dnat > 0.0 { " (a probability leak)" } else { "" }
+                    if dnat > 0.0 {
+                        " (a probability leak)"
+                    } else {
+                        ""
+                    }
                 ),
             ));
         }
@@ -157,7 +176,10 @@ fn headline(r: &PortReport) -> String {
     let n = sp.endpoints.len();
     parts.push(format!("{n} endpoint{}", if n == 1 { "" } else { "s" }));
     if sp.external_local {
-        parts.push(format!("{} local (externalTrafficPolicy Local)", sp.local_endpoints.len()));
+        parts.push(format!(
+            "{} local (externalTrafficPolicy Local)",
+            sp.local_endpoints.len()
+        ));
     }
     parts.join(" · ")
 }
@@ -183,7 +205,7 @@ pub fn human(all: &[(&Ruleset, Vec<PortReport>)], all_paths: bool) -> String {
             if probs.len() > shown {
                 out += &format!("  … and {} more\n", probs.len() - shown);
             }
-            if probs.iter().all(|p| !p.0) {
+            if probs.is_empty() {
                 out += &paint(super::style::GOOD, "✓ every way in reaches an endpoint\n");
             }
             out += &probe_table(r);
@@ -208,7 +230,14 @@ pub fn human(all: &[(&Ruleset, Vec<PortReport>)], all_paths: bool) -> String {
 
 fn probe_table(r: &PortReport) -> String {
     let mut t = table();
-    t.set_header(vec!["entry", "from", "reaches", "share", "exact", "masquerade"]);
+    t.set_header(vec![
+        "entry",
+        "from",
+        "reaches",
+        "share",
+        "exact",
+        "masquerade",
+    ]);
     let mut last_entry = String::new();
     let mut first_sig: Option<Vec<(Option<String>, String, Verdict)>> = None;
     for (p, trace) in &r.probes {
@@ -224,7 +253,11 @@ fn probe_table(r: &PortReport) -> String {
         let same = first_sig.as_ref() == Some(&sig) && trace.outcomes.len() > 1 && uniform;
         let mut first_row = true;
         let row = |reaches: String, sh: String, ex: String, m: String, first: &mut bool| {
-            let e = if new_entry && *first { entry.clone() } else { String::new() };
+            let e = if new_entry && *first {
+                entry.clone()
+            } else {
+                String::new()
+            };
             let f = if *first { from_label(p) } else { String::new() };
             *first = false;
             vec![e, f, reaches, sh, ex, m]
@@ -240,8 +273,18 @@ fn probe_table(r: &PortReport) -> String {
             t.add_row(r);
         } else {
             for (o, m) in trace.outcomes.iter().zip(masq) {
-                let sh = if o.approximate { format!("~{}", share(o.probability)) } else { share(o.probability) };
-                let r = row(outcome_label(o), sh, exact(o.probability), m, &mut first_row);
+                let sh = if o.approximate {
+                    format!("~{}", share(o.probability))
+                } else {
+                    share(o.probability)
+                };
+                let r = row(
+                    outcome_label(o),
+                    sh,
+                    exact(o.probability),
+                    m,
+                    &mut first_row,
+                );
                 t.add_row(r);
             }
         }

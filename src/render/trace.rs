@@ -53,7 +53,10 @@ pub fn step_line(rs: &Ruleset, s: &Step) -> String {
         .map(|p| format!(" (p={})", exact(p)))
         .unwrap_or_default();
     let _ = rs;
-    format!("{:<6} {:<28} {:<10} {}{}", s.table, s.chain, line, s.action, prob)
+    format!(
+        "{:<6} {:<28} {:<10} {}{}",
+        s.table, s.chain, line, s.action, prob
+    )
 }
 
 pub fn human(rs: &Ruleset, t: &Trace) -> String {
@@ -71,7 +74,14 @@ pub fn human(rs: &Ruleset, t: &Trace) -> String {
     let total: f64 = t.outcomes.iter().map(|o| o.probability).sum();
     let _ = total;
     let mut tab = table();
-    tab.set_header(vec!["share", "exact", "outcome", "masquerade", "verdict", "decided by"]);
+    tab.set_header(vec![
+        "share",
+        "exact",
+        "outcome",
+        "masquerade",
+        "verdict",
+        "decided by",
+    ]);
     for o in &t.outcomes {
         let decided = o
             .verdict_rule
@@ -82,10 +92,18 @@ pub fn human(rs: &Ruleset, t: &Trace) -> String {
                 _ => "policy / fall-through".into(),
             });
         tab.add_row(vec![
-            if o.approximate { format!("~{}", share(o.probability)) } else { share(o.probability) },
+            if o.approximate {
+                format!("~{}", share(o.probability))
+            } else {
+                share(o.probability)
+            },
             exact(o.probability),
             outcome_label(o),
-            if o.masquerade { "yes".into() } else { "no".into() },
+            if o.masquerade {
+                "yes".into()
+            } else {
+                "no".into()
+            },
             o.verdict.name().into(),
             decided,
         ]);
@@ -98,10 +116,19 @@ pub fn human(rs: &Ruleset, t: &Trace) -> String {
             out += &format!("  {}\n", step_line(rs, s));
         }
         for d in &o.doubts {
-            out += &paint(WARN, format!("  ~ approximate: {} ({} {} line {})\n", d.reason, d.rule.table, d.rule.chain, d.rule.line));
+            out += &paint(
+                WARN,
+                format!(
+                    "  ~ approximate: {} ({} {} line {})\n",
+                    d.reason, d.rule.table, d.rule.chain, d.rule.line
+                ),
+            );
         }
     }
-    if t.outcomes.iter().all(|o| matches!(o.verdict, Verdict::Drop | Verdict::Reject)) {
+    if t.outcomes
+        .iter()
+        .all(|o| matches!(o.verdict, Verdict::Drop | Verdict::Reject))
+    {
         out += &paint(BAD, "\n✗ no outcome is accepted\n");
     }
     for n in &t.notes {

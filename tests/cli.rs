@@ -1,0 +1,168 @@
+//! The command line as people use it: outputs (snapshots), exit codes, and errors on bad input.
+
+mod common;
+
+use assert_cmd::Command;
+
+fn kptrace() -> Command {
+    let mut c = Command::cargo_bin("kptrace").unwrap();
+    c.env("NO_COLOR", "1").env_remove("CLICOLOR_FORCE");
+    c
+}
+
+fn stdout(args: &[&str]) -> String {
+    let out = kptrace()
+        .args(args)
+        .current_dir(common::root())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn svc_seed_001_human() {
+    insta::assert_snapshot!(stdout(&[
+        "svc",
+        "default/nginx-svc",
+        "fixtures/seeds/001-nginx-svc.rules"
+    ]));
+}
+
+#[test]
+fn svc_seed_003_human() {
+    insta::assert_snapshot!(stdout(&[
+        "svc",
+        "default/nginx-demo-1",
+        "fixtures/seeds/003-nginx-demo-nodeport-session.txt",
+        "--node-ip",
+        "192.168.1.5"
+    ]));
+}
+
+#[test]
+fn svc_conformance_lb_with_source_ranges_json() {
+    insta::assert_snapshot!(stdout(&[
+        "svc",
+        "ns5/svc5",
+        "fixtures/conformance/kube-proxy-iptables/01b3ac1-trace-packets/dump.txt",
+        "--node-ip",
+        "192.168.0.2",
+        "--format",
+        "json"
+    ]));
+}
+
+#[test]
+fn ls_seed_and_conformance() {
+    insta::assert_snapshot!(stdout(&["ls", "fixtures/seeds/001-nginx-svc.rules"]));
+    insta::assert_snapshot!(stdout(&[
+        "ls",
+        "fixtures/conformance/kube-proxy-iptables/01b3ac1-overall-rules-multiple-services/dump.txt",
+        "--format",
+        "json"
+    ]));
+}
+
+#[test]
+fn trace_json_shape() {
+    let out = stdout(&[
+        "trace",
+        "fixtures/seeds/001-nginx-svc.rules",
+        "--src",
+        "10.254.1.10",
+        "--dst",
+        "192.168.249.119",
+        "--dport",
+        "8000",
+        "--format",
+        "json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let outcomes = v["outcomes"].as_array().unwrap();
+    assert_eq!(outcomes.len(), 2);
+    for o in outcomes {
+        for k in [
+            "probability",
+            "dnat",
+            "masquerade",
+            "verdict",
+            "verdict_rule",
+            "approximate",
+            "path",
+        ] {
+            assert!(o.get(k).is_some(), "outcome lacks `{k}`");
+        }
+        assert_eq!(o["probability"], 0.5);
+        assert_eq!(o["masquerade"], false);
+        assert_eq!(o["verdict"], "accept");
+    }
+    insta::assert_snapshot!(out);
+}
+
+#[test]
+fn stdin_is_read_when_no_file_is_given() {
+    let dump = std::fs::read(common::fixture("seeds/001-nginx-svc.rules")).unwrap();
+    let out = kptrace()
+        .args(["ls", "--format", "json"])
+        .write_stdin(dump)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["services"][0]["service"], "default/nginx-svc");
+}
+
+#[test]
+fn unknown_service_exits_1_with_suggestions() {
+    let out = kptrace()
+        .args(["svc", "default/nginx", "fixtures/seeds/001-nginx-svc.rules"])
+        .current_dir(common::root())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("did you mean `default/nginx-svc`"), "{err}");
+}
+
+#[test]
+fn windows_line_endings_and_bom_work() {
+    let out = stdout(&["ls", "fixtures/valid/bom-crlf.rules", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["services"][0]["service"], "ns/a");
+    assert_eq!(v["services"][0]["cluster_ip"], "10.0.0.1");
+    assert_eq!(v["services"][0]["endpoints"], 1);
+}
+
+/// Every broken input: exit 2, a message naming the file, line and column, never a panic.
+#[test]
+fn invalid_inputs_exit_2_with_located_errors() {
+    let dir = common::fixture("invalid");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    assert!(files.len() >= 10);
+    for f in files {
+        let name = f.file_name().unwrap().to_string_lossy().to_string();
+        let rel = format!("fixtures/invalid/{name}");
+        let out = kptrace()
+            .args(["ls", &rel])
+            .current_dir(common::root())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{name}");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(!err.contains("panicked"), "{name}: {err}");
+        assert!(
+            err.contains(&rel),
+            "{name}: the message names the file:\n{err}"
+        );
+        insta::assert_snapshot!(name.clone(), err);
+    }
+}

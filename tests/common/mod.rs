@@ -1,0 +1,45 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use kptrace::model::{InputFormat, Ruleset};
+use std::path::{Path, PathBuf};
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn fixture(rel: &str) -> PathBuf {
+    root().join("fixtures").join(rel)
+}
+
+pub fn load(path: &Path) -> Ruleset {
+    let bytes = std::fs::read(path).unwrap();
+    match kptrace::parse::read(&path.display().to_string(), bytes, None) {
+        Ok(rs) => rs,
+        Err(f) => panic!("{:?}", f.report()),
+    }
+}
+
+pub fn load_as(path: &Path, fmt: InputFormat) -> Ruleset {
+    let bytes = std::fs::read(path).unwrap();
+    match kptrace::parse::read(&path.display().to_string(), bytes, Some(fmt)) {
+        Ok(rs) => rs,
+        Err(f) => panic!("{:?}", f.report()),
+    }
+}
+
+/// Every conformance case directory with a dump.
+pub fn conformance_dumps() -> Vec<PathBuf> {
+    let mut v = Vec::new();
+    for family in ["kube-proxy-iptables", "kube-proxy-iptables-legacy"] {
+        let dir = fixture("conformance").join(family);
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path().join("dump.txt");
+            if p.exists() {
+                v.push(p);
+            }
+        }
+    }
+    v.sort();
+    v
+}
