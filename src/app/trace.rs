@@ -55,7 +55,7 @@ pub fn run(args: &TraceArgs, fmt: FormatChoice) -> super::Result<ExitCode> {
     input::check_late_errors(&rs)?;
     let out = match args.format {
         Format::Json => serde_json::to_string_pretty(&trace).unwrap() + "\n",
-        Format::Human => crate::render::trace::human(&rs, &trace),
+        Format::Human => crate::render::trace::human(&trace),
     };
     anstream::print!("{out}");
     Ok(ExitCode::SUCCESS)

@@ -87,7 +87,7 @@ pub fn standard_chain(name: &str) -> Option<Vec<Rule>> {
             form: MarkForm::OrMark,
         })],
         "KUBE-POSTROUTING" => {
-            let mut ret = Rule::assumed(
+            let ret = Rule::assumed(
                 vec![Match {
                     negated: true,
                     criterion: Criterion::Mark {
@@ -102,7 +102,6 @@ pub fn standard_chain(name: &str) -> Option<Vec<Rule>> {
                     span: Span::NONE,
                 },
             );
-            ret.invalid = false;
             vec![
                 ret,
                 mark_rule(MarkOp {

@@ -19,7 +19,7 @@ use matcher::HookKind;
 pub use outcome::{Outcome, Trace};
 pub use packet::{Entry, Packet};
 use rustc_hash::FxHashMap;
-use state::{Branch, PacketState, Verdict};
+use state::{Branch, PacketState};
 use std::net::IpAddr;
 
 /// Where a chain's rules come from: the input, or kptrace's assumption of kube-proxy's standard ones.
@@ -257,7 +257,7 @@ impl<'a> Engine<'a> {
 
     /// Traces the first packet of a new connection.
     pub fn trace(&self, pkt: &Packet, entry: Entry) -> Trace {
-        let mut state = PacketState {
+        let state = PacketState {
             src: pkt.src,
             dst: pkt.dst,
             proto: pkt.proto,
@@ -271,9 +271,6 @@ impl<'a> Engine<'a> {
             masquerade: false,
             untracked: false,
         };
-        if entry == Entry::Output && state.in_iface.is_none() {
-            state.in_iface = None;
-        }
         let mut steps = 0u64;
         let mut live = vec![Branch::new(state)];
         let mut done: Vec<Branch> = Vec::new();
@@ -328,7 +325,6 @@ impl<'a> Engine<'a> {
             }
             Entry::Output => {
                 let mut all = local;
-                let n_local = all.len();
                 all.extend(forward);
                 let post = self.run_tables(
                     all,
@@ -341,7 +337,6 @@ impl<'a> Engine<'a> {
                 // Traffic to the node itself loops back and meets INPUT.
                 let (to_self, away): (Vec<Branch>, Vec<Branch>) =
                     post.into_iter().partition(|b| self.is_local(b.pkt.dst));
-                let _ = n_local;
                 let mut to_self = to_self;
                 for b in &mut to_self {
                     b.delivered_locally = true;
@@ -375,42 +370,24 @@ impl<'a> Engine<'a> {
             if live.is_empty() {
                 break;
             }
-            if table == "nat" {
-                // Untracked packets never see NAT.
-                let (untracked, tracked): (Vec<Branch>, Vec<Branch>) =
-                    live.into_iter().partition(|b| b.pkt.untracked);
-                live = tracked;
-                let mut w = walk::Walk {
-                    eng: self,
-                    table,
-                    builtin,
-                    hook,
-                    steps,
-                };
-                let mut out = w.run(live);
-                out.extend(untracked);
-                live = out;
-            } else {
-                let mut w = walk::Walk {
-                    eng: self,
-                    table,
-                    builtin,
-                    hook,
-                    steps,
-                };
-                live = w.run(live);
-            }
+            // Untracked packets never see NAT.
+            let (bypass, walked): (Vec<Branch>, Vec<Branch>) = live
+                .into_iter()
+                .partition(|b| table == "nat" && b.pkt.untracked);
+            let mut w = walk::Walk {
+                eng: self,
+                table,
+                builtin,
+                hook,
+                steps,
+            };
+            live = w.run(walked);
+            live.extend(bypass);
             let (stopped, go_on): (Vec<Branch>, Vec<Branch>) =
                 live.into_iter().partition(|b| b.verdict.is_some());
             done.extend(stopped);
             live = go_on;
         }
         live
-    }
-}
-
-impl Verdict {
-    pub fn is_final(self) -> bool {
-        !matches!(self, Verdict::Accept)
     }
 }

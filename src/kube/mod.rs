@@ -336,13 +336,13 @@ impl Catalog {
                 }
             }
         }
-        let (eps, aff) = endpoints_of(rs, nat, sp.svc_chain.as_deref(), self);
+        let (eps, aff) = endpoints_of(rs, nat, sp.svc_chain.as_deref());
         sp.endpoints = eps;
         sp.affinity_seconds = aff;
         sp.external_local |= sp.xlb_chain.is_some();
         let local = sp.svl_chain.clone().or_else(|| sp.xlb_chain.clone());
         if let Some(l) = local {
-            sp.local_endpoints = endpoints_of(rs, nat, Some(&l), self).0;
+            sp.local_endpoints = endpoints_of(rs, nat, Some(&l)).0;
         }
         if sp.service.is_none() {
             let mut chains: Vec<String> = [&sp.svc_chain, &sp.ext_chain, &sp.svl_chain]
@@ -417,12 +417,7 @@ impl Catalog {
 }
 
 /// The endpoint chains a balancing chain jumps to, in rule order, and its affinity timeout.
-fn endpoints_of(
-    rs: &Ruleset,
-    nat: &Table,
-    chain: Option<&str>,
-    _cat: &Catalog,
-) -> (Vec<Endpoint>, Option<u32>) {
+fn endpoints_of(rs: &Ruleset, nat: &Table, chain: Option<&str>) -> (Vec<Endpoint>, Option<u32>) {
     let Some(chain) = chain.and_then(|c| nat.chain(c)) else {
         return (Vec::new(), None);
     };

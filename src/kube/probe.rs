@@ -3,7 +3,7 @@
 //! a client outside the cluster, an endpoint reaching itself, a load-balancer client inside or outside
 //! the allowed source ranges).
 
-use super::{host_port, Catalog, EntryKind, ServicePort};
+use super::{Catalog, EntryKind, ServicePort};
 use crate::engine::Entry as Hook;
 use crate::model::{Protocol, Ruleset};
 use ipnet::IpNet;
@@ -213,6 +213,5 @@ pub fn plan(rs: &Ruleset, cat: &Catalog, sp: &ServicePort, node_ip: IpAddr) -> V
             }
         }
     }
-    let _ = host_port;
     probes
 }

@@ -7,7 +7,7 @@
 use super::criterion::*;
 use super::rule::Rule;
 use super::ruleset::Ruleset;
-use super::target::{MarkForm, Target, TargetKind};
+use super::target::{Target, TargetKind};
 use std::fmt::Write;
 
 /// Quotes an argument the way iptables-save does.
@@ -229,7 +229,6 @@ pub fn target(t: &Target) -> String {
         }
         TargetKind::Mark(m) => {
             let _ = write!(s, " --set-xmark {:#x}/{:#x}", m.value, m.mask);
-            let _ = MarkForm::SetXmark;
         }
         TargetKind::ConnMark { args }
         | TargetKind::Log { args }

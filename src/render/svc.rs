@@ -214,7 +214,7 @@ pub fn human(all: &[(&Ruleset, Vec<PortReport>)], all_paths: bool) -> String {
                     "session affinity: a returning client sticks to its first endpoint for {s} s (-m recent); shares are for new clients\n"
                 );
             }
-            out += &paths(rs, r, all_paths);
+            out += &paths(r, all_paths);
             let mut notes: Vec<&String> = r.notes.iter().collect();
             if let Some((_, t)) = r.probes.first() {
                 notes.extend(t.notes.iter());
@@ -291,14 +291,13 @@ fn probe_table(r: &PortReport) -> String {
         if first_sig.is_none() {
             first_sig = Some(sig);
         }
-        let _ = new_entry;
     }
     let mut s = t.to_string();
     s.push('\n');
     s
 }
 
-fn paths(rs: &Ruleset, r: &PortReport, all: bool) -> String {
+fn paths(r: &PortReport, all: bool) -> String {
     let mut out = String::new();
     for (i, (p, t)) in r.probes.iter().enumerate() {
         for (j, o) in t.outcomes.iter().enumerate() {
@@ -313,7 +312,7 @@ fn paths(rs: &Ruleset, r: &PortReport, all: bool) -> String {
                 outcome_label(o)
             );
             for s in &o.path {
-                out += &format!("  {}\n", step_line(rs, s));
+                out += &format!("  {}\n", step_line(s));
             }
         }
     }

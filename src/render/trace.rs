@@ -3,7 +3,6 @@
 use super::style::{paint, table, BAD, BOLD, DIM, WARN};
 use crate::engine::state::{Step, Verdict};
 use crate::engine::{Outcome, Trace};
-use crate::model::Ruleset;
 
 /// A share as a percentage, with the exact figure beside it when it is not a round number.
 pub fn share(p: f64) -> String {
@@ -40,7 +39,7 @@ pub fn outcome_label(o: &Outcome) -> String {
     }
 }
 
-pub fn step_line(rs: &Ruleset, s: &Step) -> String {
+pub fn step_line(s: &Step) -> String {
     let line = if s.assumed {
         "assumed".to_string()
     } else if s.line == 0 {
@@ -52,14 +51,13 @@ pub fn step_line(rs: &Ruleset, s: &Step) -> String {
         .probability
         .map(|p| format!(" (p={})", exact(p)))
         .unwrap_or_default();
-    let _ = rs;
     format!(
         "{:<6} {:<28} {:<10} {}{}",
         s.table, s.chain, line, s.action, prob
     )
 }
 
-pub fn human(rs: &Ruleset, t: &Trace) -> String {
+pub fn human(t: &Trace) -> String {
     let mut out = String::new();
     let p = &t.packet;
     out += &paint(
@@ -71,8 +69,6 @@ pub fn human(rs: &Ruleset, t: &Trace) -> String {
         .to_lowercase(),
     );
     out.push('\n');
-    let total: f64 = t.outcomes.iter().map(|o| o.probability).sum();
-    let _ = total;
     let mut tab = table();
     tab.set_header(vec![
         "share",
@@ -113,7 +109,7 @@ pub fn human(rs: &Ruleset, t: &Trace) -> String {
     for (i, o) in t.outcomes.iter().enumerate() {
         out += &format!("\npath {} → {}\n", i + 1, outcome_label(o));
         for s in &o.path {
-            out += &format!("  {}\n", step_line(rs, s));
+            out += &format!("  {}\n", step_line(s));
         }
         for d in &o.doubts {
             out += &paint(
