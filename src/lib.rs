@@ -14,3 +14,4 @@ pub mod kube;
 pub mod model;
 pub mod parse;
 pub mod render;
+pub mod synth;

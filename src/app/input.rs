@@ -3,6 +3,7 @@
 use super::{Failure, Result};
 use crate::cli::InputFormatArg;
 use crate::model::{InputFormat, Ruleset};
+use crate::parse::input::RawInput;
 use std::io::{IsTerminal, Read};
 use std::path::{Path, PathBuf};
 
@@ -19,7 +20,7 @@ impl FormatChoice {
     }
 }
 
-fn read_bytes(path: Option<&Path>) -> Result<(String, Vec<u8>)> {
+fn read_bytes(path: Option<&Path>) -> Result<(String, RawInput)> {
     match path {
         None => {
             let stdin = std::io::stdin();
@@ -34,13 +35,27 @@ fn read_bytes(path: Option<&Path>) -> Result<(String, Vec<u8>)> {
                 .lock()
                 .read_to_end(&mut buf)
                 .map_err(|e| Failure::Input(miette::miette!("cannot read standard input: {e}")))?;
-            Ok(("<stdin>".into(), buf))
+            Ok(("<stdin>".into(), RawInput::Bytes(buf)))
         }
         Some(p) => {
-            let buf = std::fs::read(p).map_err(|e| {
+            let fail = |e: std::io::Error| {
                 Failure::Input(miette::miette!("cannot read `{}`: {e}", p.display()))
-            })?;
-            Ok((p.display().to_string(), buf))
+            };
+            let file = std::fs::File::open(p).map_err(fail)?;
+            let meta = file.metadata().map_err(fail)?;
+            // Regular files are mapped (no copy of a 200 MB dump); pipes, FIFOs and empty files are read.
+            if meta.is_file() && meta.len() > 0 {
+                // SAFETY: the map is read-only. As with every mmap reader (ripgrep makes the same
+                // trade), a file truncated or rewritten by another process while kptrace runs is not
+                // protected against; dumps are written once and then read.
+                if let Ok(map) = unsafe { memmap2::Mmap::map(&file) } {
+                    return Ok((p.display().to_string(), RawInput::Mapped(map)));
+                }
+            }
+            let mut buf = Vec::new();
+            let mut file = file;
+            file.read_to_end(&mut buf).map_err(fail)?;
+            Ok((p.display().to_string(), RawInput::Bytes(buf)))
         }
     }
 }
@@ -49,7 +64,7 @@ fn read_bytes(path: Option<&Path>) -> Result<(String, Vec<u8>)> {
 pub fn load(path: Option<&Path>, fmt: FormatChoice) -> Result<Ruleset> {
     let path = path.filter(|p| p.as_os_str() != "-");
     let (name, bytes) = read_bytes(path)?;
-    crate::parse::read(&name, bytes, fmt.get()).map_err(|f| Failure::Input(f.report()))
+    crate::parse::read_input(&name, bytes, fmt.get()).map_err(|f| Failure::Input(f.report()))
 }
 
 /// Reads every input named (or standard input when none is).

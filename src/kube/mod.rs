@@ -11,6 +11,7 @@ pub mod service;
 use crate::model::criterion::{Dir, MultiDir};
 use crate::model::*;
 use ipnet::IpNet;
+use rustc_hash::FxHashMap;
 pub use service::{Endpoint, Entry, EntryKind, ServicePort};
 use std::net::IpAddr;
 
@@ -62,6 +63,8 @@ pub struct Catalog {
     pub cluster_cidrs: Vec<IpNet>,
     /// Node addresses the rules name (`--nodeport-addresses`).
     pub node_ips: Vec<IpAddr>,
+    /// Group key → index in `ports`, so building stays linear in the number of Services.
+    index: FxHashMap<String, usize>,
 }
 
 fn dport(rule: &Rule) -> Option<u16> {
@@ -120,16 +123,19 @@ impl Catalog {
     }
 
     fn group(&mut self, key: String) -> &mut ServicePort {
-        match self.ports.iter().position(|p| p.key == key) {
-            Some(i) => &mut self.ports[i],
+        let i = match self.index.get(&key) {
+            Some(&i) => i,
             None => {
+                let i = self.ports.len();
+                self.index.insert(key.clone(), i);
                 self.ports.push(ServicePort {
                     key,
                     ..Default::default()
                 });
-                self.ports.last_mut().unwrap()
+                i
             }
-        }
+        };
+        &mut self.ports[i]
     }
 
     fn name_from(sp: &mut ServicePort, rule: &Rule) {
@@ -239,6 +245,12 @@ impl Catalog {
     }
 
     fn scan_filter(&mut self, rs: &Ruleset, filter: &Table) {
+        let mut by_name: FxHashMap<(String, Option<String>), usize> = FxHashMap::default();
+        for (i, p) in self.ports.iter().enumerate() {
+            if let Some(s) = &p.service {
+                by_name.entry((s.clone(), p.port_name.clone())).or_insert(i);
+            }
+        }
         for chain_name in ["KUBE-SERVICES", "KUBE-EXTERNAL-SERVICES"] {
             let Some(chain) = filter.chain(chain_name) else {
                 continue;
@@ -253,9 +265,8 @@ impl Catalog {
                     continue;
                 }
                 let port = dport(rule);
-                let existing = self.ports.iter().position(|p| {
-                    p.service.as_deref() == Some(&c.port.service) && p.port_name == c.port.port
-                });
+                let name = (c.port.service.clone(), c.port.port.clone());
+                let existing = by_name.get(&name).copied();
                 let idx = match existing {
                     Some(i) => i,
                     None => {
@@ -267,7 +278,7 @@ impl Catalog {
                         let sp = self.group(key.clone());
                         sp.service = Some(c.port.service.clone());
                         sp.port_name = c.port.port.clone();
-                        self.ports.iter().position(|p| p.key == key).unwrap()
+                        self.index[&key]
                     }
                 };
                 let sp = &mut self.ports[idx];

@@ -42,7 +42,9 @@ pub struct RuleSlot {
     pub span: Span,
     /// Where the rule specification starts (after `[p:b] -A CHAIN `).
     pub body_start: u32,
-    pub counters: Option<Counters>,
+    /// Boxed: most dumps carry no counters, and a slot per rule of a 2.5-million-rule dump should
+    /// stay small.
+    pub counters: Option<Box<Counters>>,
     pub(crate) cell: OnceLock<Box<Rule>>,
 }
 
@@ -52,7 +54,7 @@ impl RuleSlot {
             line,
             span,
             body_start,
-            counters,
+            counters: counters.map(Box::new),
             cell: OnceLock::new(),
         }
     }
@@ -65,7 +67,7 @@ impl RuleSlot {
             line,
             span,
             body_start: span.start,
-            counters,
+            counters: counters.map(Box::new),
             cell,
         }
     }

@@ -109,7 +109,7 @@ impl Ruleset {
             .expect("a pending rule slot always comes with its front end's parser");
         match parser(&self.source, slot.line, slot.span, slot.body_start) {
             Ok(mut r) => {
-                r.counters = slot.counters;
+                r.counters = slot.counters.as_deref().copied();
                 r
             }
             Err(errs) => {
@@ -117,7 +117,7 @@ impl Ruleset {
                 Rule {
                     line: slot.line,
                     span: slot.span,
-                    counters: slot.counters,
+                    counters: slot.counters.as_deref().copied(),
                     matches: Box::new([]),
                     target: None,
                     invalid: true,

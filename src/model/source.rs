@@ -54,16 +54,50 @@ impl From<Span> for miette::SourceSpan {
     }
 }
 
+/// Checked UTF-8 text: owned, or a file mapped into memory.
+///
+/// A 200 MB dump is mapped rather than read, so the kernel's page cache serves it directly instead
+/// of the process zeroing and copying 200 MB first.
+pub enum Text {
+    Owned(String),
+    /// Only ever built from bytes that passed UTF-8 validation.
+    Mapped(memmap2::Mmap),
+}
+
+impl std::ops::Deref for Text {
+    type Target = str;
+    fn deref(&self) -> &str {
+        match self {
+            Text::Owned(s) => s,
+            // SAFETY: `Mapped` is only constructed after `std::str::from_utf8` accepted the bytes.
+            Text::Mapped(m) => unsafe { std::str::from_utf8_unchecked(m) },
+        }
+    }
+}
+
+impl std::fmt::Debug for Text {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Text({} bytes)", self.len())
+    }
+}
+
+impl From<String> for Text {
+    fn from(s: String) -> Self {
+        Text::Owned(s)
+    }
+}
+
 /// One input file (or stdin), with an index of where its lines start.
 #[derive(Debug)]
 pub struct Source {
     pub name: String,
-    pub text: String,
+    pub text: Text,
     line_starts: Vec<u32>,
 }
 
 impl Source {
-    pub fn new(name: impl Into<String>, text: String) -> Arc<Source> {
+    pub fn new(name: impl Into<String>, text: impl Into<Text>) -> Arc<Source> {
+        let text = text.into();
         let mut line_starts = Vec::with_capacity(text.len() / 64 + 1);
         line_starts.push(0);
         line_starts.extend(memchr::memchr_iter(b'\n', text.as_bytes()).map(|i| i as u32 + 1));

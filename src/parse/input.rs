@@ -1,6 +1,7 @@
 //! Turns raw bytes into checked text: BOM, UTF-8, NUL bytes and absurd line lengths.
 
 use crate::error::{ParseError, ParseErrorKind};
+use crate::model::source::Text;
 use crate::model::{Source, Span};
 use std::sync::Arc;
 
@@ -9,8 +10,25 @@ pub const MAX_LINE: usize = 64 * 1024;
 /// Past this many errors in one input, the rest are counted, not listed.
 pub const MAX_ERRORS: usize = 50;
 
-/// Decodes `bytes`. Invalid UTF-8 is replaced (so the rest can still be checked) and reported.
-pub fn decode(name: &str, mut bytes: Vec<u8>) -> (Arc<Source>, Vec<ParseError>) {
+/// Bytes as read: a buffer, or a file mapped into memory.
+pub enum RawInput {
+    Bytes(Vec<u8>),
+    Mapped(memmap2::Mmap),
+}
+
+/// Decodes `raw`. Invalid UTF-8 is replaced (so the rest can still be checked) and reported.
+pub fn decode(name: &str, raw: RawInput) -> (Arc<Source>, Vec<ParseError>) {
+    let mut bytes = match raw {
+        RawInput::Mapped(m)
+            if !m.starts_with(b"\xEF\xBB\xBF") && std::str::from_utf8(&m).is_ok() =>
+        {
+            let text = Text::Mapped(m);
+            let errors = check(&text);
+            return (Source::new(name, text), errors);
+        }
+        RawInput::Mapped(m) => m.to_vec(),
+        RawInput::Bytes(b) => b,
+    };
     if bytes.starts_with(b"\xEF\xBB\xBF") {
         bytes.drain(..3);
     }
@@ -36,6 +54,14 @@ pub fn decode(name: &str, mut bytes: Vec<u8>) -> (Arc<Source>, Vec<ParseError>) 
             s
         }
     };
+    errors.extend(check(&text));
+    errors.sort_by_key(|e| e.span.start);
+    (Source::new(name, text), errors)
+}
+
+/// NUL bytes, absurd line lengths and empty input, in valid UTF-8 text.
+fn check(text: &str) -> Vec<ParseError> {
+    let mut errors = Vec::new();
     for at in memchr::memchr_iter(0, text.as_bytes()).take(MAX_ERRORS) {
         errors.push(ParseError::new(
             Span::new(at, at + 1),
@@ -59,5 +85,5 @@ pub fn decode(name: &str, mut bytes: Vec<u8>) -> (Arc<Source>, Vec<ParseError>) 
         errors.push(ParseError::new(Span::NONE, ParseErrorKind::Empty));
     }
     errors.sort_by_key(|e| e.span.start);
-    (Source::new(name, text), errors)
+    errors
 }

@@ -29,7 +29,16 @@ impl Failed {
 
 /// Reads one input. `format` forces a language; without it the language is detected.
 pub fn read(name: &str, bytes: Vec<u8>, format: Option<InputFormat>) -> Result<Ruleset, Failed> {
-    let (source, errors) = input::decode(name, bytes);
+    read_input(name, input::RawInput::Bytes(bytes), format)
+}
+
+/// Like [`read`], for bytes that may be a file mapped into memory.
+pub fn read_input(
+    name: &str,
+    raw: input::RawInput,
+    format: Option<InputFormat>,
+) -> Result<Ruleset, Failed> {
+    let (source, errors) = input::decode(name, raw);
     if !errors.is_empty() {
         return Err(Failed { source, errors });
     }

@@ -93,6 +93,9 @@ struct State {
     fragment: bool,
     fragment_rules: Vec<(String, Rule)>,
     skipped: Vec<u32>,
+    /// The chain of the previous rule: dumps list a chain's rules together, so this saves a hash
+    /// lookup on almost every line.
+    last_chain: Option<(usize, ChainId)>,
 }
 
 pub fn parse(source: Arc<Source>) -> Result<Ruleset, Vec<ParseError>> {
@@ -108,6 +111,7 @@ pub fn parse(source: Arc<Source>) -> Result<Ruleset, Vec<ParseError>> {
         fragment,
         fragment_rules: Vec::new(),
         skipped: Vec::new(),
+        last_chain: None,
     };
     st.rs.fragment = fragment;
     for line in lines(text) {
@@ -182,10 +186,21 @@ fn detect_family(rs: &Ruleset) -> Family {
     Family::Ipv4
 }
 
+fn is_blank(b: u8) -> bool {
+    b == b' ' || b == b'\t'
+}
+
+fn skip_blanks(s: &str) -> &str {
+    let n = s.bytes().take_while(|&b| is_blank(b)).count();
+    &s[n..]
+}
+
+/// The first blank-separated word and the rest. Runs once or twice per line of a dump that can
+/// hold millions, so it works on bytes.
 fn first_word(s: &str) -> (&str, &str) {
-    let s = s.trim_start_matches([' ', '\t']);
-    match s.find([' ', '\t']) {
-        Some(i) => (&s[..i], s[i..].trim_start_matches([' ', '\t'])),
+    let s = skip_blanks(s);
+    match memchr::memchr2(b' ', b'\t', s.as_bytes()) {
+        Some(i) => (&s[..i], skip_blanks(&s[i..])),
         None => (s, ""),
     }
 }
@@ -197,6 +212,10 @@ impl State {
 
     fn line(&mut self, l: &Line<'_>) {
         let t = l.text;
+        // Nearly every line of a large dump is a plain `-A CHAIN …`.
+        if let Some(rest) = t.strip_prefix("-A ") {
+            return self.rule(l, "-A", rest, None);
+        }
         if let Some(name) = t.strip_prefix('*') {
             return self.table(l, name.trim());
         }
@@ -369,7 +388,11 @@ impl State {
             return;
         };
         let table = &mut self.rs.tables[ti];
-        let id = match table.id(chain) {
+        let cached = self
+            .last_chain
+            .filter(|&(t, id)| t == ti && *table.get(id).name == *chain)
+            .map(|(_, id)| id);
+        let id = match cached.or_else(|| table.id(chain)) {
             Some(id) => id,
             None => {
                 let span = l.sub(chain);
@@ -380,6 +403,7 @@ impl State {
                 id
             }
         };
+        self.last_chain = Some((ti, id));
         let slot = RuleSlot::pending(l.no, l.span(), body_start as u32, counters);
         let rules = &mut self.rs.tables[ti].get_mut(id).rules;
         match position {
@@ -389,6 +413,8 @@ impl State {
     }
 
     fn command(&mut self, l: &Line<'_>, verb: &str, rest: &str) {
+        // -X renumbers chains.
+        self.last_chain = None;
         let Some(ti) = self.current_table(l, verb) else {
             return;
         };

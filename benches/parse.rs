@@ -1,0 +1,52 @@
+//! Parse throughput on generated kube-proxy dumps (1k / 10k / 50k Services).
+//!
+//! `cargo bench --bench parse`; set `KPTRACE_BENCH_SIZES=1000,10000` to choose sizes.
+//! Results and how to read them: docs/performance.md.
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use kptrace::synth::{self, Options, Order};
+use std::time::Duration;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn sizes() -> Vec<usize> {
+    std::env::var("KPTRACE_BENCH_SIZES")
+        .ok()
+        .map(|s| s.split(',').filter_map(|n| n.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![1_000, 10_000, 50_000])
+}
+
+fn parse(c: &mut Criterion) {
+    let mut g = c.benchmark_group("parse");
+    g.sample_size(10).measurement_time(Duration::from_secs(20));
+    for n in sizes() {
+        for order in [Order::Kernel, Order::KubeProxy] {
+            let (_, text) = synth::generate(&Options {
+                services: n,
+                order,
+                ..Options::default()
+            });
+            g.throughput(Throughput::Bytes(text.len() as u64));
+            let label = format!("{order:?}/{n}");
+            // Index only (what `svc` needs before it looks at one Service).
+            g.bench_with_input(BenchmarkId::new("index", &label), &text, |b, text| {
+                b.iter(|| kptrace::parse::read("bench", text.clone().into_bytes(), None).unwrap())
+            });
+            // Every rule parsed (what `lint` and `graph` need).
+            g.bench_with_input(BenchmarkId::new("full", &label), &text, |b, text| {
+                b.iter(|| {
+                    let rs =
+                        kptrace::parse::read("bench", text.clone().into_bytes(), None).unwrap();
+                    rs.parse_all();
+                    assert!(rs.take_errors().is_empty());
+                    rs
+                })
+            });
+        }
+    }
+    g.finish();
+}
+
+criterion_group!(benches, parse);
+criterion_main!(benches);
