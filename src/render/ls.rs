@@ -1,6 +1,6 @@
 //! Renders `kptrace ls`: a table for people, a `services` array for machines.
 
-use super::style::{paint, table, BOLD, DIM};
+use super::style::{finish, paint, table, BOLD, DIM};
 use crate::kube::{Catalog, EntryKind, ServicePort};
 use crate::model::Ruleset;
 use comfy_table::{Cell, Color};
@@ -149,8 +149,7 @@ pub fn human(sets: &[Ruleset], cats: &[Catalog]) -> String {
                     Cell::new(sp.svc_chain.clone().unwrap_or_else(|| "–".into())),
                 ]);
             }
-            out += &t.to_string();
-            out.push('\n');
+            out += &finish(&t);
         }
         for n in &rs.notes {
             out += &paint(DIM, format!("note: {}\n", n.message));

@@ -19,3 +19,14 @@ pub fn table() -> comfy_table::Table {
         .set_content_arrangement(comfy_table::ContentArrangement::Dynamic);
     t
 }
+
+/// The table as text, without the blanks comfy-table pads the last column with: pasted into a chat,
+/// trailing blanks only make lines wrap.
+pub fn finish(t: &comfy_table::Table) -> String {
+    let mut out = String::new();
+    for line in t.lines() {
+        out += line.trim_end();
+        out.push('\n');
+    }
+    out
+}

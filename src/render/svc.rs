@@ -1,7 +1,7 @@
 //! Renders `kptrace svc`: a headline per Service port, what is wrong first, one table of every way
 //! in, then the chain path of a representative connection.
 
-use super::style::{paint, table, BAD, BOLD, DIM, WARN};
+use super::style::{finish, paint, table, BAD, BOLD, DIM, WARN};
 use super::trace::{exact, outcome_label, share, step_line};
 use crate::app::svc::PortReport;
 use crate::engine::state::Verdict;
@@ -25,7 +25,9 @@ fn from_label(p: &Probe) -> String {
     }
 }
 
-/// The rule that asked for masquerading (the jump to KUBE-MARK-MASQ, or any MARK), as `CHAIN:line`.
+/// The line of the rule that asked for masquerading (the jump to KUBE-MARK-MASQ, or any MARK). The
+/// reason (hairpin, off-cluster source, external traffic) is already plain from the row's entry and
+/// client, and the path names the chain, so the cell stays narrow enough for an 80-column terminal.
 fn masq_cause(o: &Outcome) -> Option<String> {
     if !o.masquerade {
         return None;
@@ -37,9 +39,9 @@ fn masq_cause(o: &Outcome) -> Option<String> {
         .or_else(|| o.path.iter().rposition(|s| s.action.starts_with("MARK")))?;
     let s = &o.path[i];
     Some(if s.line == 0 {
-        format!("{} (assumed)", s.chain)
+        "assumed rule".to_string()
     } else {
-        format!("{}:{}", s.chain, s.line)
+        format!("line {}", s.line)
     })
 }
 
@@ -52,7 +54,7 @@ fn masq_cell(o: &Outcome) -> String {
         return "?".into();
     }
     match masq_cause(o) {
-        Some(c) => format!("yes · {c}"),
+        Some(c) => format!("yes, {c}"),
         None if o.masquerade => "yes".into(),
         None => "no".into(),
     }
@@ -69,6 +71,7 @@ fn signature(t: &Trace) -> Vec<(Option<String>, String, Verdict)> {
 fn problems(r: &PortReport) -> Vec<(bool, String)> {
     let mut v: Vec<(bool, String)> = Vec::new();
     let name = r.port.display_name();
+    let mut doubts: Vec<(String, String, u32)> = Vec::new();
     for (p, t) in &r.probes {
         let who = format!("{} from {}", entry_label(p), from_label(p));
         let dnat: f64 = t
@@ -137,21 +140,66 @@ fn problems(r: &PortReport) -> Vec<(bool, String)> {
             ));
         }
         for o in &t.outcomes {
-            for d in &o.doubts {
-                v.push((
-                    false,
-                    format!(
-                        "approximate: {} ({} {} line {})",
-                        d.reason, d.rule.table, d.rule.chain, d.rule.line
-                    ),
-                ));
-            }
+            doubts.extend(o.doubts.iter().map(|d| {
+                (
+                    d.reason.clone(),
+                    format!("{} {}", d.rule.table, d.rule.chain),
+                    d.rule.line,
+                )
+            }));
         }
     }
+    v.extend(doubt_lines(doubts).into_iter().map(|m| (false, m)));
     let mut seen = std::collections::HashSet::new();
     v.retain(|x| seen.insert(x.1.clone()));
     v.sort_by_key(|x| !x.0);
     v
+}
+
+/// One line per kind of doubt: three endpoint chains missing from a paste are one finding, not three.
+/// Reasons that differ only in the name they quote (in backticks) are grouped.
+fn doubt_lines(mut doubts: Vec<(String, String, u32)>) -> Vec<String> {
+    doubts.sort();
+    doubts.dedup();
+    let shape = |reason: &str| -> (String, Option<String>) {
+        let mut parts = reason.splitn(3, '`');
+        match (parts.next(), parts.next(), parts.next()) {
+            (Some(a), Some(name), Some(b)) => (format!("{a}`…`{b}"), Some(name.to_string())),
+            _ => (reason.to_string(), None),
+        }
+    };
+    let mut groups: Vec<(String, String, Vec<String>, Vec<u32>, String)> = Vec::new();
+    for (reason, rule, line) in doubts {
+        let (key, name) = shape(&reason);
+        match groups.iter_mut().find(|g| g.0 == key && g.1 == rule) {
+            Some(g) => {
+                g.2.extend(name);
+                g.3.push(line);
+            }
+            None => groups.push((key, rule, name.into_iter().collect(), vec![line], reason)),
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(key, rule, names, mut lines, reason)| {
+            lines.sort_unstable();
+            lines.dedup();
+            let at = if lines.len() == 1 {
+                format!("{rule} line {}", lines[0])
+            } else {
+                let l: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+                format!("{rule} lines {}", l.join(", "))
+            };
+            if names.len() > 1 {
+                let quoted: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+                let text = key.replacen("`…`", &format!("of {} chains", names.len()), 1);
+                let text = text.replace("chain of ", "");
+                format!("approximate: {text}: {} ({at})", quoted.join(", "))
+            } else {
+                format!("approximate: {reason} ({at})")
+            }
+        })
+        .collect()
 }
 
 fn headline(r: &PortReport) -> String {
@@ -238,6 +286,13 @@ fn probe_table(r: &PortReport) -> String {
         "exact",
         "masquerade",
     ]);
+    // The exact column earns its width only when a share has more digits than the percentage shows
+    // (the kernel's 0.333333333488554); 50% and 25% say it all.
+    let needs_exact = r
+        .probes
+        .iter()
+        .flat_map(|(_, t)| t.outcomes.iter())
+        .any(|o| exact(o.probability).len() > 6);
     let mut last_entry = String::new();
     let mut first_sig: Option<Vec<(Option<String>, String, Verdict)>> = None;
     for (p, trace) in &r.probes {
@@ -292,9 +347,12 @@ fn probe_table(r: &PortReport) -> String {
             first_sig = Some(sig);
         }
     }
-    let mut s = t.to_string();
-    s.push('\n');
-    s
+    if !needs_exact {
+        if let Some(c) = t.column_mut(4) {
+            c.set_constraint(comfy_table::ColumnConstraint::Hidden);
+        }
+    }
+    finish(&t)
 }
 
 fn paths(r: &PortReport, all: bool) -> String {

@@ -1,6 +1,6 @@
 //! Renders `kptrace trace` for people: a headline, the outcomes, and the path of each.
 
-use super::style::{paint, table, BAD, BOLD, DIM, WARN};
+use super::style::{finish, paint, table, BAD, BOLD, DIM, WARN};
 use crate::engine::state::{Step, Verdict};
 use crate::engine::{Outcome, Trace};
 
@@ -104,8 +104,7 @@ pub fn human(t: &Trace) -> String {
             decided,
         ]);
     }
-    out += &tab.to_string();
-    out.push('\n');
+    out += &finish(&tab);
     for (i, o) in t.outcomes.iter().enumerate() {
         out += &format!("\npath {} → {}\n", i + 1, outcome_label(o));
         for s in &o.path {
