@@ -168,7 +168,9 @@ fn doubt_lines(mut doubts: Vec<(String, String, u32)>) -> Vec<String> {
             _ => (reason.to_string(), None),
         }
     };
-    let mut groups: Vec<(String, String, Vec<String>, Vec<u32>, String)> = Vec::new();
+    // (reason shape, rule's chain, quoted names, lines, first full reason)
+    type Group = (String, String, Vec<String>, Vec<u32>, String);
+    let mut groups: Vec<Group> = Vec::new();
     for (reason, rule, line) in doubts {
         let (key, name) = shape(&reason);
         match groups.iter_mut().find(|g| g.0 == key && g.1 == rule) {
