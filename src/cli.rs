@@ -35,6 +35,8 @@ pub enum Command {
     Svc(SvcArgs),
     /// Trace one packet through the rules.
     Trace(TraceArgs),
+    /// Check dumps for rules that would lose, misroute or leak Service traffic (for CI).
+    Lint(LintArgs),
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -145,4 +147,55 @@ fn parse_mark(s: &str) -> Result<u32, String> {
             .parse()
             .map_err(|e: std::num::ParseIntError| e.to_string()),
     }
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LintFormat {
+    /// Findings with the offending lines shown.
+    Human,
+    Json,
+    /// SARIF 2.1.0, for GitHub code scanning and other viewers.
+    Sarif,
+    /// GitHub Actions workflow annotations.
+    Github,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FailOn {
+    Error,
+    Warning,
+    Note,
+    Never,
+}
+
+#[derive(Args, Debug)]
+pub struct LintArgs {
+    /// Dump files (`-` or nothing: standard input).
+    pub files: Vec<PathBuf>,
+    #[arg(long, short = 'f', value_enum, default_value_t = LintFormat::Human)]
+    pub format: LintFormat,
+    /// Lowest severity that makes the exit code 1.
+    #[arg(long, value_enum, default_value_t = FailOn::Warning)]
+    pub fail_on: FailOn,
+    /// Turn a rule off (name or code; repeatable).
+    #[arg(long, value_name = "RULE")]
+    pub allow: Vec<String>,
+    /// Report a rule's findings as errors (name or code; repeatable).
+    #[arg(long, value_name = "RULE")]
+    pub deny: Vec<String>,
+    /// Silence the findings recorded in this baseline file.
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
+    /// Record the current findings as a baseline file, then exit 0.
+    #[arg(long, value_name = "FILE")]
+    pub write_baseline: Option<PathBuf>,
+    /// Largest difference between endpoint shares that `uneven-distribution` accepts.
+    #[arg(long, default_value_t = 1e-4, value_name = "SHARE")]
+    pub uneven_tolerance: f64,
+    /// Print a rule's documentation and exit.
+    #[arg(long, value_name = "RULE", exclusive = true)]
+    pub explain: Option<String>,
+    /// List the rules and exit.
+    #[arg(long, exclusive = true)]
+    pub list_rules: bool,
 }

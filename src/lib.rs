@@ -11,6 +11,7 @@ pub mod engine;
 pub mod error;
 pub mod graph;
 pub mod kube;
+pub mod lint;
 pub mod model;
 pub mod parse;
 pub mod render;

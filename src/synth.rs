@@ -748,7 +748,8 @@ fn write_nat(w: &mut Writer, cluster: &Cluster, kernel: bool) {
             if port.node_port.is_some() || svc.load_balancer_ip.is_some() {
                 chains.push(&port.ext_chain);
             }
-            if svc.local_policy {
+            // kube-proxy writes the local-endpoint chain only when this node has local endpoints.
+            if svc.local_policy && port.endpoints.iter().any(|e| e.local) {
                 chains.push(&port.svl_chain);
             }
             if !svc.source_ranges.is_empty() {

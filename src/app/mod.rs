@@ -4,6 +4,7 @@
 //! threshold); 2 the input could not be read or the command line is wrong.
 
 mod input;
+mod lint;
 mod ls;
 pub mod svc;
 mod trace;
@@ -54,6 +55,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Ls(a) => ls::run(a, fmt),
         Command::Svc(a) => svc::run(a, fmt),
         Command::Trace(a) => trace::run(a, fmt),
+        Command::Lint(a) => lint::run(a, fmt),
     };
     match result {
         Ok(code) => code,

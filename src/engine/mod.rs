@@ -357,6 +357,42 @@ impl<'a> Engine<'a> {
         outcome::collect(self, pkt, entry, done)
     }
 
+    /// The share of forwarded traffic carrying `mark` that nat POSTROUTING masquerades or SNATs, as
+    /// the rules (with kube-proxy's standard hooks assumed where missing) decide it.
+    pub fn postrouting_masquerade_share(&self, mark: u32, src: IpAddr, dst: IpAddr) -> f64 {
+        let mut pkt = Packet::new(src, dst, crate::model::Protocol::Tcp, 80);
+        pkt.mark = mark;
+        let state = PacketState {
+            src,
+            dst,
+            proto: pkt.proto,
+            sport: pkt.sport,
+            dport: pkt.dport,
+            in_iface: None,
+            out_iface: None,
+            mark,
+            ctmark: 0,
+            dnat: None,
+            masquerade: false,
+            untracked: false,
+        };
+        let mut steps = 0u64;
+        let mut done = Vec::new();
+        let live = self.run_tables(
+            vec![Branch::new(state)],
+            &mut done,
+            &["nat"],
+            "POSTROUTING",
+            HookKind::Postrouting,
+            &mut steps,
+        );
+        done.into_iter()
+            .chain(live)
+            .filter(|b| b.pkt.masquerade)
+            .map(|b| b.weight)
+            .sum()
+    }
+
     fn run_tables(
         &self,
         mut live: Vec<Branch>,

@@ -143,6 +143,14 @@ impl Source {
         self.text[start as usize..end].trim_end_matches(['\n', '\r'])
     }
 
+    /// Byte offset where a 1-based line starts (the text's end past the last line).
+    pub fn line_start(&self, line: u32) -> usize {
+        self.line_starts
+            .get((line as usize).saturating_sub(1))
+            .map(|&s| s as usize)
+            .unwrap_or(self.text.len())
+    }
+
     pub fn slice(&self, span: Span) -> &str {
         self.text.get(span.range()).unwrap_or("")
     }

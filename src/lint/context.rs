@@ -1,0 +1,125 @@
+//! What every lint rule looks at: the rule set, its chain graph, and the Services in it.
+
+use super::Options;
+use crate::graph::{ChainGraph, ChainRef};
+use crate::kube::{Catalog, ServicePort};
+use crate::model::{Chain, Rule, Ruleset, Span, Table};
+use rustc_hash::FxHashMap;
+
+pub struct Context<'a> {
+    pub rs: &'a Ruleset,
+    pub graph: ChainGraph,
+    pub catalog: Catalog,
+    pub opts: &'a Options,
+    /// Some built-in chain has rules: a whole node's `iptables-save`, with hooks, rather than
+    /// kube-proxy's own restore payload (which never touches built-in chains).
+    pub hooked: bool,
+    /// Chain name → index into `catalog.ports`, for naming the Service a finding concerns.
+    by_chain: FxHashMap<String, usize>,
+}
+
+impl<'a> Context<'a> {
+    pub fn new(rs: &'a Ruleset, opts: &'a Options) -> Context<'a> {
+        let (graph, catalog) = rayon::join(|| ChainGraph::build(rs), || Catalog::build(rs, true));
+        let mut by_chain = FxHashMap::default();
+        for (i, p) in catalog.ports.iter().enumerate() {
+            for c in [
+                &p.svc_chain,
+                &p.ext_chain,
+                &p.svl_chain,
+                &p.fw_chain,
+                &p.xlb_chain,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                by_chain.insert(c.clone(), i);
+            }
+            for e in p.endpoints.iter().chain(&p.local_endpoints) {
+                by_chain.entry(e.chain.clone()).or_insert(i);
+            }
+        }
+        let hooked = rs
+            .tables
+            .iter()
+            .any(|t| t.chains.iter().any(|c| c.builtin && !c.rules.is_empty()));
+        Context {
+            rs,
+            graph,
+            catalog,
+            opts,
+            hooked,
+            by_chain,
+        }
+    }
+
+    pub fn table(&self, name: &str) -> Option<&'a Table> {
+        self.rs.table(name)
+    }
+
+    /// Every chain with its table.
+    pub fn chains(&self) -> impl Iterator<Item = (&'a Table, &'a Chain, ChainRef)> + 'a {
+        self.rs.tables.iter().enumerate().flat_map(|(ti, t)| {
+            t.chain_ids().map(move |id| {
+                (
+                    t,
+                    t.get(id),
+                    ChainRef {
+                        table: ti,
+                        chain: id,
+                    },
+                )
+            })
+        })
+    }
+
+    pub fn rules(&self, chain: &'a Chain) -> impl Iterator<Item = &'a Rule> + 'a {
+        self.rs.rules(chain)
+    }
+
+    pub fn rule(&self, chain: &'a Chain, i: usize) -> &'a Rule {
+        self.rs.rule(chain, i)
+    }
+
+    pub fn chain_span(&self, chain: &Chain) -> Span {
+        chain.decl.unwrap_or(Span::NONE)
+    }
+
+    /// The Service port a chain belongs to.
+    pub fn port_of(&self, chain: &str) -> Option<&ServicePort> {
+        self.by_chain.get(chain).map(|&i| &self.catalog.ports[i])
+    }
+
+    /// `ns/name:port` of the Service a chain belongs to.
+    pub fn service_of(&self, chain: &str) -> Option<String> {
+        self.port_of(chain).map(|p| p.display_name())
+    }
+
+    pub fn chain_ref(&self, table: &str, chain: &str) -> Option<ChainRef> {
+        let ti = self.rs.tables.iter().position(|t| &*t.name == table)?;
+        let id = self.rs.tables[ti].id(chain)?;
+        Some(ChainRef {
+            table: ti,
+            chain: id,
+        })
+    }
+
+    pub fn chain_of(&self, r: ChainRef) -> (&'a Table, &'a Chain) {
+        let t = &self.rs.tables[r.table];
+        (t, t.get(r.chain))
+    }
+}
+
+/// kube-proxy's per-Service chain families.
+pub const SERVICE_PREFIXES: &[&str] = &[
+    "KUBE-SVC-",
+    "KUBE-SVL-",
+    "KUBE-EXT-",
+    "KUBE-FW-",
+    "KUBE-XLB-",
+    "KUBE-SEP-",
+];
+
+pub fn is_service_chain(name: &str) -> bool {
+    SERVICE_PREFIXES.iter().any(|p| name.starts_with(p))
+}

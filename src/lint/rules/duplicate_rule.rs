@@ -1,0 +1,82 @@
+//! # duplicate-rule
+//!
+//! ## What it flags
+//! The same rule twice in one chain.
+//!
+//! ## Why it matters
+//! The second copy can only matter if the first one did not end the chain, and then it runs twice
+//! (a MARK applied twice, an `--xor-mark` undone). Usually it shows a script that ran twice with
+//! `-A` instead of `-C … || -A`. kube-proxy never writes duplicates.
+//!
+//! ## Example
+//! ```text
+//! -A KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP
+//! -A KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP
+//! ```
+//!
+//! ## Fix
+//! Delete the second copy (`iptables -D CHAIN <n>`), and make the script that adds it idempotent.
+
+use super::prelude::*;
+use crate::model::Span;
+use rustc_hash::FxHashMap;
+
+pub struct DuplicateRule;
+
+static META: Meta = Meta {
+    name: "duplicate-rule",
+    code: "KP012",
+    severity: Severity::Warning,
+    summary: "the same rule twice in a chain",
+    source: include_str!("duplicate_rule.rs"),
+};
+
+impl Rule for DuplicateRule {
+    fn meta(&self) -> &'static Meta {
+        &META
+    }
+
+    fn check(&self, cx: &Context, out: &mut Vec<Finding>) {
+        for (table, chain, _) in cx.chains() {
+            if chain.rules.len() < 2 {
+                continue;
+            }
+            // Compare the text iptables-save printed: it normalises every rule, so equal rules
+            // print equally. Rules built by kptrace (no text) compare by their printed form.
+            let mut seen: FxHashMap<String, usize> = FxHashMap::default();
+            for (i, slot) in chain.rules.iter().enumerate() {
+                let text = if slot.body_start > slot.span.start
+                    || cx.rs.format == crate::model::InputFormat::Save
+                {
+                    cx.rs
+                        .source
+                        .slice(Span {
+                            start: slot.body_start,
+                            end: slot.span.end,
+                        })
+                        .to_string()
+                } else {
+                    crate::model::print::rule_spec(cx.rule(chain, i))
+                };
+                if text.is_empty() {
+                    continue;
+                }
+                if let Some(&first) = seen.get(&text) {
+                    out.push(
+                        Finding::new(
+                            &META,
+                            format!("the same rule appears twice in `{}`", chain.name),
+                        )
+                        .at(slot.span, "duplicate")
+                        .because(chain.rules[first].span, "first here")
+                        .in_chain(&table.name, &chain.name)
+                        .service(cx.service_of(&chain.name))
+                        .help("delete the second copy"),
+                    );
+                } else {
+                    seen.insert(text, i);
+                }
+            }
+        }
+    }
+}

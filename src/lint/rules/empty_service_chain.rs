@@ -1,0 +1,92 @@
+//! # empty-service-chain
+//!
+//! ## What it flags
+//! A `KUBE-SVC-`, `KUBE-SVL-` or `KUBE-EXT-` chain from which no path leads to a DNAT, while no
+//! filter rule rejects or drops the Service's traffic ("has no endpoints").
+//!
+//! ## Why it matters
+//! kube-proxy either balances a Service over its endpoints or rejects its traffic with ICMP port
+//! unreachable so clients fail fast. A Service chain that does neither lets connections go to the
+//! cluster IP itself, where they hang until the client times out.
+//!
+//! ## Example
+//! ```text
+//! -A KUBE-SERVICES -d 10.96.0.20/32 -p tcp -m tcp --dport 80 -j KUBE-SVC-X
+//! -A KUBE-SVC-X ! -s 10.0.0.0/8 -d 10.96.0.20/32 -p tcp -m tcp --dport 80 -j KUBE-MARK-MASQ
+//! (no endpoint rules, and no "has no endpoints" REJECT in filter)
+//! ```
+//!
+//! ## Fix
+//! Check the Service's endpoints (`kubectl get endpointslices -l kubernetes.io/service-name=…`) and
+//! let kube-proxy resync; its rules for a Service without endpoints are a filter REJECT, not an empty chain.
+
+use super::prelude::*;
+use crate::graph::ChainRef;
+
+pub struct EmptyServiceChain;
+
+static META: Meta = Meta {
+    name: "empty-service-chain",
+    code: "KP009",
+    severity: Severity::Warning,
+    summary: "a Service chain that DNATs nowhere while nothing rejects its traffic",
+    source: include_str!("empty_service_chain.rs"),
+};
+
+fn dnats_somewhere(cx: &Context, start: ChainRef) -> Option<bool> {
+    let reach = cx.graph.reachable_from(&[start]);
+    let mut unknown = false;
+    for r in reach {
+        let (_, c) = cx.chain_of(r);
+        if c.is_opaque() {
+            unknown = true;
+        }
+        if cx
+            .rules(c)
+            .any(|rule| matches!(rule.target_kind(), Some(TargetKind::Dnat { .. })))
+        {
+            return Some(true);
+        }
+    }
+    (!unknown).then_some(false)
+}
+
+impl Rule for EmptyServiceChain {
+    fn meta(&self) -> &'static Meta {
+        &META
+    }
+
+    fn check(&self, cx: &Context, out: &mut Vec<Finding>) {
+        let Some(nat) = cx.table("nat") else { return };
+        for chain in nat.chains.iter().filter(|c| {
+            ["KUBE-SVC-", "KUBE-SVL-", "KUBE-EXT-"]
+                .iter()
+                .any(|p| c.name.starts_with(p))
+        }) {
+            if chain.is_opaque() {
+                continue;
+            }
+            let Some(cref) = cx.chain_ref("nat", &chain.name) else {
+                continue;
+            };
+            if dnats_somewhere(cx, cref) != Some(false) {
+                continue;
+            }
+            let port = cx.port_of(&chain.name);
+            if port.is_some_and(|p| !p.no_endpoint_rules.is_empty()) {
+                continue;
+            }
+            // A jump to a chain the dump does not declare (kubelet's, or cut off) is not "nowhere".
+            if cx.graph.dangling.iter().any(|(from, _, _)| *from == cref) {
+                continue;
+            }
+            out.push(
+                Finding::new(&META, format!("`{}` leads to no endpoint, and no filter rule rejects its traffic", chain.name))
+                    .at(cx.chain_span(chain), "no DNAT is reachable from this chain")
+                    .in_chain("nat", &chain.name)
+                    .service(port.map(|p| p.display_name()))
+                    .help("kube-proxy rejects traffic of a Service without endpoints in filter KUBE-SERVICES (`… has no endpoints -j REJECT`); check the Service's endpoints and let kube-proxy resync"),
+            );
+        }
+    }
+}

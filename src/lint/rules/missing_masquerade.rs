@@ -1,0 +1,112 @@
+//! # missing-masquerade
+//!
+//! ## What it flags
+//! Packets get kube-proxy's masquerade mark (a jump to `KUBE-MARK-MASQ`, which sets `0x4000`), but
+//! nothing in nat `POSTROUTING` masquerades packets that carry it: `KUBE-POSTROUTING` is missing or
+//! not hooked from `POSTROUTING`, or it tests another bit than the one that was set (set `0x4000`,
+//! tested `0x8000`), or tests it without the mask (`--mark 0x4000` matches only when no other bit is set).
+//!
+//! ## Why it matters
+//! The mark is how kube-proxy asks for SNAT: for NodePort traffic, traffic from outside the cluster
+//! CIDR, and hairpin traffic. Without the MASQUERADE, the endpoint answers the client directly with
+//! its own address; the client drops the reply and the connection hangs.
+//!
+//! ## Example
+//! ```text
+//! -A KUBE-MARK-MASQ -j MARK --set-xmark 0x4000/0x4000
+//! -A KUBE-POSTROUTING -m mark --mark 0x8000/0x8000 -j MASQUERADE
+//! ```
+//!
+//! ## Fix
+//! Make `KUBE-POSTROUTING` test the bit `KUBE-MARK-MASQ` sets (kube-proxy's `--iptables-masquerade-bit`
+//! and kubelet's must agree), and hook it: `-A POSTROUTING -m comment --comment "kubernetes
+//! postrouting rules" -j KUBE-POSTROUTING`.
+
+use super::prelude::*;
+use crate::engine::Engine;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+pub struct MissingMasquerade;
+
+static META: Meta = Meta {
+    name: "missing-masquerade",
+    code: "KP001",
+    severity: Severity::Error,
+    summary: "the masquerade mark is set but POSTROUTING never masquerades it",
+    source: include_str!("missing_masquerade.rs"),
+};
+
+impl Rule for MissingMasquerade {
+    fn meta(&self) -> &'static Meta {
+        &META
+    }
+
+    fn check(&self, cx: &Context, out: &mut Vec<Finding>) {
+        let Some(nat) = cx.table("nat") else { return };
+        let v6 = cx.rs.family == crate::model::Family::Ipv6;
+        let (src, dst): (IpAddr, IpAddr) = if v6 {
+            (
+                Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 1).into(),
+                Ipv6Addr::new(0xfd00, 1, 0, 0, 0, 0, 0, 1).into(),
+            )
+        } else {
+            (
+                Ipv4Addr::new(198, 18, 0, 1).into(),
+                Ipv4Addr::new(198, 19, 0, 1).into(),
+            )
+        };
+        let eng = Engine::new(cx.rs, &[]);
+        let unmarked = eng.postrouting_masquerade_share(0, src, dst);
+        for chain in nat.chains.iter().filter(|c| c.name.contains("MARK-MASQ")) {
+            let Some(cref) = cx.chain_ref("nat", &chain.name) else {
+                continue;
+            };
+            // Nothing asks for masquerading (no Service needs it): not a problem.
+            let Some(caller) = cx.graph.callers(cref).next() else {
+                continue;
+            };
+            for (i, rule) in cx.rules(chain).enumerate() {
+                let Some(TargetKind::Mark(op)) = rule.target_kind() else {
+                    continue;
+                };
+                let mark = op.apply(0);
+                let share = eng.postrouting_masquerade_share(mark, src, dst);
+                if share >= 1.0 - 1e-12 || unmarked >= 1.0 - 1e-12 {
+                    continue;
+                }
+                let (_, caller_chain) = cx.chain_of(caller);
+                let mut f = Finding::new(
+                    &META,
+                    format!(
+                        "`{}` sets mark {mark:#x}, but nat POSTROUTING masquerades {} of the packets that carry it",
+                        chain.name,
+                        if share == 0.0 { "none".to_string() } else { crate::render::trace::share(share) }
+                    ),
+                )
+                .at(chain.rules[i].span, format!("sets {mark:#x}"))
+                .in_chain("nat", &chain.name)
+                .help("make KUBE-POSTROUTING test the bit this rule sets, and hook it from nat POSTROUTING");
+                if let Some(tester) = mark_tester(cx) {
+                    f = f.because(tester.0, tester.1);
+                } else if let Some(first) = caller_chain.rules.first() {
+                    f = f.because(first.span, "packets are marked from here");
+                }
+                out.push(f);
+            }
+        }
+    }
+}
+
+/// The POSTROUTING-side rule that tests a mark, to show beside the one that sets it.
+fn mark_tester(cx: &Context) -> Option<(crate::model::Span, String)> {
+    let nat = cx.table("nat")?;
+    let post = nat.chain("KUBE-POSTROUTING")?;
+    for (i, rule) in cx.rules(post).enumerate() {
+        for m in rule.conditions() {
+            if let Criterion::Mark { value, mask } = m.criterion {
+                return Some((post.rules[i].span, format!("tests {value:#x}/{mask:#x}")));
+            }
+        }
+    }
+    None
+}

@@ -1,0 +1,78 @@
+//! # probability-leak
+//!
+//! ## What it flags
+//! Some share of a Service's new connections falls through its `KUBE-SVC-`/`KUBE-SVL-` chain
+//! without reaching any endpoint: the last endpoint rule still carries a `-m statistic` probability
+//! (or another condition), or hand-edited probabilities do not add up. The finding gives the share.
+//!
+//! ## Why it matters
+//! A connection that falls through is not DNATed: it goes on to the cluster IP itself, which nothing
+//! answers, and times out. A 10% leak is one failed request in ten, which looks like a flaky backend.
+//!
+//! ## Example
+//! ```text
+//! -A KUBE-SVC-X -m statistic --mode random --probability 0.50000000000 -j KUBE-SEP-A
+//! -A KUBE-SVC-X -m statistic --mode random --probability 0.50000000000 -j KUBE-SEP-B
+//! (25% of connections reach neither)
+//! ```
+//!
+//! ## Fix
+//! The last endpoint rule must be unconditional; endpoint i of n takes probability 1/(n−i). Let
+//! kube-proxy rewrite the chain (restart it, or touch the Service) rather than editing by hand.
+
+use super::prelude::*;
+use crate::lint::ladder::ladder;
+use crate::render::trace::{exact, share};
+
+pub struct ProbabilityLeak;
+
+static META: Meta = Meta {
+    name: "probability-leak",
+    code: "KP007",
+    severity: Severity::Error,
+    summary: "a share of a Service's connections falls through without reaching an endpoint",
+    source: include_str!("probability_leak.rs"),
+};
+
+impl Rule for ProbabilityLeak {
+    fn meta(&self) -> &'static Meta {
+        &META
+    }
+
+    fn check(&self, cx: &Context, out: &mut Vec<Finding>) {
+        let Some(nat) = cx.table("nat") else { return };
+        for chain in nat
+            .chains
+            .iter()
+            .filter(|c| c.name.starts_with("KUBE-SVC-") || c.name.starts_with("KUBE-SVL-"))
+        {
+            let Some(l) = ladder(cx.rules(chain)) else {
+                continue;
+            };
+            let last = l.steps.last().unwrap();
+            let message = match l.rest {
+                Some(rest) if rest > 1e-12 => format!(
+                    "{} ({}) of new connections to `{}` reach no endpoint",
+                    share(rest),
+                    exact(rest),
+                    chain.name
+                ),
+                Some(_) => continue,
+                None => format!(
+                    "some new connections to `{}` may reach no endpoint: its endpoint rules have conditions besides the probability",
+                    chain.name
+                ),
+            };
+            out.push(
+                Finding::new(&META, message)
+                    .at(chain.rules[last.index].span, match last.probability {
+                        Some(p) => format!("the last endpoint rule is taken with probability {}", exact(p)),
+                        None => "the last endpoint rule is conditional".to_string(),
+                    })
+                    .in_chain("nat", &chain.name)
+                    .service(cx.service_of(&chain.name))
+                    .help("make the last endpoint rule unconditional (no -m statistic), as kube-proxy writes it"),
+            );
+        }
+    }
+}

@@ -1,0 +1,155 @@
+//! # unreachable-rule
+//!
+//! ## What it flags
+//! A rule no packet can reach, because an earlier rule of the same chain matches every packet and
+//! ends the chain: an unconditional `ACCEPT`, `DROP`, `REJECT`, `RETURN`, `DNAT`, goto, or a jump to
+//! a chain that always ends the traversal itself.
+//!
+//! ## Why it matters
+//! The rule looks active but never is: an endpoint that never gets traffic, a drop that never drops.
+//! It usually means rules were appended (`-A`) where they needed inserting (`-I`).
+//!
+//! ## Example
+//! ```text
+//! -A KUBE-SVC-X -j KUBE-SEP-A
+//! -A KUBE-SVC-X -j KUBE-SEP-B        <- never reached
+//! ```
+//!
+//! ## Fix
+//! Move the rule before the one that shadows it, or give the earlier rule a condition. kube-proxy's
+//! legacy `KUBE-FW-` chains end in a `-j KUBE-MARK-DROP` that is unreachable when the load balancer
+//! has no source ranges; that pattern is not reported.
+
+use super::prelude::*;
+use crate::model::Chain;
+use rustc_hash::FxHashMap;
+
+pub struct UnreachableRule;
+
+static META: Meta = Meta {
+    name: "unreachable-rule",
+    code: "KP006",
+    severity: Severity::Warning,
+    summary: "a rule shadowed by an earlier rule that matches everything and ends the chain",
+    source: include_str!("unreachable_rule.rs"),
+};
+
+/// Whether every packet entering `chain` leaves the traversal in it (never falls off its end or
+/// returns), memoised per chain; `depth` stops runaway recursion on loops.
+fn always_ends<'a>(
+    cx: &Context<'a>,
+    table: &'a crate::model::Table,
+    chain: &'a Chain,
+    memo: &mut FxHashMap<*const Chain, bool>,
+    depth: usize,
+) -> bool {
+    let key = chain as *const Chain;
+    if let Some(&v) = memo.get(&key) {
+        return v;
+    }
+    if depth > 32 {
+        return false;
+    }
+    memo.insert(key, false);
+    let mut ends = false;
+    for rule in cx.rules(chain) {
+        if !rule.is_unconditional() {
+            continue;
+        }
+        if ends_here(cx, table, rule, memo, depth) {
+            ends = true;
+            break;
+        }
+        if matches!(rule.target_kind(), Some(TargetKind::Return)) {
+            break;
+        }
+    }
+    memo.insert(key, ends);
+    ends
+}
+
+fn ends_here<'a>(
+    cx: &Context<'a>,
+    table: &'a crate::model::Table,
+    rule: &IptRule,
+    memo: &mut FxHashMap<*const Chain, bool>,
+    depth: usize,
+) -> bool {
+    let Some(t) = &rule.target else { return false };
+    match &t.kind {
+        TargetKind::Accept
+        | TargetKind::Drop
+        | TargetKind::Reject { .. }
+        | TargetKind::Dnat { .. }
+        | TargetKind::Snat { .. }
+        | TargetKind::Masquerade { .. }
+        | TargetKind::Redirect { .. } => true,
+        TargetKind::Chain(name) => {
+            // A goto never comes back to this chain, whatever the target does.
+            t.goto
+                || table.chain(name).is_some_and(|c| {
+                    !c.rules.is_empty() && always_ends(cx, table, c, memo, depth + 1)
+                })
+        }
+        _ => false,
+    }
+}
+
+impl Rule for UnreachableRule {
+    fn meta(&self) -> &'static Meta {
+        &META
+    }
+
+    fn check(&self, cx: &Context, out: &mut Vec<Finding>) {
+        let mut memo = FxHashMap::default();
+        for (table, chain, _) in cx.chains() {
+            let n = chain.rules.len();
+            for i in 0..n.saturating_sub(1) {
+                let rule = cx.rule(chain, i);
+                if !rule.is_unconditional() {
+                    continue;
+                }
+                let returns = matches!(rule.target_kind(), Some(TargetKind::Return));
+                if !returns && !ends_here(cx, table, rule, &mut memo, 0) {
+                    continue;
+                }
+                // kube-proxy's legacy KUBE-FW- chains: `-j KUBE-XLB/SVC` then `-j KUBE-MARK-DROP`.
+                let next = cx.rule(chain, i + 1);
+                if chain.name.starts_with("KUBE-FW-")
+                    && next.jump_target() == Some("KUBE-MARK-DROP")
+                    && i + 2 == n
+                {
+                    break;
+                }
+                let shadowed = n - i - 1;
+                let f = Finding::new(
+                    &META,
+                    format!(
+                        "{} in `{}` can never be reached: the rule before {} every packet",
+                        if shadowed == 1 {
+                            "1 rule".to_string()
+                        } else {
+                            format!("{shadowed} rules")
+                        },
+                        chain.name,
+                        if returns {
+                            "returns"
+                        } else {
+                            "ends the chain for"
+                        }
+                    ),
+                )
+                .at(chain.rules[i + 1].span, "never reached")
+                .because(
+                    chain.rules[i].span,
+                    "matches every packet and ends the chain",
+                )
+                .in_chain(&table.name, &chain.name)
+                .service(cx.service_of(&chain.name))
+                .help("move the shadowed rules before this one, or give it a condition");
+                out.push(f);
+                break;
+            }
+        }
+    }
+}
