@@ -37,6 +37,8 @@ pub enum Command {
     Trace(TraceArgs),
     /// Check dumps for rules that would lose, misroute or leak Service traffic (for CI).
     Lint(LintArgs),
+    /// Draw a Service's path (--svc) or the whole rule set's chain graph, as Graphviz DOT or Mermaid.
+    Graph(GraphArgs),
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -198,4 +200,28 @@ pub struct LintArgs {
     /// List the rules and exit.
     #[arg(long, exclusive = true)]
     pub list_rules: bool,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum GraphFormat {
+    /// Graphviz (`| dot -Tsvg > graph.svg`).
+    Dot,
+    /// Mermaid flowchart (renders in GitHub Markdown).
+    Mermaid,
+}
+
+#[derive(Args, Debug)]
+pub struct GraphArgs {
+    /// Dump file (`-` or nothing: standard input).
+    pub file: Option<PathBuf>,
+    /// Draw only what this Service's traffic walks (`ns/name`, `ns/name:port`, `IP:port`, chain).
+    #[arg(long, value_name = "SERVICE")]
+    pub svc: Option<String>,
+    #[arg(long, short = 'f', value_enum, default_value_t = GraphFormat::Dot)]
+    pub format: GraphFormat,
+    /// Draw every per-Service chain instead of one node per family (KUBE-SVC-*, KUBE-SEP-*…).
+    #[arg(long)]
+    pub no_collapse: bool,
+    #[command(flatten)]
+    pub node: NodeArgs,
 }

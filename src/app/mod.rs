@@ -3,6 +3,7 @@
 //! Exit codes: 0 success; 1 the answer is "no" (unknown Service, lint findings at or above the
 //! threshold); 2 the input could not be read or the command line is wrong.
 
+mod graph;
 mod input;
 mod lint;
 mod ls;
@@ -56,6 +57,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Svc(a) => svc::run(a, fmt),
         Command::Trace(a) => trace::run(a, fmt),
         Command::Lint(a) => lint::run(a, fmt),
+        Command::Graph(a) => graph::run(a, fmt),
     };
     match result {
         Ok(code) => code,

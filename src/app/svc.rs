@@ -103,26 +103,33 @@ pub fn run(args: &SvcArgs, fmt: FormatChoice) -> super::Result<ExitCode> {
         }
     }
     if all.is_empty() {
-        suggestions.sort();
-        suggestions.dedup();
-        let mut msg = format!("no Service `{}` in the input", args.service);
-        if !suggestions.is_empty() {
-            msg += &format!(
-                "; did you mean {}?",
-                suggestions
-                    .iter()
-                    .map(|s| format!("`{s}`"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-        }
-        msg += "\nhelp: `kptrace ls` lists the Services; a Service can also be named by cluster IP:port or by its KUBE-SVC- chain";
-        return Err(Failure::No(msg));
+        return Err(not_found(&args.service, suggestions));
     }
     let out = match args.format {
         Format::Json => crate::render::svc::json(&args.service, &all),
         Format::Human => crate::render::svc::human(&all, args.all_paths),
     };
     anstream::print!("{out}");
+    // Freeing a large rule set piece by piece only delays the exit.
+    std::mem::forget(sets);
     Ok(ExitCode::SUCCESS)
+}
+
+/// "No such Service", with the closest names the input does hold.
+pub fn not_found(query: &str, mut suggestions: Vec<String>) -> Failure {
+    suggestions.sort();
+    suggestions.dedup();
+    let mut msg = format!("no Service `{query}` in the input");
+    if !suggestions.is_empty() {
+        msg += &format!(
+            "; did you mean {}?",
+            suggestions
+                .iter()
+                .map(|s| format!("`{s}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    msg += "\nhelp: `kptrace ls` lists the Services; a Service can also be named by cluster IP:port or by its KUBE-SVC- chain";
+    Failure::No(msg)
 }

@@ -3,6 +3,8 @@
 //! Built with petgraph for the whole-dump questions: which chains nothing reaches, which jumps form a
 //! cycle, what a picture of the rule set looks like. Tracing one packet does not need it.
 
+pub mod picture;
+
 use crate::model::{ChainId, Ruleset};
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::Direction;

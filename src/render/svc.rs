@@ -11,14 +11,14 @@ use crate::kube::{host_port, EntryKind};
 use crate::model::Ruleset;
 use serde_json::{json, Value};
 
-fn entry_label(p: &Probe) -> String {
+pub fn entry_label(p: &Probe) -> String {
     match p.kind {
         EntryKind::NodePort => format!("NodePort {}", host_port(p.address, p.port)),
         k => format!("{} {}", k.label(), host_port(p.address, p.port)),
     }
 }
 
-fn from_label(p: &Probe) -> String {
+pub fn from_label(p: &Probe) -> String {
     match &p.detail {
         Some(d) if p.from == From::External => format!("outside ({d})"),
         _ => p.from.label().to_string(),

@@ -1,0 +1,33 @@
+//! `kptrace graph`: DOT or Mermaid of a Service's path or of the whole rule set.
+
+use super::input::{self, FormatChoice};
+use crate::cli::{GraphArgs, GraphFormat};
+use crate::graph::picture::Picture;
+use std::process::ExitCode;
+
+pub fn run(args: &GraphArgs, fmt: FormatChoice) -> super::Result<ExitCode> {
+    let rs = input::load(args.file.as_deref(), fmt)?;
+    let pic = match &args.svc {
+        Some(q) => {
+            let (reports, suggestions) = super::svc::analyse(&rs, q, &args.node.node_ips);
+            input::check_late_errors(&rs)?;
+            if reports.is_empty() {
+                return Err(super::svc::not_found(q, suggestions));
+            }
+            Picture::service(&rs, &reports)
+        }
+        None => {
+            rs.parse_all();
+            input::check_late_errors(&rs)?;
+            Picture::ruleset(&rs, !args.no_collapse)
+        }
+    };
+    let out = match args.format {
+        GraphFormat::Dot => crate::render::dot::dot(&pic),
+        GraphFormat::Mermaid => crate::render::mermaid::mermaid(&pic),
+    };
+    anstream::print!("{out}");
+    // Freeing a large rule set piece by piece only delays the exit.
+    std::mem::forget(rs);
+    Ok(ExitCode::SUCCESS)
+}

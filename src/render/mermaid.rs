@@ -1,0 +1,81 @@
+//! Mermaid flowcharts for a [`Picture`], which GitHub renders inside Markdown.
+
+use crate::graph::picture::{NodeKind, Picture};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+/// Mermaid labels are quoted strings in which `"` must be an entity; `<br>` breaks lines.
+fn text(s: &str) -> String {
+    let esc = s
+        .replace('&', "#amp;")
+        .replace('"', "#quot;")
+        .replace('<', "#lt;")
+        .replace('>', "#gt;")
+        .replace('\n', "<br>");
+    format!("\"{esc}\"")
+}
+
+fn shape(kind: NodeKind, label: &str) -> String {
+    let t = text(label);
+    match kind {
+        NodeKind::Entry => format!(">{t}]"),
+        NodeKind::Chain | NodeKind::Family => format!("[{t}]"),
+        NodeKind::Endpoint => format!("([{t}])"),
+        NodeKind::Masquerade => format!("{{{{{t}}}}}"),
+        NodeKind::Drop => format!("[/{t}\\]"),
+        NodeKind::Other => format!("[({t})]"),
+    }
+}
+
+pub fn mermaid(p: &Picture) -> String {
+    let mut out = String::from("flowchart LR\n");
+    let mut clusters: BTreeMap<Option<&str>, Vec<(&String, &crate::graph::picture::Node)>> =
+        BTreeMap::new();
+    for (id, n) in &p.nodes {
+        clusters
+            .entry(n.cluster.as_deref())
+            .or_default()
+            .push((id, n));
+    }
+    for (cluster, nodes) in &clusters {
+        if let Some(c) = cluster {
+            let _ = writeln!(
+                out,
+                "  subgraph table_{c} [{}]",
+                text(&format!("table {c}"))
+            );
+        }
+        for (id, n) in nodes {
+            let _ = writeln!(out, "    {id}{}", shape(n.kind, &n.label));
+        }
+        if cluster.is_some() {
+            let _ = writeln!(out, "  end");
+        }
+    }
+    for (k, e) in &p.edges {
+        let arrow = if e.dashed { "-.->" } else { "-->" };
+        if e.label.is_empty() {
+            let _ = writeln!(out, "  {} {arrow} {}", k.from, k.to);
+        } else {
+            let _ = writeln!(out, "  {} {arrow}|{}| {}", k.from, text(&e.label), k.to);
+        }
+    }
+    for (kind, class, fill) in [
+        (NodeKind::Endpoint, "endpoint", "#c9ecc4"),
+        (NodeKind::Masquerade, "masq", "#fde2b8"),
+        (NodeKind::Drop, "drop", "#f6c6c6"),
+        (NodeKind::Entry, "entry", "#dbe9f6"),
+    ] {
+        let ids: Vec<&str> = p
+            .nodes
+            .iter()
+            .filter(|(_, n)| n.kind == kind)
+            .map(|(id, _)| id.as_str())
+            .collect();
+        if !ids.is_empty() {
+            let _ = writeln!(out, "  classDef {class} fill:{fill}");
+            let _ = writeln!(out, "  class {} {class}", ids.join(","));
+        }
+    }
+    out
+}
