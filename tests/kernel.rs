@@ -54,7 +54,11 @@ impl Drop for Lab {
 }
 
 fn can_run() -> bool {
-    let probe = format!("kpt-probe-{}", std::process::id());
+    let probe = format!(
+        "kpt-probe-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::SeqCst)
+    );
     let ok = sh(&["ip", "netns", "add", &probe]).is_ok();
     if ok {
         let _ = sh(&["ip", "netns", "del", &probe]);
@@ -67,6 +71,12 @@ fn can_run() -> bool {
                 .output()
                 .is_ok_and(|o| o.status.success())
         });
+    // As root (CI) every tool is installed by .ci/run: a failure there is a failure, not a skip.
+    let root = sh(&["id", "-u"]).is_ok_and(|u| u.trim() == "0");
+    assert!(
+        !root || (ok && tools),
+        "running as root, but network namespaces or the tools are not usable (ip netns: {ok}, tools: {tools})"
+    );
     if !(ok && tools) {
         eprintln!("\n*** SKIPPED: kernel differential tests need root, `ip netns`, iptables-restore, conntrack and python3 ***\n");
     }
@@ -387,6 +397,10 @@ fn check_with(case: &Case, setup: &Setup) {
         case.src,
         case.dst,
         case.dport,
+    );
+    eprintln!(
+        "kernel case `{}`: {n} {} connections",
+        case.name, setup.proto
     );
     // Expected: destination → (share, masquerade); drops have no conntrack entry.
     let mut want: BTreeMap<Option<String>, (f64, bool)> = BTreeMap::new();
@@ -832,4 +846,63 @@ fn conformance_flows_agree_with_the_kernel() {
         eprintln!("  skipped {s}");
     }
     assert!(ran >= 60, "only {ran} flows ran");
+}
+
+/// A grep'd fragment as the kernel needs it: the rules kptrace read, printed back in save form,
+/// with kube-proxy's standard hooks and helper chains that kptrace assumed for the missing parts.
+fn fragment_for_kernel(rs: &kptrace::model::Ruleset) -> String {
+    let mut text = kptrace::model::print::ruleset(rs);
+    let nat = rs.table("nat").unwrap();
+    let mut extra = String::new();
+    for name in ["KUBE-MARK-MASQ", "KUBE-MARK-DROP", "KUBE-POSTROUTING"] {
+        let missing = nat.chain(name).is_none_or(|c| c.is_opaque());
+        if !missing {
+            continue;
+        }
+        if nat.chain(name).is_none() {
+            text = text.replacen("*nat\n", &format!("*nat\n:{name} - [0:0]\n"), 1);
+        }
+        for r in kptrace::engine::assumed::standard_chain(name).unwrap() {
+            extra += &format!("-A {name} {}\n", kptrace::model::print::rule_spec(&r));
+        }
+    }
+    let text = text.replacen("COMMIT\n", &format!("{extra}COMMIT\n"), 1);
+    with_standard_hooks(&text)
+}
+
+#[test]
+fn seed_001_agrees_with_the_kernel() {
+    if !can_run() {
+        return;
+    }
+    let path = common::fixture("seeds/001-nginx-svc.rules");
+    let rs = common::load(&path);
+    let dump = fragment_for_kernel(&rs);
+    let (reports, _) = kptrace::app::svc::analyse(&rs, "default/nginx-svc", &[IpAddr::V4(NODE_IP)]);
+    let mut ran = 0;
+    for r in &reports {
+        for (p, _) in &r.probes {
+            let (IpAddr::V4(src), IpAddr::V4(dst)) = (p.source, p.address) else {
+                continue;
+            };
+            let name = format!("seed 001 {:?} from {:?}", p.kind, p.from);
+            check_with(
+                &Case {
+                    name: &name,
+                    dump: dump.clone(),
+                    src,
+                    dst,
+                    dport: p.port,
+                    from_node: p.hook == Entry::Output,
+                },
+                &Setup {
+                    proto: "tcp",
+                    node_ip: NODE_IP,
+                    extra: Vec::new(),
+                },
+            );
+            ran += 1;
+        }
+    }
+    assert!(ran >= 7, "{ran} probes");
 }
