@@ -34,6 +34,17 @@ fn svc_seed_001_human() {
 }
 
 #[test]
+fn svc_seed_002_script_human() {
+    insta::assert_snapshot!(stdout(&[
+        "svc",
+        "10.100.100.1:7070",
+        "fixtures/seeds/002-clusterip-nodeport-script.sh",
+        "--node-ip",
+        "192.168.1.6"
+    ]));
+}
+
+#[test]
 fn svc_seed_003_human() {
     insta::assert_snapshot!(stdout(&[
         "svc",

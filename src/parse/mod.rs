@@ -8,6 +8,7 @@ pub mod input;
 pub mod lexer;
 pub mod rule_spec;
 pub mod save;
+pub mod script;
 pub mod value;
 
 use crate::error::ParseError;
@@ -44,14 +45,42 @@ pub fn read_input(
     }
     let format = format.unwrap_or_else(|| detect(&source.text));
     let result = match format {
-        InputFormat::Save | InputFormat::Script | InputFormat::Listing => {
-            save::parse(source.clone())
-        }
+        InputFormat::Script => script::parse(source.clone()),
+        InputFormat::Save | InputFormat::Listing => save::parse(source.clone()),
     };
     result.map_err(|errors| Failed { source, errors })
 }
 
 /// Guesses the input language from the first lines.
-pub fn detect(_text: &str) -> InputFormat {
-    InputFormat::Save
+pub fn detect(text: &str) -> InputFormat {
+    let mut commands = 0;
+    for l in save::lines(text)
+        .filter(|l| !l.text.is_empty() && !l.text.starts_with('#'))
+        .take(200)
+    {
+        let t = l.text;
+        if t.starts_with('*') || t.starts_with(':') || t.starts_with("-A ") || t == "COMMIT" {
+            return InputFormat::Save;
+        }
+        if t.starts_with("Chain ") && (t.contains("(policy ") || t.contains(" reference")) {
+            return InputFormat::Listing;
+        }
+        if script::is_command(t)
+            && [
+                " -A ", " -I ", " -N ", " -P ", " -D ", " -R ", " -F ", " -X ",
+            ]
+            .iter()
+            .any(|c| t.contains(c))
+        {
+            commands += 1;
+            if commands >= 2 {
+                return InputFormat::Script;
+            }
+        }
+    }
+    if commands > 0 {
+        InputFormat::Script
+    } else {
+        InputFormat::Save
+    }
 }

@@ -85,8 +85,9 @@ pub fn looks_like_save(text: &str) -> bool {
         })
 }
 
-struct State {
-    rs: Ruleset,
+/// The rule set being built, line by line; the script front end drives it too.
+pub(super) struct State {
+    pub(super) rs: Ruleset,
     errors: Vec<ParseError>,
     /// Index into `rs.tables` of the open table.
     open: Option<usize>,
@@ -96,6 +97,79 @@ struct State {
     /// The chain of the previous rule: dumps list a chain's rules together, so this saves a hash
     /// lookup on almost every line.
     last_chain: Option<(usize, ChainId)>,
+    /// Parse rules as they come instead of indexing them (scripts: `-D` by spec and `-R` need them).
+    pub(super) eager: bool,
+}
+
+impl State {
+    pub(super) fn new(source: Arc<Source>, format: InputFormat, fragment: bool) -> State {
+        let mut rs = Ruleset::new(source, format).with_parser(slot_parser);
+        rs.fragment = fragment;
+        State {
+            rs,
+            errors: Vec::new(),
+            open: None,
+            fragment,
+            fragment_rules: Vec::new(),
+            skipped: Vec::new(),
+            last_chain: None,
+            eager: false,
+        }
+    }
+
+    pub(super) fn errors(&mut self) -> Vec<ParseError> {
+        std::mem::take(&mut self.errors)
+    }
+
+    /// Makes `name` the table later lines apply to, creating it (with its built-in chains).
+    pub(super) fn select_table(&mut self, name: &str, span: Span) {
+        if !KNOWN_TABLES.contains(&name) {
+            self.err(span, ParseErrorKind::UnknownTable(name.to_string()));
+        }
+        let idx = match self.rs.tables.iter().position(|t| &*t.name == name) {
+            Some(i) => i,
+            None => {
+                let mut t = Table::new(name, None);
+                for b in crate::model::table::builtin_chains(name) {
+                    t.ensure(b, ChainOrigin::Declared);
+                }
+                t.committed = true;
+                self.rs.tables.push(t);
+                self.rs.tables.len() - 1
+            }
+        };
+        self.open = Some(idx);
+    }
+
+    pub(super) fn skip(&mut self, line: u32) {
+        self.skipped.push(line);
+    }
+
+    /// One note for every line that was skipped as not being rules.
+    pub(super) fn finish_skipped(&mut self, what: &str) {
+        if self.skipped.is_empty() {
+            return;
+        }
+        let lines: Vec<String> = self.skipped.iter().take(8).map(|n| n.to_string()).collect();
+        let more = if self.skipped.len() > 8 { ", …" } else { "" };
+        let one = self.skipped.len() == 1;
+        let what = if one {
+            what.replacen("are ", "is ", 1)
+        } else {
+            what.to_string()
+        };
+        self.rs.note(
+            format!(
+                "skipped {} line{} that {} (line {}{more})",
+                self.skipped.len(),
+                if one { "" } else { "s" },
+                what,
+                lines.join(", ")
+            ),
+            None,
+        );
+        self.skipped.clear();
+    }
 }
 
 pub fn parse(source: Arc<Source>) -> Result<Ruleset, Vec<ParseError>> {
@@ -104,16 +178,7 @@ pub fn parse(source: Arc<Source>) -> Result<Ruleset, Vec<ParseError>> {
     let fragment = lines(text)
         .find(|l| !l.text.is_empty() && !l.text.starts_with('#') && !is_shell_noise(l.text))
         .is_some_and(|l| !l.text.starts_with('*'));
-    let mut st = State {
-        rs: Ruleset::new(source, InputFormat::Save).with_parser(slot_parser),
-        errors: Vec::new(),
-        open: None,
-        fragment,
-        fragment_rules: Vec::new(),
-        skipped: Vec::new(),
-        last_chain: None,
-    };
-    st.rs.fragment = fragment;
+    let mut st = State::new(source, InputFormat::Save, fragment);
     for line in lines(text) {
         if line.text.is_empty() || line.text.starts_with('#') {
             continue;
@@ -134,20 +199,7 @@ pub fn parse(source: Arc<Source>) -> Result<Ruleset, Vec<ParseError>> {
         let rules = std::mem::take(&mut st.fragment_rules);
         fragment::place(&mut st.rs, rules);
     }
-    if !st.skipped.is_empty() {
-        let lines: Vec<String> = st.skipped.iter().take(8).map(|n| n.to_string()).collect();
-        let more = if st.skipped.len() > 8 { ", …" } else { "" };
-        st.rs.note(
-            format!(
-                "skipped {} line{} that {} not iptables-save text (line {}{more})",
-                st.skipped.len(),
-                if st.skipped.len() == 1 { "" } else { "s" },
-                if st.skipped.len() == 1 { "is" } else { "are" },
-                lines.join(", ")
-            ),
-            None,
-        );
-    }
+    st.finish_skipped("are not iptables-save text");
     st.rs.family = detect_family(&st.rs);
     if st.errors.is_empty() {
         Ok(st.rs)
@@ -210,7 +262,7 @@ impl State {
         self.errors.push(ParseError::new(span, kind));
     }
 
-    fn line(&mut self, l: &Line<'_>) {
+    pub(super) fn line(&mut self, l: &Line<'_>) {
         let t = l.text;
         // Nearly every line of a large dump is a plain `-A CHAIN …`.
         if let Some(rest) = t.strip_prefix("-A ") {
@@ -249,6 +301,8 @@ impl State {
         let (verb, rest) = first_word(cmd);
         match verb {
             "-A" | "--append" | "-I" | "--insert" => self.rule(l, verb, rest, counters),
+            "-R" | "--replace" if self.eager => self.rule(l, verb, rest, counters),
+            "-Z" | "--zero" if self.eager => {}
             "-N" | "--new-chain" | "-X" | "--delete-chain" | "-F" | "--flush" | "-P"
             | "--policy" | "-D" | "--delete"
                 if !self.fragment || self.open.is_some() =>
@@ -361,6 +415,20 @@ impl State {
             return self.err(l.span(), ParseErrorKind::MissingValue(verb.to_string()));
         }
         let mut position = None;
+        let mut replace = None;
+        if verb == "-R" || verb == "--replace" {
+            let (n, b) = first_word(body);
+            match n.parse::<usize>() {
+                Ok(n) if n >= 1 => replace = Some(n - 1),
+                _ => {
+                    return self.err(
+                        l.sub(n),
+                        ParseErrorKind::Other(format!("`-R` needs a rule number, not `{n}`")),
+                    )
+                }
+            }
+            body = b;
+        }
         if verb == "-I" || verb == "--insert" {
             let (n, b) = first_word(body);
             if let Ok(n) = n.parse::<usize>() {
@@ -404,11 +472,26 @@ impl State {
             }
         };
         self.last_chain = Some((ti, id));
-        let slot = RuleSlot::pending(l.no, l.span(), body_start as u32, counters);
+        let slot = if self.eager {
+            match parse_rule(body, body_start, l.no, l.span()) {
+                Ok(mut r) => {
+                    r.counters = counters;
+                    RuleSlot::ready(r)
+                }
+                Err(errs) => return self.errors.extend(errs),
+            }
+        } else {
+            RuleSlot::pending(l.no, l.span(), body_start as u32, counters)
+        };
         let rules = &mut self.rs.tables[ti].get_mut(id).rules;
-        match position {
-            Some(p) => rules.insert(p.min(rules.len()), slot),
-            None => rules.push(slot),
+        match (position, replace) {
+            (_, Some(i)) if i < rules.len() => rules[i] = slot,
+            (_, Some(i)) => self.err(
+                l.span(),
+                ParseErrorKind::Other(format!("no rule {} in `{chain}` to replace", i + 1)),
+            ),
+            (Some(p), None) => rules.insert(p.min(rules.len()), slot),
+            (None, None) => rules.push(slot),
         }
     }
 

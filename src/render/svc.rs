@@ -32,11 +32,19 @@ fn masq_cause(o: &Outcome) -> Option<String> {
     if !o.masquerade {
         return None;
     }
-    let i = o
+    let Some(i) = o
         .path
         .iter()
         .rposition(|s| s.action == "jump KUBE-MARK-MASQ")
-        .or_else(|| o.path.iter().rposition(|s| s.action.starts_with("MARK")))?;
+        .or_else(|| o.path.iter().rposition(|s| s.action.starts_with("MARK")))
+    else {
+        // Masqueraded without a mark: the MASQUERADE/SNAT rule itself decided.
+        return o
+            .masquerade_rule
+            .as_ref()
+            .filter(|r| r.line > 0)
+            .map(|r| format!("line {}", r.line));
+    };
     let s = &o.path[i];
     Some(if s.line == 0 {
         "assumed rule".to_string()
