@@ -45,6 +45,17 @@ fn svc_seed_002_script_human() {
 }
 
 #[test]
+fn svc_seed_004_listing_human() {
+    insta::assert_snapshot!(stdout(&[
+        "svc",
+        "default/testsvc",
+        "fixtures/seeds/004-testsvc-lb-listing.txt",
+        "--node-ip",
+        "192.168.1.5"
+    ]));
+}
+
+#[test]
 fn svc_seed_003_human() {
     insta::assert_snapshot!(stdout(&[
         "svc",

@@ -354,7 +354,39 @@ impl<'a> Engine<'a> {
                 done.extend(away);
             }
         }
+        self.assume_kubelet_drop(&mut done);
         outcome::collect(self, pkt, entry, done)
+    }
+
+    /// A paste of the nat table alone shows KUBE-MARK-DROP setting 0x8000 but not kubelet's filter
+    /// KUBE-FIREWALL rule that drops such packets (`-m mark --mark 0x8000/0x8000 -j DROP`). Without a
+    /// filter table in the input, that standard drop is assumed, and the step says so.
+    fn assume_kubelet_drop(&self, done: &mut [Branch]) {
+        if self.rs.table("filter").is_some() {
+            return;
+        }
+        let Some(nat) = self.rs.table("nat") else {
+            return;
+        };
+        if nat.chain("KUBE-MARK-DROP").is_none() {
+            return;
+        }
+        for b in done.iter_mut() {
+            if b.verdict.is_none() && b.pkt.mark & 0x8000 == 0x8000 {
+                b.verdict = Some(state::Verdict::Drop);
+                b.verdict_rule = None;
+                b.path.push(state::Step {
+                    table: "filter".into(),
+                    chain: "KUBE-FIREWALL".into(),
+                    line: 0,
+                    action:
+                        "DROP (mark 0x8000; kubelet's rule, assumed: no filter table in the input)"
+                            .into(),
+                    probability: None,
+                    assumed: true,
+                });
+            }
+        }
     }
 
     /// The share of forwarded traffic carrying `mark` that nat POSTROUTING masquerades or SNATs, as

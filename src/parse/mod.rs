@@ -6,6 +6,7 @@
 pub mod fragment;
 pub mod input;
 pub mod lexer;
+pub mod listing;
 pub mod rule_spec;
 pub mod save;
 pub mod script;
@@ -46,7 +47,8 @@ pub fn read_input(
     let format = format.unwrap_or_else(|| detect(&source.text));
     let result = match format {
         InputFormat::Script => script::parse(source.clone()),
-        InputFormat::Save | InputFormat::Listing => save::parse(source.clone()),
+        InputFormat::Listing => listing::parse(source.clone()),
+        InputFormat::Save => save::parse(source.clone()),
     };
     result.map_err(|errors| Failed { source, errors })
 }

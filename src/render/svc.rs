@@ -89,7 +89,16 @@ fn problems(r: &PortReport) -> Vec<(bool, String)> {
             .map(|o| o.probability)
             .sum();
         for o in &t.outcomes {
-            if let (Verdict::Drop | Verdict::Reject, Some(rule)) = (o.verdict, &o.verdict_rule) {
+            if matches!(o.verdict, Verdict::Drop | Verdict::Reject) {
+                // The deciding rule, or the assumed step that dropped (kubelet's KUBE-FIREWALL).
+                let by = match &o.verdict_rule {
+                    Some(rule) => format!("{} {} line {}", rule.table, rule.chain, rule.line),
+                    None => o
+                        .path
+                        .last()
+                        .map(|s| format!("{} {} (assumed)", s.table, s.chain))
+                        .unwrap_or_else(|| "policy".into()),
+                };
                 let why = if r.port.external_local
                     && r.port.local_endpoints.is_empty()
                     && o.verdict == Verdict::Drop
@@ -103,7 +112,7 @@ fn problems(r: &PortReport) -> Vec<(bool, String)> {
                 v.push((
                     true,
                     format!(
-                        "{name}: {who} is {}: {} {} by {} {} line {}{why}",
+                        "{name}: {who} is {}: {} {} by {by}{why}",
                         if o.verdict == Verdict::Drop {
                             "dropped"
                         } else {
@@ -111,9 +120,6 @@ fn problems(r: &PortReport) -> Vec<(bool, String)> {
                         },
                         share(o.probability),
                         o.verdict.name(),
-                        rule.table,
-                        rule.chain,
-                        rule.line
                     ),
                 ));
             }

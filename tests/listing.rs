@@ -1,0 +1,122 @@
+//! `iptables -L` listings: columns and trailing text read back into the same model a dump gives.
+
+mod common;
+
+use kptrace::engine::{Engine, Entry, Packet};
+use kptrace::model::{InputFormat, Protocol};
+
+fn kernel(p: f64) -> f64 {
+    (p * 2147483648.0).round() / 2147483648.0
+}
+
+#[test]
+fn seed_004_listing_traces() {
+    let rs = common::load(&common::fixture("seeds/004-testsvc-lb-listing.txt"));
+    assert_eq!(rs.format, InputFormat::Listing);
+    assert!(rs.table("nat").is_some());
+    let (reports, _) =
+        kptrace::app::svc::analyse(&rs, "default/testsvc", &["192.168.1.5".parse().unwrap()]);
+    assert_eq!(reports.len(), 1);
+    let r = &reports[0];
+    assert_eq!(r.port.endpoints.len(), 7);
+    // From a pod to the cluster IP: seven endpoint chains, shares from the printed probabilities.
+    let (_, t) = r
+        .probes
+        .iter()
+        .find(|(p, _)| {
+            p.from == kptrace::kube::probe::From::Pod
+                && p.kind == kptrace::kube::EntryKind::ClusterIp
+        })
+        .unwrap();
+    let printed = [
+        0.14286000002,
+        0.16667000018,
+        0.20000000019,
+        0.25,
+        0.33332999982,
+        0.5,
+    ];
+    let mut rest = 1.0;
+    let mut want = Vec::new();
+    for p in printed {
+        want.push(rest * kernel(p));
+        rest *= 1.0 - kernel(p);
+    }
+    want.push(rest);
+    let got: Vec<f64> = t.outcomes.iter().map(|o| o.probability).collect();
+    assert_eq!(got.len(), 7);
+    for (g, w) in got.iter().zip(&want) {
+        assert!((g - w).abs() < 1e-12, "{got:?} vs {want:?}");
+    }
+    assert_eq!(t.outcomes[6].dnat.as_deref(), Some("172.31.9.52:80"));
+    // From outside to the load balancer: externalTrafficPolicy Local without local endpoints.
+    let (_, t) = r
+        .probes
+        .iter()
+        .find(|(p, _)| {
+            p.from == kptrace::kube::probe::From::External
+                && p.kind == kptrace::kube::EntryKind::LoadBalancer
+        })
+        .unwrap();
+    assert_eq!(t.outcomes.len(), 1);
+    assert_eq!(t.outcomes[0].verdict, kptrace::engine::state::Verdict::Drop);
+    assert!(rs.notes.iter().any(|n| n.message.contains("without -v")));
+}
+
+#[test]
+fn verbose_listing_keeps_interfaces_and_counters() {
+    let rs = common::load(&common::fixture("valid/listing-verbose.txt"));
+    assert_eq!(rs.format, InputFormat::Listing);
+    let svc = rs.chain("nat", "KUBE-SVC-A").unwrap();
+    let counts: Vec<u64> = rs.rules(svc).map(|r| r.counters.unwrap().packets).collect();
+    assert_eq!(counts, vec![10, 12, 8]);
+    let sep = rs.chain("nat", "KUBE-SEP-1").unwrap();
+    let dnat = kptrace::model::print::rule_spec(rs.rule(sep, 1));
+    assert!(
+        dnat.contains("-i eth0") && dnat.contains("--to-destination 10.244.0.2:53"),
+        "{dnat}"
+    );
+    assert!(!rs.notes.iter().any(|n| n.message.contains("without -v")));
+    let eng = Engine::new(&rs, &[]);
+    let mut pkt = Packet::new(
+        "10.0.0.7".parse().unwrap(),
+        "10.96.0.10".parse().unwrap(),
+        Protocol::Tcp,
+        53,
+    );
+    pkt.in_iface = Some("eth0".into());
+    let t = eng.trace(&pkt, Entry::Prerouting);
+    let dests: Vec<&str> = t
+        .outcomes
+        .iter()
+        .filter_map(|o| o.dnat.as_deref())
+        .collect();
+    assert_eq!(
+        dests,
+        vec!["10.244.0.2:53", "10.244.0.3:53", "10.244.0.4:53"]
+    );
+}
+
+#[test]
+fn a_listing_and_the_dump_of_the_same_rules_agree() {
+    // The same Service as a dump and as a listing: same endpoints, same shares.
+    let listing = common::load(&common::fixture("valid/listing-verbose.txt"));
+    let dump = kptrace::model::print::ruleset(&listing);
+    let again = kptrace::parse::read("dump", dump.into_bytes(), None).unwrap();
+    let trace = |rs: &kptrace::model::Ruleset| {
+        let eng = Engine::new(rs, &[]);
+        let mut pkt = Packet::new(
+            "10.0.0.7".parse().unwrap(),
+            "10.96.0.10".parse().unwrap(),
+            Protocol::Tcp,
+            53,
+        );
+        pkt.in_iface = Some("eth0".into());
+        eng.trace(&pkt, Entry::Prerouting)
+            .outcomes
+            .iter()
+            .map(|o| (o.dnat.clone(), o.probability))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(trace(&listing), trace(&again));
+}
