@@ -133,12 +133,16 @@ impl Ruleset {
 
     /// Parses every rule now, on all cores, so that every error is known before a whole-dump command runs.
     pub fn parse_all(&self) {
-        self.tables.par_iter().for_each(|t| {
-            t.chains.par_iter().for_each(|c| {
-                (0..c.rules.len()).into_par_iter().for_each(|i| {
-                    self.rule(c, i);
-                });
-            });
+        // One flat list of rules, split in large chunks: a dump has hundreds of thousands of
+        // two-rule chains, and a task per chain costs more than parsing its rules.
+        let all: Vec<(&Chain, usize)> = self
+            .tables
+            .iter()
+            .flat_map(|t| t.chains.iter())
+            .flat_map(|c| (0..c.rules.len()).map(move |i| (c, i)))
+            .collect();
+        all.par_iter().with_min_len(4096).for_each(|&(c, i)| {
+            self.rule(c, i);
         });
     }
 

@@ -43,9 +43,9 @@ impl Rule for DuplicateRule {
             }
             // Compare the text iptables-save printed: it normalises every rule, so equal rules
             // print equally. Rules built by kptrace (no text) compare by their printed form.
-            let mut seen: FxHashMap<String, usize> = FxHashMap::default();
+            let mut seen: FxHashMap<std::borrow::Cow<str>, usize> = FxHashMap::default();
             for (i, slot) in chain.rules.iter().enumerate() {
-                let text = if slot.body_start > slot.span.start
+                let text: std::borrow::Cow<str> = if slot.body_start > slot.span.start
                     || cx.rs.format == crate::model::InputFormat::Save
                 {
                     cx.rs
@@ -54,9 +54,9 @@ impl Rule for DuplicateRule {
                             start: slot.body_start,
                             end: slot.span.end,
                         })
-                        .to_string()
+                        .into()
                 } else {
-                    crate::model::print::rule_spec(cx.rule(chain, i))
+                    crate::model::print::rule_spec(cx.rule(chain, i)).into()
                 };
                 if text.is_empty() {
                     continue;
