@@ -188,3 +188,16 @@ fn invalid_inputs_exit_2_with_located_errors() {
         insta::assert_snapshot!(name.clone(), err);
     }
 }
+
+#[test]
+fn svc_shows_counted_packets_beside_expected_shares() {
+    let out = stdout(&[
+        "svc",
+        "ns3/svc3",
+        "fixtures/valid/counters-30-services.rules",
+        "--node-ip",
+        "192.168.0.10",
+    ]);
+    assert!(out.contains("counted packets"), "{out}");
+    insta::assert_snapshot!(out);
+}

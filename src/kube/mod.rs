@@ -347,6 +347,17 @@ impl Catalog {
                 }
             }
         }
+        // v1.24+: the off-cluster masquerade rule is the first rule of KUBE-SVC-:
+        // `! -s <cluster CIDR> -d <cluster IP> … -j KUBE-MARK-MASQ`.
+        if let Some(c) = sp.svc_chain.as_ref().and_then(|c| nat.chain(c)) {
+            for rule in rs.rules(c) {
+                if let (Some((true, net)), Some(t)) = (rule.source(), rule.jump_target()) {
+                    if t.starts_with("KUBE-MARK-") && net.prefix_len() < net.max_prefix_len() {
+                        self.cluster_cidrs.push(net);
+                    }
+                }
+            }
+        }
         let (eps, aff) = endpoints_of(rs, nat, sp.svc_chain.as_deref());
         sp.endpoints = eps;
         sp.affinity_seconds = aff;

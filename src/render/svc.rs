@@ -273,6 +273,7 @@ pub fn human(all: &[(&Ruleset, Vec<PortReport>)], all_paths: bool) -> String {
                 out += &paint(super::style::GOOD, "✓ every way in reaches an endpoint\n");
             }
             out += &probe_table(r);
+            out += &counters_table(rs, r);
             if let Some(s) = r.port.affinity_seconds {
                 out += &format!(
                     "session affinity: a returning client sticks to its first endpoint for {s} s (-m recent); shares are for new clients\n"
@@ -290,6 +291,80 @@ pub fn human(all: &[(&Ruleset, Vec<PortReport>)], all_paths: bool) -> String {
         }
     }
     out
+}
+
+/// Packets each endpoint's DNAT rule has counted (`iptables-save -c`, `iptables -L -v`), beside the
+/// share the rules give it: a quick check that traffic really spreads as expected.
+fn counters_table(rs: &Ruleset, r: &PortReport) -> String {
+    let Some(nat) = rs.table("nat") else {
+        return String::new();
+    };
+    let hits = |chain: &str| -> Option<u64> {
+        let c = nat.chain(chain)?;
+        (0..c.rules.len()).find_map(|i| {
+            let rule = rs.rule(c, i);
+            matches!(
+                rule.target_kind(),
+                Some(crate::model::TargetKind::Dnat { .. })
+            )
+            .then_some(rule.counters?.packets)
+        })
+    };
+    let rows: Vec<(&crate::kube::Endpoint, u64)> = r
+        .port
+        .endpoints
+        .iter()
+        .filter_map(|e| Some((e, hits(&e.chain)?)))
+        .collect();
+    if rows.is_empty() || rows.len() != r.port.endpoints.len() {
+        return String::new();
+    }
+    // Expected shares: from the exact probe that reaches the most endpoints (a pod or an outside
+    // client to the cluster IP, usually).
+    let best = r
+        .probes
+        .iter()
+        .filter(|(_, t)| !t.approximate())
+        .max_by_key(|(_, t)| {
+            t.outcomes
+                .iter()
+                .filter(|o| o.endpoint_chain.is_some())
+                .count()
+        });
+    let mut expected: std::collections::HashMap<&str, f64> = std::collections::HashMap::new();
+    if let Some((_, t)) = best {
+        for o in &t.outcomes {
+            if let Some(c) = o.endpoint_chain.as_deref() {
+                *expected.entry(c).or_default() += o.probability;
+            }
+        }
+    }
+    let total: u64 = rows.iter().map(|(_, h)| h).sum();
+    let mut t = table();
+    t.set_header(vec!["endpoint", "expected", "counted packets", "observed"]);
+    for (e, h) in &rows {
+        t.add_row(vec![
+            e.address.clone().unwrap_or_else(|| e.chain.clone()),
+            expected
+                .get(e.chain.as_str())
+                .map(|p| share(*p))
+                .unwrap_or_else(|| "–".into()),
+            h.to_string(),
+            if total > 0 {
+                share(*h as f64 / total as f64)
+            } else {
+                "–".into()
+            },
+        ]);
+    }
+    format!(
+        "\n{}\n{}",
+        paint(
+            DIM,
+            "counters in the input (packets through each endpoint's DNAT rule):"
+        ),
+        finish(&t)
+    )
 }
 
 fn probe_table(r: &PortReport) -> String {
