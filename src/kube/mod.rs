@@ -111,11 +111,14 @@ impl Catalog {
             cat.scan_filter(rs, filter);
         }
         if resolve {
-            for i in 0..cat.ports.len() {
-                let mut p = std::mem::take(&mut cat.ports[i]);
-                cat.resolve(rs, &mut p);
-                cat.ports[i] = p;
-            }
+            use rayon::prelude::*;
+            let cidrs: Vec<IpNet> = cat
+                .ports
+                .par_iter_mut()
+                .with_min_len(256)
+                .flat_map_iter(|p| Self::resolve_port(rs, p))
+                .collect();
+            cat.cluster_cidrs.extend(cidrs);
         }
         cat.cluster_cidrs.sort();
         cat.cluster_cidrs.dedup();
@@ -323,7 +326,19 @@ impl Catalog {
 
     /// Fills in a port's chains and endpoints.
     pub fn resolve(&mut self, rs: &Ruleset, sp: &mut ServicePort) {
-        let Some(nat) = rs.table("nat") else { return };
+        let cidrs = Self::resolve_port(rs, sp);
+        self.cluster_cidrs.extend(cidrs);
+        self.cluster_cidrs.sort();
+        self.cluster_cidrs.dedup();
+    }
+
+    /// Fills in a port's chains and endpoints; returns the cluster CIDRs its rules reveal. Needs no
+    /// catalogue state, so whole-dump commands resolve every port in parallel.
+    fn resolve_port(rs: &Ruleset, sp: &mut ServicePort) -> Vec<IpNet> {
+        let mut cidrs = Vec::new();
+        let Some(nat) = rs.table("nat") else {
+            return cidrs;
+        };
         if let Some(h) = sp.key.strip_prefix("hash:") {
             let has = |p: &str| nat.chain(&format!("{p}{h}")).map(|c| c.name.to_string());
             sp.svc_chain = has("KUBE-SVC-");
@@ -340,7 +355,7 @@ impl Catalog {
                 for rule in rs.rules(c) {
                     if let (Some((false, net)), Some(t)) = (rule.source(), rule.jump_target()) {
                         if t.starts_with("KUBE-SVC-") && net.prefix_len() < net.max_prefix_len() {
-                            self.cluster_cidrs.push(net);
+                            cidrs.push(net);
                             sp.external_local = true;
                         }
                     }
@@ -353,7 +368,7 @@ impl Catalog {
             for rule in rs.rules(c) {
                 if let (Some((true, net)), Some(t)) = (rule.source(), rule.jump_target()) {
                     if t.starts_with("KUBE-MARK-") && net.prefix_len() < net.max_prefix_len() {
-                        self.cluster_cidrs.push(net);
+                        cidrs.push(net);
                     }
                 }
             }
@@ -381,8 +396,7 @@ impl Catalog {
                 }
             }
         }
-        self.cluster_cidrs.sort();
-        self.cluster_cidrs.dedup();
+        cidrs
     }
 
     /// Finds Service ports by `ns/name`, `ns/name:port`, `ip:port` or chain name.
