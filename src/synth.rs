@@ -307,19 +307,7 @@ struct Writer {
 
 impl Writer {
     fn comment(&mut self, text: &str) {
-        let quoted = text.contains([' ', '"', '\'', '\\']) || text.is_empty();
-        if quoted {
-            self.out.push('"');
-            for c in text.chars() {
-                if c == '"' || c == '\\' {
-                    self.out.push('\\');
-                }
-                self.out.push(c);
-            }
-            self.out.push('"');
-        } else {
-            self.out.push_str(text);
-        }
+        self.out.push_str(&crate::model::print::quote(text));
     }
 
     fn host(&mut self, addr: &str) {

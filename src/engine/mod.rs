@@ -11,7 +11,7 @@ pub mod matcher;
 pub mod outcome;
 pub mod packet;
 pub mod state;
-mod walk;
+pub(crate) mod walk;
 
 use crate::model::{ChainId, Policy, Rule, Ruleset};
 use ipnet::IpNet;
@@ -257,20 +257,7 @@ impl<'a> Engine<'a> {
 
     /// Traces the first packet of a new connection.
     pub fn trace(&self, pkt: &Packet, entry: Entry) -> Trace {
-        let state = PacketState {
-            src: pkt.src,
-            dst: pkt.dst,
-            proto: pkt.proto,
-            sport: pkt.sport,
-            dport: pkt.dport,
-            in_iface: pkt.in_iface.clone(),
-            out_iface: pkt.out_iface.clone(),
-            mark: pkt.mark,
-            ctmark: 0,
-            dnat: None,
-            masquerade: false,
-            untracked: false,
-        };
+        let state = PacketState::new(pkt);
         let mut steps = 0u64;
         let mut live = vec![Branch::new(state)];
         let mut done: Vec<Branch> = Vec::new();
@@ -394,20 +381,7 @@ impl<'a> Engine<'a> {
     pub fn postrouting_masquerade_share(&self, mark: u32, src: IpAddr, dst: IpAddr) -> f64 {
         let mut pkt = Packet::new(src, dst, crate::model::Protocol::Tcp, 80);
         pkt.mark = mark;
-        let state = PacketState {
-            src,
-            dst,
-            proto: pkt.proto,
-            sport: pkt.sport,
-            dport: pkt.dport,
-            in_iface: None,
-            out_iface: None,
-            mark,
-            ctmark: 0,
-            dnat: None,
-            masquerade: false,
-            untracked: false,
-        };
+        let state = PacketState::new(&pkt);
         let mut steps = 0u64;
         let mut done = Vec::new();
         let live = self.run_tables(

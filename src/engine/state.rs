@@ -24,6 +24,26 @@ pub struct PacketState {
     pub untracked: bool,
 }
 
+impl PacketState {
+    /// The first packet of a connection, before any rule has touched it.
+    pub fn new(pkt: &super::Packet) -> PacketState {
+        PacketState {
+            src: pkt.src,
+            dst: pkt.dst,
+            proto: pkt.proto,
+            sport: pkt.sport,
+            dport: pkt.dport,
+            in_iface: pkt.in_iface.clone(),
+            out_iface: pkt.out_iface.clone(),
+            mark: pkt.mark,
+            ctmark: 0,
+            dnat: None,
+            masquerade: false,
+            untracked: false,
+        }
+    }
+}
+
 /// A rule, as output names it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 pub struct RuleRef {

@@ -41,7 +41,7 @@ fn key(frames: &[Frame]) -> Key {
 }
 
 /// Harmless targets: they log, count or tweak headers, and the packet goes on unchanged for routing.
-fn harmless(name: &str) -> bool {
+pub(crate) fn harmless(name: &str) -> bool {
     matches!(
         name,
         "NFLOG"

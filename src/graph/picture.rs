@@ -110,6 +110,18 @@ fn condition(rs: &Ruleset, table: &str, chain: &str, line: u32) -> String {
 }
 
 impl Picture {
+    /// Nodes grouped by the cluster (table) they are drawn in; unclustered nodes first.
+    pub fn clusters(&self) -> BTreeMap<Option<&str>, Vec<(&String, &Node)>> {
+        let mut clusters: BTreeMap<Option<&str>, Vec<(&String, &Node)>> = BTreeMap::new();
+        for (id, n) in &self.nodes {
+            clusters
+                .entry(n.cluster.as_deref())
+                .or_default()
+                .push((id, n));
+        }
+        clusters
+    }
+
     fn node(&mut self, id: &str, label: impl Into<String>, kind: NodeKind, cluster: Option<&str>) {
         self.nodes.entry(id.to_string()).or_insert(Node {
             label: label.into(),

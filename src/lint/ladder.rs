@@ -83,3 +83,14 @@ pub fn ladder<'a>(rules: impl Iterator<Item = &'a Rule>) -> Option<Ladder> {
     }
     (!steps.is_empty()).then_some(Ladder { steps, rest })
 }
+
+/// Every nat KUBE-SVC-/KUBE-SVL- chain that picks endpoints, with its ladder.
+pub fn balancing_chains<'a>(
+    cx: &'a crate::lint::Context<'a>,
+) -> impl Iterator<Item = (&'a crate::model::Chain, Ladder)> + 'a {
+    cx.table("nat")
+        .into_iter()
+        .flat_map(|nat| nat.chains.iter())
+        .filter(|c| c.name.starts_with("KUBE-SVC-") || c.name.starts_with("KUBE-SVL-"))
+        .filter_map(move |c| Some((c, ladder(cx.rules(c))?)))
+}

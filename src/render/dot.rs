@@ -2,7 +2,6 @@
 //! Output is deterministic and every label is escaped, whatever quotes or backslashes comments hold.
 
 use crate::graph::picture::{NodeKind, Picture};
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 /// A DOT string literal: `"` and `\` escaped, newlines as centred line breaks.
@@ -44,15 +43,7 @@ pub fn dot(p: &Picture) -> String {
     );
     let _ = writeln!(out, "  node [fontname=\"Helvetica\", fontsize=11];");
     let _ = writeln!(out, "  edge [fontname=\"Helvetica\", fontsize=9];");
-    let mut clusters: BTreeMap<Option<&str>, Vec<(&String, &crate::graph::picture::Node)>> =
-        BTreeMap::new();
-    for (id, n) in &p.nodes {
-        clusters
-            .entry(n.cluster.as_deref())
-            .or_default()
-            .push((id, n));
-    }
-    for (cluster, nodes) in &clusters {
+    for (cluster, nodes) in &p.clusters() {
         let indent = if cluster.is_some() { "    " } else { "  " };
         if let Some(c) = cluster {
             let _ = writeln!(out, "  subgraph {} {{", quote(&format!("cluster_{c}")));

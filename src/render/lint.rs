@@ -135,9 +135,15 @@ pub fn human(files: &[FileFindings], summary: &Summary) -> String {
     out
 }
 
-fn position(source: &Source, span: crate::model::Span) -> Value {
+/// (line, column, end line, end column), 1-based.
+fn bounds(source: &Source, span: crate::model::Span) -> (u32, u32, u32, u32) {
     let (line, col) = source.line_col(span.start);
     let (end_line, end_col) = source.line_col(span.end);
+    (line, col, end_line, end_col)
+}
+
+fn position(source: &Source, span: crate::model::Span) -> Value {
+    let (line, col, end_line, end_col) = bounds(source, span);
     json!({"line": line, "column": col, "end_line": end_line, "end_column": end_col})
 }
 
@@ -197,8 +203,7 @@ fn sarif_level(s: Severity) -> &'static str {
 }
 
 fn region(source: &Source, span: crate::model::Span) -> Value {
-    let (line, col) = source.line_col(span.start);
-    let (end_line, end_col) = source.line_col(span.end);
+    let (line, col, end_line, end_col) = bounds(source, span);
     json!({"startLine": line, "startColumn": col, "endLine": end_line, "endColumn": end_col})
 }
 
@@ -306,8 +311,7 @@ pub fn github(files: &[FileFindings], summary: &Summary) -> String {
             };
             let mut props = vec![format!("file={}", escape_property(&uri(&source.name)))];
             if let Some(p) = &f.primary {
-                let (line, col) = source.line_col(p.span.start);
-                let (end_line, end_col) = source.line_col(p.span.end);
+                let (line, col, end_line, end_col) = bounds(source, p.span);
                 props.push(format!(
                     "line={line},col={col},endLine={end_line},endColumn={end_col}"
                 ));

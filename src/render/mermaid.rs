@@ -1,7 +1,6 @@
 //! Mermaid flowcharts for a [`Picture`], which GitHub renders inside Markdown.
 
 use crate::graph::picture::{NodeKind, Picture};
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 /// Mermaid labels are quoted strings in which `"` must be an entity; `<br>` breaks lines.
@@ -29,15 +28,7 @@ fn shape(kind: NodeKind, label: &str) -> String {
 
 pub fn mermaid(p: &Picture) -> String {
     let mut out = String::from("flowchart LR\n");
-    let mut clusters: BTreeMap<Option<&str>, Vec<(&String, &crate::graph::picture::Node)>> =
-        BTreeMap::new();
-    for (id, n) in &p.nodes {
-        clusters
-            .entry(n.cluster.as_deref())
-            .or_default()
-            .push((id, n));
-    }
-    for (cluster, nodes) in &clusters {
+    for (cluster, nodes) in &p.clusters() {
         if let Some(c) = cluster {
             let _ = writeln!(
                 out,

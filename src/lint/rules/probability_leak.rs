@@ -21,7 +21,7 @@
 //! kube-proxy rewrite the chain (restart it, or touch the Service) rather than editing by hand.
 
 use super::prelude::*;
-use crate::lint::ladder::ladder;
+use crate::lint::ladder::balancing_chains;
 use crate::render::trace::{exact, share};
 
 pub struct ProbabilityLeak;
@@ -40,15 +40,7 @@ impl Rule for ProbabilityLeak {
     }
 
     fn check(&self, cx: &Context, out: &mut Vec<Finding>) {
-        let Some(nat) = cx.table("nat") else { return };
-        for chain in nat
-            .chains
-            .iter()
-            .filter(|c| c.name.starts_with("KUBE-SVC-") || c.name.starts_with("KUBE-SVL-"))
-        {
-            let Some(l) = ladder(cx.rules(chain)) else {
-                continue;
-            };
+        for (chain, l) in balancing_chains(cx) {
             let last = l.steps.last().unwrap();
             let message = match l.rest {
                 Some(rest) if rest > 1e-12 => format!(

@@ -23,7 +23,7 @@
 //! Let kube-proxy rewrite the chain; by hand, give endpoint i of n the probability 1/(n−i).
 
 use super::prelude::*;
-use crate::lint::ladder::ladder;
+use crate::lint::ladder::balancing_chains;
 use crate::render::trace::share;
 
 pub struct UnevenDistribution;
@@ -42,15 +42,7 @@ impl Rule for UnevenDistribution {
     }
 
     fn check(&self, cx: &Context, out: &mut Vec<Finding>) {
-        let Some(nat) = cx.table("nat") else { return };
-        for chain in nat
-            .chains
-            .iter()
-            .filter(|c| c.name.starts_with("KUBE-SVC-") || c.name.starts_with("KUBE-SVL-"))
-        {
-            let Some(l) = ladder(cx.rules(chain)) else {
-                continue;
-            };
+        for (chain, l) in balancing_chains(cx) {
             let shares: Vec<f64> = l.steps.iter().filter_map(|s| s.share).collect();
             if shares.len() < 2 || shares.len() != l.steps.len() {
                 continue;

@@ -31,29 +31,6 @@ static META: Meta = Meta {
     source: include_str!("unknown_module.rs"),
 };
 
-/// Targets that do not change where a packet goes, so not knowing them costs nothing.
-const HARMLESS_TARGETS: &[&str] = &[
-    "NFLOG",
-    "ULOG",
-    "TRACE",
-    "AUDIT",
-    "CHECKSUM",
-    "TCPMSS",
-    "TCPOPTSTRIP",
-    "TOS",
-    "DSCP",
-    "TTL",
-    "HL",
-    "ECN",
-    "SECMARK",
-    "CONNSECMARK",
-    "CLASSIFY",
-    "IDLETIMER",
-    "LED",
-    "RATEEST",
-    "SET",
-];
-
 impl Rule for UnknownModule {
     fn meta(&self) -> &'static Meta {
         &META
@@ -74,7 +51,8 @@ impl Rule for UnknownModule {
                     })
                     .collect();
                 if let Some(TargetKind::Other { name, .. }) = rule.target_kind() {
-                    if !HARMLESS_TARGETS.contains(&&**name) {
+                    // Targets that do not change where a packet goes cost the engine nothing.
+                    if !crate::engine::walk::harmless(name) {
                         names.push(format!("-j {name}"));
                     }
                 }
