@@ -120,3 +120,84 @@ fn a_listing_and_the_dump_of_the_same_rules_agree() {
     };
     assert_eq!(trace(&listing), trace(&again));
 }
+
+/// Traces a packet from a Docker container to the outside through `listing` (nat table only).
+fn container_to_outside(listing: &str) -> kptrace::engine::Trace {
+    let rs = kptrace::parse::read("paste", listing.as_bytes().to_vec(), None).unwrap();
+    let eng = Engine::new(&rs, &["192.168.1.5".parse().unwrap()]);
+    let mut pkt = Packet::new(
+        "172.17.0.2".parse().unwrap(),
+        "93.184.216.34".parse().unwrap(),
+        Protocol::Tcp,
+        443,
+    );
+    pkt.in_iface = Some("docker0".into());
+    pkt.out_iface = Some("eth0".into());
+    eng.trace(&pkt, Entry::Prerouting)
+}
+
+#[test]
+fn interfaces_a_plain_listing_hides_are_unknown_not_any() {
+    // Docker's `-A POSTROUTING -s 172.17.0.0/16 ! -o docker0 -j MASQUERADE`, listed without -v:
+    // the `! -o docker0` is gone, so whether the rule matches cannot be known.
+    let plain = "\
+$ iptables -t nat -L -n
+Chain POSTROUTING (policy ACCEPT)
+target     prot opt source               destination
+MASQUERADE  all  --  172.17.0.0/16        0.0.0.0/0
+";
+    let t = container_to_outside(plain);
+    assert!(t.outcomes.iter().any(|o| o.masquerade));
+    assert!(t.outcomes.iter().any(|o| !o.masquerade));
+    assert!(t.outcomes.iter().all(|o| o.approximate));
+    assert!(t.outcomes.iter().any(|o| o
+        .doubts
+        .iter()
+        .any(|d| d.reason.contains("does not show interfaces"))));
+    // The same rule listed with -v is decided.
+    let verbose = "\
+$ iptables -t nat -L -n -v
+Chain POSTROUTING (policy ACCEPT 0 packets, 0 bytes)
+ pkts bytes target     prot opt in     out     source               destination
+    0     0 MASQUERADE  all  --  *      !docker0  172.17.0.0/16        0.0.0.0/0
+";
+    let t = container_to_outside(verbose);
+    assert_eq!(t.outcomes.len(), 1);
+    assert!(t.outcomes[0].masquerade && !t.outcomes[0].approximate);
+}
+
+#[test]
+fn kube_proxy_rules_in_a_plain_listing_stay_decided() {
+    // kube-proxy writes interfaces only for its interface-based local-traffic detector: a
+    // masquerade rule with a `! -s <cluster CIDR>` source and the endpoint rules are exact.
+    let rs = common::load(&common::fixture("seeds/004-testsvc-lb-listing.txt"));
+    let (reports, _) =
+        kptrace::app::svc::analyse(&rs, "default/testsvc", &["192.168.1.5".parse().unwrap()]);
+    for (p, t) in &reports[0].probes {
+        if p.kind == kptrace::kube::EntryKind::ClusterIp {
+            let hidden = t.outcomes.iter().flat_map(|o| o.doubts.iter());
+            assert!(
+                hidden
+                    .clone()
+                    .all(|d| !d.reason.contains("does not show interfaces")),
+                "{p:?}: {:?}",
+                hidden.collect::<Vec<_>>()
+            );
+        }
+    }
+    // The masquerade-everything-off-cluster rule without a source could be the detector.
+    let detector = "\
+$ iptables -t nat -L -n
+Chain KUBE-SVC-X (1 references)
+target     prot opt source               destination
+KUBE-MARK-MASQ  tcp  --  0.0.0.0/0            10.96.0.1            /* default/kubernetes:https cluster IP */ tcp dpt:443
+";
+    let rs = kptrace::parse::read("paste", detector.as_bytes().to_vec(), None).unwrap();
+    let r = rs.table("nat").unwrap();
+    let c = r.get(r.id("KUBE-SVC-X").unwrap());
+    let rule = c.rules[0].get().unwrap();
+    assert!(rule
+        .matches
+        .iter()
+        .any(|m| matches!(m.criterion, kptrace::model::Criterion::Hidden(_))));
+}

@@ -165,6 +165,7 @@ pub fn criterion(ctx: &Ctx, p: &PacketState, c: &Criterion) -> Tri {
         Criterion::Physdev(_) => Tri::Unknown(
             "whether the packet crossed a bridge (physdev) is not known".into(),
         ),
+        Criterion::Hidden(why) => Tri::Unknown(why.to_string()),
         Criterion::Other { module, option, .. } => match &**module {
             // nfacct only counts; it always matches.
             "nfacct" => Tri::Yes,

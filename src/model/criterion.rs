@@ -310,6 +310,9 @@ pub enum Criterion {
         flags: Box<str>,
     },
     Physdev(Physdev),
+    /// A field the input form does not show (interfaces in a listing printed without `-v`): the
+    /// rule may or may not carry it, so the tracer cannot decide the rule. Holds the reason.
+    Hidden(Box<str>),
     /// An option kptrace does not model, kept verbatim: module name, option, values.
     Other {
         module: Box<str>,
@@ -327,7 +330,8 @@ impl Criterion {
             | Criterion::Protocol(_)
             | Criterion::InIface(_)
             | Criterion::OutIface(_)
-            | Criterion::Fragment => return None,
+            | Criterion::Fragment
+            | Criterion::Hidden(_) => return None,
             Criterion::Port { .. } | Criterion::TcpFlags { .. } => return None, // the protocol's module
             Criterion::Multiport { .. } => "multiport",
             Criterion::AddrType { .. } | Criterion::AddrTypeLimitIface { .. } => "addrtype",

@@ -65,6 +65,7 @@ pub fn criterion(m: &Match, proto: Option<Protocol>) -> String {
         Criterion::InIface(i) => format!("{n}-i {}", i.0),
         Criterion::OutIface(i) => format!("{n}-o {}", i.0),
         Criterion::Fragment => format!("{n}-f"),
+        Criterion::Hidden(_) => String::new(),
         Criterion::Port { dir, range } => {
             let o = if *dir == Dir::Src {
                 "--sport"
@@ -248,7 +249,13 @@ pub fn rule_spec(r: &Rule) -> String {
         Criterion::Protocol(p) if !m.negated => Some(p),
         _ => None,
     });
-    let mut parts: Vec<String> = r.matches.iter().map(|m| criterion(m, proto)).collect();
+    // A hidden field has no save syntax: the form it came from did not show it.
+    let mut parts: Vec<String> = r
+        .matches
+        .iter()
+        .filter(|m| !matches!(m.criterion, Criterion::Hidden(_)))
+        .map(|m| criterion(m, proto))
+        .collect();
     if let Some(t) = &r.target {
         parts.push(target(t));
     }

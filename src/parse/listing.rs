@@ -247,6 +247,31 @@ fn extras(target: &str, text: &str) -> (String, String, Vec<String>) {
     (m, t, unknown)
 }
 
+/// Whether a rule printed without `-v` may have had an interface match. kube-proxy writes
+/// interfaces only in its local-traffic detector (`--detect-local-mode=InterfaceNamePrefix` or
+/// `BridgeInterface`), which replaces the `-s <cluster CIDR>` of the masquerade-off-cluster rule
+/// ("… cluster IP" → KUBE-MARK-MASQ) and of the pods-to-external-IP shortcut (KUBE-XLB/KUBE-EXT →
+/// KUBE-SVC). Every other rule of its chains is known to have none; rules of other chains (Docker,
+/// CNIs, the administrator) may have any.
+fn may_hide_interface(chain: &str, r: &Rule) -> bool {
+    let target = r.jump_target().unwrap_or("");
+    if !chain.starts_with("KUBE-") && !target.starts_with("KUBE-") {
+        return true;
+    }
+    let has_source = r
+        .matches
+        .iter()
+        .any(|m| matches!(m.criterion, Criterion::Source(_)));
+    if has_source {
+        return false;
+    }
+    let comment = r.comment().unwrap_or("").to_ascii_lowercase();
+    (target == "KUBE-MARK-MASQ" && comment.ends_with("cluster ip"))
+        || ((chain.starts_with("KUBE-XLB-") || chain.starts_with("KUBE-EXT-"))
+            && target.starts_with("KUBE-SVC-")
+            && comment.contains("pod"))
+}
+
 struct Block {
     table: String,
     chain: String,
@@ -280,6 +305,7 @@ pub fn parse(source: Arc<Source>) -> Result<Ruleset, Vec<ParseError>> {
     let mut undecoded: Vec<(u32, String)> = Vec::new();
     let mut saw_verbose = false;
     let mut saw_plain = false;
+    let mut hidden = 0usize;
     for l in lines(&source.text) {
         let t = l.text;
         if t.is_empty() || t.starts_with('#') {
@@ -472,6 +498,19 @@ pub fn parse(source: Arc<Source>) -> Result<Ruleset, Vec<ParseError>> {
                 for mm in r.matches.iter_mut() {
                     mm.span = l.span();
                 }
+                if !b.verbose && may_hide_interface(&b.chain, &r) {
+                    hidden += 1;
+                    let mut ms = std::mem::take(&mut r.matches).into_vec();
+                    ms.push(Match {
+                        negated: false,
+                        criterion: Criterion::Hidden(
+                            "the listing does not show interfaces (`-L` without `-v`); this rule may have one"
+                                .into(),
+                        ),
+                        span: l.span(),
+                    });
+                    r.matches = ms.into_boxed_slice();
+                }
                 if let Some(tg) = r.target.as_mut() {
                     tg.span = l.span();
                 }
@@ -558,7 +597,14 @@ pub fn parse(source: Arc<Source>) -> Result<Ruleset, Vec<ParseError>> {
         rs.fragment = true;
     }
     if saw_plain && !saw_verbose {
-        rs.note("listing without -v: interfaces (`-i`/`-o`) are not shown, so rules are read as if they had none", None);
+        rs.note(
+            format!(
+                "listing without -v: interfaces are not shown, so {hidden} rule{} that may carry one {} traced as \"may match\" (kube-proxy's rules have none, but for its interface-based local-traffic detector); list with `-v` to be sure",
+                if hidden == 1 { "" } else { "s" },
+                if hidden == 1 { "is" } else { "are" }
+            ),
+            None,
+        );
     }
     if elided > 0 {
         rs.note(
