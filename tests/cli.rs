@@ -201,3 +201,53 @@ fn svc_shows_counted_packets_beside_expected_shares() {
     assert!(out.contains("counted packets"), "{out}");
     insta::assert_snapshot!(out);
 }
+
+#[test]
+fn ls_shows_counted_connections_when_the_dump_has_counters() {
+    let out = stdout(&["ls", "fixtures/valid/counters-30-services.rules"]);
+    assert!(out.contains("conns"), "{out}");
+    insta::assert_snapshot!(out);
+    // Without counters the column is not there.
+    let out = stdout(&["ls", "fixtures/seeds/001-nginx-svc.rules"]);
+    assert!(!out.contains("conns"), "{out}");
+}
+
+#[test]
+fn ls_json_counted_packets_add_up_the_endpoint_dnat_counters() {
+    let out = stdout(&[
+        "ls",
+        "fixtures/valid/counters-30-services.rules",
+        "--format",
+        "json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let rs = kptrace::parse::read(
+        "counters",
+        std::fs::read("fixtures/valid/counters-30-services.rules").unwrap(),
+        None,
+    )
+    .unwrap();
+    let nat = rs.table("nat").unwrap();
+    // Independently: the DNAT packets of every endpoint chain a Service's chain jumps to.
+    for s in v["services"].as_array().unwrap() {
+        let svc = nat.chain(s["svc_chain"].as_str().unwrap()).unwrap();
+        let mut want = 0;
+        let mut seen = std::collections::HashSet::new();
+        for i in 0..svc.rules.len() {
+            let Some(sep) = rs.rule(svc, i).jump_target() else {
+                continue;
+            };
+            // Session affinity jumps to each endpoint twice (recent check, then the ladder).
+            if !sep.starts_with("KUBE-SEP-") || !seen.insert(sep) {
+                continue;
+            }
+            let sep = nat.chain(sep).unwrap();
+            want += (0..sep.rules.len())
+                .map(|j| rs.rule(sep, j))
+                .filter(|r| r.target.as_ref().is_some_and(|t| t.kind.name() == "DNAT"))
+                .map(|r| r.counters.unwrap().packets)
+                .sum::<u64>();
+        }
+        assert_eq!(s["counted_packets"].as_u64(), Some(want), "{s}");
+    }
+}

@@ -1,6 +1,6 @@
 //! What kptrace knows of one Service port: its entry points, endpoints and chains.
 
-use crate::model::Protocol;
+use crate::model::{Protocol, Ruleset, TargetKind};
 use serde::Serialize;
 use std::net::IpAddr;
 
@@ -101,6 +101,34 @@ impl ServicePort {
             .iter()
             .find(|e| e.kind == EntryKind::NodePort)
             .map(|e| e.port)
+    }
+
+    /// Packets counted by each endpoint's DNAT rule (in the order of `endpoints`, then the local
+    /// endpoints not among them), when the input carries counters (`iptables-save -c`, `-L -v`).
+    /// nat rules see only the first packet of a connection, so these are new connections.
+    pub fn counted_packets(&self, rs: &Ruleset) -> Option<Vec<(&Endpoint, u64)>> {
+        let nat = rs.table("nat")?;
+        let dnat_packets = |chain: &str| -> Option<u64> {
+            let c = nat.chain(chain)?;
+            (0..c.rules.len()).find_map(|i| {
+                let rule = rs.rule(c, i);
+                matches!(rule.target_kind(), Some(TargetKind::Dnat { .. }))
+                    .then_some(rule.counters?.packets)
+            })
+        };
+        let mut seen = std::collections::HashSet::new();
+        let eps: Vec<&Endpoint> = self
+            .endpoints
+            .iter()
+            .chain(self.local_endpoints.iter())
+            .filter(|e| seen.insert(e.chain.as_str()))
+            .collect();
+        if eps.is_empty() {
+            return None;
+        }
+        eps.into_iter()
+            .map(|e| Some((e, dnat_packets(&e.chain)?)))
+            .collect()
     }
 
     pub fn addresses(&self, kind: EntryKind) -> Vec<IpAddr> {

@@ -25,7 +25,12 @@ fn sorted(cat: &Catalog) -> Vec<&ServicePort> {
     v
 }
 
-pub fn port_json(sp: &ServicePort) -> Value {
+/// New connections counted by the port's endpoint DNAT rules, when the input has counters.
+fn counted(rs: &Ruleset, sp: &ServicePort) -> Option<u64> {
+    Some(sp.counted_packets(rs)?.iter().map(|(_, n)| n).sum())
+}
+
+pub fn port_json(rs: &Ruleset, sp: &ServicePort) -> Value {
     let ips = |k| -> Vec<String> { sp.addresses(k).iter().map(|a| a.to_string()).collect() };
     json!({
         "service": sp.service,
@@ -42,11 +47,16 @@ pub fn port_json(sp: &ServicePort) -> Value {
         "svc_chain": sp.svc_chain,
         "session_affinity_seconds": sp.affinity_seconds,
         "no_endpoints_rule": !sp.no_endpoint_rules.is_empty(),
+        "counted_packets": counted(rs, sp),
     })
 }
 
 pub fn json(sets: &[Ruleset], cats: &[Catalog]) -> String {
-    let services: Vec<Value> = cats.iter().flat_map(sorted).map(port_json).collect();
+    let services: Vec<Value> = sets
+        .iter()
+        .zip(cats)
+        .flat_map(|(rs, cat)| sorted(cat).into_iter().map(move |sp| port_json(rs, sp)))
+        .collect();
     let notes: Vec<&str> = sets
         .iter()
         .flat_map(|rs| rs.notes.iter().map(|n| n.message.as_str()))
@@ -84,8 +94,10 @@ pub fn human(sets: &[Ruleset], cats: &[Catalog]) -> String {
         if ports.is_empty() {
             out += "no Services found (no KUBE-SERVICES / KUBE-NODEPORTS rules that lead to a Service chain)\n";
         } else {
+            let counts: Vec<Option<u64>> = ports.iter().map(|sp| counted(rs, sp)).collect();
+            let with_counters = counts.iter().any(Option::is_some);
             let mut t = table();
-            t.set_header(vec![
+            let mut header = vec![
                 "service",
                 "port",
                 "proto",
@@ -93,9 +105,14 @@ pub fn human(sets: &[Ruleset], cats: &[Catalog]) -> String {
                 "NodePort",
                 "LB / external",
                 "endpoints",
-                "chain",
-            ]);
-            for sp in ports {
+            ];
+            if with_counters {
+                // nat rules see a connection's first packet only: these are new connections.
+                header.push("conns");
+            }
+            header.push("chain");
+            t.set_header(header);
+            for (sp, count) in ports.into_iter().zip(counts) {
                 let (name, port_name) = match &sp.service {
                     Some(s) => (
                         s.clone(),
@@ -126,7 +143,7 @@ pub fn human(sets: &[Ruleset], cats: &[Catalog]) -> String {
                     }
                     Cell::new(s)
                 };
-                t.add_row(vec![
+                let mut row = vec![
                     Cell::new(name),
                     Cell::new(port_name),
                     Cell::new(
@@ -146,8 +163,16 @@ pub fn human(sets: &[Ruleset], cats: &[Catalog]) -> String {
                         ext.join(", ")
                     }),
                     eps,
-                    Cell::new(sp.svc_chain.clone().unwrap_or_else(|| "–".into())),
-                ]);
+                ];
+                if with_counters {
+                    row.push(Cell::new(
+                        count.map(|n| n.to_string()).unwrap_or_else(|| "–".into()),
+                    ));
+                }
+                row.push(Cell::new(
+                    sp.svc_chain.clone().unwrap_or_else(|| "–".into()),
+                ));
+                t.add_row(row);
             }
             out += &finish(&t);
         }

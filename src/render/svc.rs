@@ -296,29 +296,9 @@ pub fn human(all: &[(&Ruleset, Vec<PortReport>)], all_paths: bool) -> String {
 /// Packets each endpoint's DNAT rule has counted (`iptables-save -c`, `iptables -L -v`), beside the
 /// share the rules give it: a quick check that traffic really spreads as expected.
 fn counters_table(rs: &Ruleset, r: &PortReport) -> String {
-    let Some(nat) = rs.table("nat") else {
+    let Some(rows) = r.port.counted_packets(rs) else {
         return String::new();
     };
-    let hits = |chain: &str| -> Option<u64> {
-        let c = nat.chain(chain)?;
-        (0..c.rules.len()).find_map(|i| {
-            let rule = rs.rule(c, i);
-            matches!(
-                rule.target_kind(),
-                Some(crate::model::TargetKind::Dnat { .. })
-            )
-            .then_some(rule.counters?.packets)
-        })
-    };
-    let rows: Vec<(&crate::kube::Endpoint, u64)> = r
-        .port
-        .endpoints
-        .iter()
-        .filter_map(|e| Some((e, hits(&e.chain)?)))
-        .collect();
-    if rows.is_empty() || rows.len() != r.port.endpoints.len() {
-        return String::new();
-    }
     // Expected shares: from the exact probe that reaches the most endpoints (a pod or an outside
     // client to the cluster IP, usually).
     let best = r
@@ -483,7 +463,7 @@ pub fn json(query: &str, all: &[(&Ruleset, Vec<PortReport>)]) -> String {
     for (rs, reports) in all {
         for r in reports {
             service = service.or_else(|| r.port.service.clone());
-            ports.push(crate::render::ls::port_json(&r.port));
+            ports.push(crate::render::ls::port_json(rs, &r.port));
             for n in r.notes.iter() {
                 if !notes.contains(n) {
                     notes.push(n.clone());
