@@ -251,3 +251,54 @@ fn ls_json_counted_packets_add_up_the_endpoint_dnat_counters() {
         assert_eq!(s["counted_packets"].as_u64(), Some(want), "{s}");
     }
 }
+
+#[test]
+fn a_dual_stack_nodes_two_dumps_trace_together() {
+    // kube-proxy writes one dump per family; both given at once, each family's node address
+    // taken from --node-ip.
+    let dir = "fixtures/conformance/kube-proxy-iptables";
+    let v4 = format!("{dir}/01b3ac1-enable-localhost-nodeports-ipv4/dump.txt");
+    let v6 = format!("{dir}/01b3ac1-enable-localhost-nodeports-ipv6/dump.txt");
+    let args = [
+        "svc",
+        "ns1/svc1",
+        &v4,
+        &v6,
+        "--node-ip",
+        "192.168.0.2",
+        "--node-ip",
+        "2001:db8::2",
+        "--format",
+        "json",
+    ];
+    let v: serde_json::Value = serde_json::from_str(&stdout(&args)).unwrap();
+    let entries = v["entries"].as_array().unwrap();
+    let addr = |e: &serde_json::Value| e["address"].as_str().unwrap_or("").to_string();
+    assert!(entries.iter().any(|e| addr(e) == "10.69.0.10"), "{v}");
+    assert!(entries.iter().any(|e| addr(e) == "fd00:ab34::20"), "{v}");
+    assert!(entries.iter().any(|e| addr(e) == "2001:db8::2"), "{v}");
+    assert!(entries.iter().any(|e| addr(e) == "192.168.0.2"), "{v}");
+    // From the node, the IPv6 cluster IP splits evenly between the two IPv6 endpoints.
+    let from_node = entries
+        .iter()
+        .find(|e| addr(e) == "fd00:ab34::20" && e["from"] == "node")
+        .unwrap();
+    let mut dnats: Vec<(String, f64)> = from_node["outcomes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            (
+                o["dnat"].as_str().unwrap().to_string(),
+                o["probability"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    dnats.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        dnats,
+        vec![("[ff06::c1]:80".into(), 0.5), ("[ff06::c2]:80".into(), 0.5)]
+    );
+    let human = stdout(&args[..args.len() - 2]);
+    insta::assert_snapshot!(human);
+}

@@ -10,6 +10,8 @@
 
 mod common;
 
+use common::sh;
+
 use kptrace::engine::state::Verdict;
 use kptrace::engine::{Engine, Entry, Packet};
 use kptrace::model::Protocol;
@@ -23,20 +25,6 @@ static NEXT: AtomicU32 = AtomicU32::new(0);
 const N: usize = 3000;
 const CLIENT_GW: &str = "192.168.0.10";
 const PODS_GW: &str = "10.255.0.1";
-
-fn sh(args: &[&str]) -> Result<String, String> {
-    let out = Command::new(args[0])
-        .args(&args[1..])
-        .output()
-        .map_err(|e| format!("{args:?}: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).to_string())
-}
 
 /// The namespaces of one case; dropping it deletes them.
 struct Lab {

@@ -339,8 +339,12 @@ pub fn parse(source: Arc<Source>) -> Result<Ruleset, Vec<ParseError>> {
         // A prompt with the command that printed the listing says which table it is.
         if super::script::is_command(
             t.trim_start_matches(|c: char| !c.is_ascii() || c == '~' || c == ' '),
-        ) || t.contains("iptables ")
-        {
+        ) || words(t).iter().any(|w| {
+            let w = w.rsplit('/').next().unwrap_or(w);
+            matches!(w, "iptables" | "ip6tables")
+                || w.starts_with("iptables-")
+                || w.starts_with("ip6tables-")
+        }) {
             let w = words(t);
             if let Some(i) = w.iter().position(|x| *x == "-t" || *x == "--table") {
                 if let Some(name) = w.get(i + 1) {

@@ -3,6 +3,7 @@
 
 use kptrace::model::{InputFormat, Ruleset};
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -42,4 +43,23 @@ pub fn conformance_dumps() -> Vec<PathBuf> {
     }
     v.sort();
     v
+}
+
+/// Runs a command; its standard output, or what it said on failure.
+pub fn sh(args: &[&str]) -> Result<String, String> {
+    let out = Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .map_err(|e| format!("{args:?}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).to_string())
+}
+
+pub fn is_root() -> bool {
+    sh(&["id", "-u"]).is_ok_and(|u| u.trim() == "0")
 }
