@@ -34,6 +34,8 @@ impl ParseError {
 pub enum ParseErrorKind {
     #[error("the input is empty")]
     Empty,
+    #[error("no line of the input is iptables-save text")]
+    NotSave,
     #[error("the input is not text: invalid UTF-8")]
     InvalidUtf8,
     #[error("the input contains a NUL byte")]
@@ -90,6 +92,7 @@ impl ParseErrorKind {
     pub fn help(&self) -> Option<&'static str> {
         Some(match self {
             ParseErrorKind::Empty => "pipe a dump in: `iptables-save | kptrace …`",
+            ParseErrorKind::NotSave => "expected `*table`, `:CHAIN`, `-A …` or `COMMIT` lines; for `iptables -L` output or a script of commands, let the form be detected or give --input-format listing|script",
             ParseErrorKind::InvalidUtf8 => "iptables-save prints text; is this a binary file or another encoding?",
             ParseErrorKind::NulByte => "iptables-save never prints NUL; the file may be truncated or binary",
             ParseErrorKind::UnterminatedQuote => "close the quote with `\"`; inside quotes, write `\\\"` for a quote",
@@ -202,6 +205,43 @@ pub fn report(source: &Arc<Source>, errors: Vec<ParseError>) -> miette::Report {
 #[derive(Debug, Clone)]
 pub struct SharedText(pub Arc<Source>);
 
+/// Lines longer than this are shown as an excerpt around the label.
+const SHOWN_LINE: usize = 400;
+
+/// A snippet inside a very long line (a corrupt dump can hold a 50 MB line): only the span's own
+/// line, cut to the label with a little text either side, so an error prints (and renders) in
+/// constant time. The column still counts from the start of the real line.
+fn clip_long_line<'a>(
+    src: &'a Source,
+    start: usize,
+    end: usize,
+) -> Option<Box<dyn miette::SpanContents<'a> + 'a>> {
+    let text: &str = &src.text;
+    let line = src.line_of(start as u32);
+    let line_lo = src.line_start(line);
+    let line_hi =
+        memchr::memchr(b'\n', &text.as_bytes()[line_lo..]).map_or(text.len(), |i| line_lo + i);
+    if line_hi - line_lo <= SHOWN_LINE || end > line_hi {
+        return None;
+    }
+    let floor = |mut i: usize| {
+        while !text.is_char_boundary(i) {
+            i -= 1;
+        }
+        i
+    };
+    let a = floor(start.saturating_sub(60).max(line_lo));
+    let b = floor((end + 60).min(line_hi).max(end));
+    let data = &text.as_bytes()[a..b];
+    Some(Box::new(miette::MietteSpanContents::new(
+        data,
+        miette::SourceSpan::new(a.into(), b - a),
+        line as usize - 1,
+        text[line_lo..start].chars().count(),
+        1,
+    )))
+}
+
 impl SourceCode for SharedText {
     /// miette's own `str` implementation counts lines from the start of the text for every snippet;
     /// on a 200 MB dump with hundreds of findings that is quadratic. The line index finds the few
@@ -216,6 +256,9 @@ impl SourceCode for SharedText {
         let text: &str = &src.text;
         let start = span.offset().min(text.len());
         let end = (span.offset() + span.len()).min(text.len());
+        if let Some(clipped) = clip_long_line(src, start, end) {
+            return Ok(clipped);
+        }
         let first_line = src
             .line_of(start as u32)
             .saturating_sub(before as u32)

@@ -12,6 +12,7 @@ pub mod outcome;
 pub mod packet;
 pub mod state;
 pub(crate) mod walk;
+pub use walk::{MAX_BRANCHES, MAX_DEPTH, MAX_STEPS};
 
 use crate::model::{ChainId, Policy, Rule, Ruleset};
 use ipnet::IpNet;

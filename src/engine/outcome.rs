@@ -101,7 +101,7 @@ pub(super) fn collect(eng: &Engine, pkt: &Packet, entry: Entry, done: Vec<Branch
             Some(x) => {
                 x.probability += o.probability;
                 for d in o.doubts {
-                    if !x.doubts.contains(&d) {
+                    if !x.doubts.iter().any(|y| y.reason == d.reason) {
                         x.doubts.push(d);
                     }
                 }

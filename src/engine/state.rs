@@ -174,7 +174,8 @@ impl Branch {
         }
         self.weight += o.weight;
         for d in o.doubts {
-            if !self.doubts.contains(&d) {
+            // The same doubt at another rule adds nothing for the reader.
+            if !self.doubts.iter().any(|x| x.reason == d.reason) {
                 self.doubts.push(d);
             }
         }

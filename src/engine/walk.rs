@@ -13,8 +13,13 @@ use crate::model::target::other_target_is_terminal;
 use crate::model::{Policy, Rule, TargetKind};
 use std::collections::BTreeMap;
 
-/// Deeper than any real rule set; stops runaway jump chains with a clear doubt instead of a hang.
-pub const MAX_DEPTH: usize = 100_000;
+/// Deeper than any rule set the kernel loads (nf_tables refuses more than 16 nested jumps; x_tables
+/// bounds nesting by the number of chains); stops a runaway walk with a clear doubt.
+pub const MAX_DEPTH: usize = 1 << 20;
+/// Distinct branches followed at once. A Service of 250 endpoints needs 250; statistic rules that
+/// each set another mark bit would need 2^n. Past this the least likely branches stop, together,
+/// as one "not followed" outcome that keeps their share.
+pub const MAX_BRANCHES: usize = 2048;
 /// Rule evaluations for one trace, all branches together.
 pub const MAX_STEPS: u64 = 20_000_000;
 
@@ -38,6 +43,38 @@ fn key(frames: &[Frame]) -> Key {
             ((f.idx as u64) << 32) | code
         })
         .collect()
+}
+
+/// A chain already on the call stack means a loop (`A → … → A`), which the kernel refuses to load.
+/// Checked when the stack is short, then at every power-of-two depth, so a legitimately deep stack
+/// costs linear time in all.
+fn jump_cycle(frames: &[Frame], next: ChainSrc) -> Option<Vec<ChainSrc>> {
+    let depth = frames.len();
+    let on_stack = |frames: &[Frame]| {
+        frames
+            .iter()
+            .position(|f| f.src == next)
+            .map(|i| (i, depth))
+    };
+    let (start, end) = if depth <= 32 {
+        on_stack(frames)?
+    } else if depth.is_power_of_two() {
+        let mut seen = std::collections::HashMap::with_capacity(depth);
+        let mut dup = None;
+        for (i, f) in frames.iter().enumerate() {
+            if let Some(&j) = seen.get(&f.src) {
+                dup = Some((j, i));
+                break;
+            }
+            seen.insert(f.src, i);
+        }
+        dup.or_else(|| on_stack(frames))?
+    } else {
+        return None;
+    };
+    let mut cycle: Vec<ChainSrc> = frames[start..end].iter().map(|f| f.src).collect();
+    cycle.push(frames[start].src);
+    Some(cycle)
 }
 
 /// Harmless targets: they log, count or tweak headers, and the packet goes on unchanged for routing.
@@ -154,11 +191,42 @@ impl Walk<'_, '_> {
                     }
                 }
             }
+            if pending.len() + queue.values().map(Vec::len).sum::<usize>() > MAX_BRANCHES {
+                pending.extend(std::mem::take(&mut queue).into_values().flatten());
+                if let Some(stopped) = self.prune(&mut pending) {
+                    out.push(stopped);
+                }
+            }
             if pending.is_empty() && queue.is_empty() {
                 break;
             }
         }
         out
+    }
+
+    /// Keeps the `MAX_BRANCHES / 2` most likely branches and stops the rest as one outcome that
+    /// carries their whole share, so shares still add up to 1 and the user is told.
+    fn prune(&self, live: &mut Vec<(Branch, Vec<Frame>)>) -> Option<Branch> {
+        live.sort_by(|a, b| b.0.weight.total_cmp(&a.0.weight));
+        let rest = live.split_off(MAX_BRANCHES / 2);
+        let mut it = rest.into_iter();
+        let (mut stopped, frames) = it.next()?;
+        for (b, _) in it {
+            stopped.weight += b.weight;
+        }
+        let top = frames.last().unwrap();
+        let line = self
+            .eng
+            .rule_at(self.table, top.src, top.idx as usize)
+            .map_or(0, |r| r.line);
+        stopped.verdict = Some(Verdict::Unknown);
+        stopped.doubts.push(Doubt {
+            rule: self.rref(top.src, line),
+            reason: format!(
+                "the trace split into more than {MAX_BRANCHES} distinct packet states; the least likely were not followed further"
+            ),
+        });
+        Some(stopped)
     }
 
     /// Moves a group of branches that stand at the same rule past every following rule that none
@@ -168,7 +236,9 @@ impl Walk<'_, '_> {
         let Some((_, frames)) = group.first() else {
             return group;
         };
-        if group.iter().any(|(_, f)| f != frames) {
+        // (One branch: nothing to compare; comparing a deep stack with itself at every step would
+        // make a 100,000-deep walk quadratic.)
+        if group.len() > 1 && group[1..].iter().any(|(_, f)| f != frames) {
             return group;
         }
         let top = frames.last().unwrap().clone();
@@ -319,6 +389,21 @@ impl Walk<'_, '_> {
                 self.step(&mut b, top.src, rule, format!("{verb} {name}"), p);
                 match self.eng.resolve(self.table, name) {
                     super::Resolved::Chain(src) => {
+                        if let Some(cycle) = jump_cycle(&frames, src) {
+                            let names: Vec<&str> = cycle
+                                .iter()
+                                .map(|s| self.eng.chain_name(self.table, *s))
+                                .collect();
+                            b.verdict = Some(Verdict::Unknown);
+                            b.doubts.push(Doubt {
+                                rule: here,
+                                reason: format!(
+                                    "jump cycle {}: iptables-restore refuses rule sets with loops, so the kernel never held these rules",
+                                    names.join(" → ")
+                                ),
+                            });
+                            return Next::Done(b);
+                        }
                         if frames.len() >= MAX_DEPTH {
                             b.verdict = Some(Verdict::Unknown);
                             b.doubts.push(Doubt {

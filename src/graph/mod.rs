@@ -103,9 +103,18 @@ impl ChainGraph {
 
     /// Groups of chains that can jump back into themselves (each group is one cycle or more).
     pub fn cycles(&self) -> Vec<Vec<ChainRef>> {
-        petgraph::algo::tarjan_scc(&self.graph)
+        // Kosaraju walks with explicit stacks; petgraph's Tarjan recurses once per chain and
+        // overflows the stack on a 100,000-deep chain of jumps.
+        let mut sccs: Vec<Vec<NodeIndex>> = petgraph::algo::kosaraju_scc(&self.graph)
             .into_iter()
             .filter(|scc| scc.len() > 1 || self.graph.find_edge(scc[0], scc[0]).is_some())
+            .map(|mut scc| {
+                scc.sort();
+                scc
+            })
+            .collect();
+        sccs.sort();
+        sccs.into_iter()
             .map(|scc| scc.into_iter().map(|n| self.graph[n]).collect())
             .collect()
     }
