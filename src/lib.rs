@@ -10,6 +10,7 @@ pub mod cli;
 pub mod engine;
 pub mod error;
 pub mod graph;
+pub mod harness;
 pub mod kube;
 pub mod lint;
 pub mod model;

@@ -346,15 +346,22 @@ pub fn parse(source: Arc<Source>) -> Result<Ruleset, Vec<ParseError>> {
                 || w.starts_with("ip6tables-")
         }) {
             let w = words(t);
-            if let Some(i) = w.iter().position(|x| *x == "-t" || *x == "--table") {
-                if let Some(name) = w.get(i + 1) {
-                    table = name.to_string();
+            let named = if let Some(i) = w.iter().position(|x| *x == "-t" || *x == "--table") {
+                w.get(i + 1).map(|n| n.to_string())
+            } else {
+                w.iter()
+                    .find(|x| x.starts_with("-t") && x.len() > 2 && !x.starts_with("--"))
+                    .map(|x| x[2..].to_string())
+            };
+            if let Some(name) = named {
+                if crate::model::table::KNOWN_TABLES.contains(&name.as_str()) {
+                    table = name;
                     table_known = true;
-                }
-            } else if w.iter().any(|x| x.starts_with("-t")) {
-                if let Some(x) = w.iter().find(|x| x.starts_with("-t") && x.len() > 2) {
-                    table = x[2..].to_string();
-                    table_known = true;
+                } else {
+                    errors.push(ParseError::new(
+                        l.span(),
+                        ParseErrorKind::UnknownTable(name),
+                    ));
                 }
             }
             skipped.push(l.no);
@@ -365,6 +372,10 @@ pub fn parse(source: Arc<Source>) -> Result<Ruleset, Vec<ParseError>> {
             continue;
         };
         let w = words(t);
+        if w.is_empty() {
+            // Blank but for whitespace (a form feed, say): no row.
+            continue;
+        }
         if w.first() == Some(&"target")
             || (w.first() == Some(&"pkts") && w.get(2) == Some(&"target"))
             || w.first() == Some(&"num")
@@ -559,6 +570,18 @@ pub fn parse(source: Arc<Source>) -> Result<Ruleset, Vec<ParseError>> {
     }
     let mut listed = std::collections::BTreeSet::new();
     for (b, rules) in rows {
+        let builtin = crate::model::table::builtin_chains(&b.table).contains(&b.chain.as_str());
+        if b.policy.is_some() && !builtin {
+            // Only built-in chains have policies: the table is not what the paste says or implies.
+            errors.push(ParseError::new(
+                b.decl,
+                ParseErrorKind::Other(format!(
+                    "chain `{}` has a policy, but it is not a built-in chain of table `{}` (is the `-t` in the command above the listing right?)",
+                    b.chain, b.table
+                )),
+            ));
+            continue;
+        }
         let t = rs.table_or_insert(&b.table);
         for name in crate::model::table::builtin_chains(&b.table) {
             t.ensure(name, ChainOrigin::Declared);

@@ -199,6 +199,18 @@ pub fn parse(source: Arc<Source>) -> Result<Ruleset, Vec<ParseError>> {
         let rules = std::mem::take(&mut st.fragment_rules);
         fragment::place(&mut st.rs, rules);
     }
+    // A fragment where no line was iptables-save text is not an empty rule set: the form is wrong.
+    if st.rs.tables.is_empty() && st.errors.is_empty() {
+        if let Some(&first) = st.skipped.first() {
+            let start = src.line_start(first);
+            let end =
+                memchr::memchr(b'\n', &text.as_bytes()[start..]).map_or(text.len(), |i| start + i);
+            return Err(vec![ParseError::new(
+                Span::new(start, end.min(start + 200)),
+                ParseErrorKind::NotSave,
+            )]);
+        }
+    }
     st.finish_skipped("are not iptables-save text");
     st.rs.family = detect_family(&st.rs);
     if st.errors.is_empty() {
