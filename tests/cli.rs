@@ -173,9 +173,11 @@ fn invalid_inputs_exit_2_with_located_errors() {
     for f in files {
         let name = f.file_name().unwrap().to_string_lossy().to_string();
         let rel = format!("fixtures/invalid/{name}");
+        // A generous bound that turns a hang into a failure (these files are a few lines long).
         let out = kptrace()
             .args(["ls", &rel])
             .current_dir(common::root())
+            .timeout(std::time::Duration::from_secs(5))
             .output()
             .unwrap();
         assert_eq!(out.status.code(), Some(2), "{name}");

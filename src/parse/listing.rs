@@ -274,6 +274,8 @@ fn may_hide_interface(chain: &str, r: &Rule) -> bool {
 
 struct Block {
     table: String,
+    /// The prompt line that named the table, if one did.
+    table_from: Option<Span>,
     chain: String,
     policy: Option<Policy>,
     decl: Span,
@@ -297,6 +299,7 @@ pub fn parse(source: Arc<Source>) -> Result<Ruleset, Vec<ParseError>> {
     let mut errors = Vec::new();
     let mut table = "filter".to_string();
     let mut table_known = false;
+    let mut table_from: Option<Span> = None;
     let mut block: Option<Block> = None;
     let mut rows: Vec<(Block, Vec<(Rule, String)>)> = Vec::new();
     let mut current: Vec<(Rule, String)> = Vec::new();
@@ -329,6 +332,7 @@ pub fn parse(source: Arc<Source>) -> Result<Ruleset, Vec<ParseError>> {
             };
             block = Some(Block {
                 table: table.clone(),
+                table_from,
                 chain: name,
                 policy,
                 decl: l.span(),
@@ -353,10 +357,16 @@ pub fn parse(source: Arc<Source>) -> Result<Ruleset, Vec<ParseError>> {
                     .find(|x| x.starts_with("-t") && x.len() > 2 && !x.starts_with("--"))
                     .map(|x| x[2..].to_string())
             };
+            // `iptables -L` without `-t` lists the filter table.
+            let lists = w.iter().any(|x| {
+                *x == "--list" || (x.starts_with('-') && !x.starts_with("--") && x.contains('L'))
+            });
+            let named = named.or_else(|| lists.then(|| "filter".to_string()));
             if let Some(name) = named {
                 if crate::model::table::KNOWN_TABLES.contains(&name.as_str()) {
                     table = name;
                     table_known = true;
+                    table_from = Some(l.span());
                 } else {
                     errors.push(ParseError::new(
                         l.span(),
@@ -432,6 +442,16 @@ pub fn parse(source: Arc<Source>) -> Result<Ruleset, Vec<ParseError>> {
                 }
             }
             i += 2;
+        }
+        if cols.len() <= i {
+            errors.push(ParseError::new(
+                l.span(),
+                ParseErrorKind::Other(
+                    "a listing row cut short: expected target, prot, opt, source and destination columns"
+                        .into(),
+                ),
+            ));
+            continue;
         }
         // The target column is blank for rules without a target: the row then starts with the
         // protocol, recognisable by the `--`/`-f` option column after it.
@@ -573,13 +593,20 @@ pub fn parse(source: Arc<Source>) -> Result<Ruleset, Vec<ParseError>> {
         let builtin = crate::model::table::builtin_chains(&b.table).contains(&b.chain.as_str());
         if b.policy.is_some() && !builtin {
             // Only built-in chains have policies: the table is not what the paste says or implies.
-            errors.push(ParseError::new(
+            let mut e = ParseError::new(
                 b.decl,
                 ParseErrorKind::Other(format!(
-                    "chain `{}` has a policy, but it is not a built-in chain of table `{}` (is the `-t` in the command above the listing right?)",
+                    "chain `{}` has a policy, but it is not a built-in chain of table `{}`",
                     b.chain, b.table
                 )),
-            ));
+            );
+            if let Some(from) = b.table_from {
+                e = e.with_cause(
+                    from,
+                    format!("the table is `{}` from this command", b.table),
+                );
+            }
+            errors.push(e);
             continue;
         }
         let t = rs.table_or_insert(&b.table);
@@ -623,7 +650,12 @@ pub fn parse(source: Arc<Source>) -> Result<Ruleset, Vec<ParseError>> {
     if elided > 0 || !missing.is_empty() {
         rs.fragment = true;
     }
-    if saw_plain && !saw_verbose {
+    if saw_plain && !saw_verbose && hidden == 0 {
+        rs.note(
+            "listing without -v: interfaces are not shown, but none of these rules could have one",
+            None,
+        );
+    } else if saw_plain && !saw_verbose {
         rs.note(
             format!(
                 "listing without -v: interfaces are not shown, so {hidden} rule{} that may carry one {} traced as \"may match\" (kube-proxy's rules have none, but for its interface-based local-traffic detector); list with `-v` to be sure",
