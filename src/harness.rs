@@ -77,6 +77,13 @@ pub fn parse(data: &[u8]) {
         ),
     };
     again.parse_all();
+    let late = again.take_errors();
+    if !late.is_empty() {
+        panic!(
+            "kptrace's own printout does not parse: {:?}\n{printed}",
+            crate::error::report(&again.source, late)
+        );
+    }
     let (before, after) = (chains(&rs), chains(&again));
     for (k, v) in &before {
         assert_eq!(

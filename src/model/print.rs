@@ -234,8 +234,13 @@ pub fn target(t: &Target) -> String {
         TargetKind::ConnMark { args }
         | TargetKind::Log { args }
         | TargetKind::Other { args, .. } => {
+            // The target's own option names stay bare; quoting `--xor-mark` would make it a value.
             for a in args {
-                let _ = write!(s, " {}", quote(a));
+                if a.starts_with("--") && !a.contains([' ', '\t', '"', '\\', '\'']) {
+                    let _ = write!(s, " {a}");
+                } else {
+                    let _ = write!(s, " {}", quote(a));
+                }
             }
         }
         _ => {}
