@@ -28,6 +28,15 @@ pub fn quote(s: &str) -> String {
     out
 }
 
+/// An option name (`--foo`) stays bare; anything else is quoted as a value would be.
+fn word(s: &str) -> String {
+    if s.starts_with("--") && !s.contains([' ', '\t', '"', '\\', '\'']) {
+        s.to_string()
+    } else {
+        quote(s)
+    }
+}
+
 fn neg(m: &Match) -> &'static str {
     if m.negated {
         "! "
@@ -62,8 +71,8 @@ pub fn criterion(m: &Match, proto: Option<Protocol>) -> String {
         Criterion::Source(a) => format!("{n}-s {a}"),
         Criterion::Destination(a) => format!("{n}-d {a}"),
         Criterion::Protocol(p) => format!("{n}-p {p}"),
-        Criterion::InIface(i) => format!("{n}-i {}", i.0),
-        Criterion::OutIface(i) => format!("{n}-o {}", i.0),
+        Criterion::InIface(i) => format!("{n}-i {}", quote(&i.0)),
+        Criterion::OutIface(i) => format!("{n}-o {}", quote(&i.0)),
         Criterion::Fragment => format!("{n}-f"),
         Criterion::Hidden(_) => String::new(),
         Criterion::Port { dir, range } => {
@@ -157,10 +166,12 @@ pub fn criterion(m: &Match, proto: Option<Protocol>) -> String {
             s
         }
         Criterion::Comment(c) => format!("-m comment --comment {}", quote(c)),
-        Criterion::Set { name, flags } => format!("-m set {n}--match-set {name} {flags}"),
+        Criterion::Set { name, flags } => {
+            format!("-m set {n}--match-set {} {}", quote(name), quote(flags))
+        }
         Criterion::Physdev(p) => match p {
-            Physdev::In(i) => format!("-m physdev {n}--physdev-in {}", i.0),
-            Physdev::Out(i) => format!("-m physdev {n}--physdev-out {}", i.0),
+            Physdev::In(i) => format!("-m physdev {n}--physdev-in {}", quote(&i.0)),
+            Physdev::Out(i) => format!("-m physdev {n}--physdev-out {}", quote(&i.0)),
             Physdev::IsIn => format!("-m physdev {n}--physdev-is-in"),
             Physdev::IsOut => format!("-m physdev {n}--physdev-is-out"),
             Physdev::IsBridged => format!("-m physdev {n}--physdev-is-bridged"),
@@ -170,9 +181,9 @@ pub fn criterion(m: &Match, proto: Option<Protocol>) -> String {
             option,
             args,
         } => {
-            let mut s = format!("-m {module}");
+            let mut s = format!("-m {}", quote(module));
             if !option.is_empty() {
-                let _ = write!(s, " {n}{option}");
+                let _ = write!(s, " {n}{}", word(option));
             }
             for a in args {
                 let _ = write!(s, " {}", quote(a));
@@ -236,11 +247,7 @@ pub fn target(t: &Target) -> String {
         | TargetKind::Other { args, .. } => {
             // The target's own option names stay bare; quoting `--xor-mark` would make it a value.
             for a in args {
-                if a.starts_with("--") && !a.contains([' ', '\t', '"', '\\', '\'']) {
-                    let _ = write!(s, " {a}");
-                } else {
-                    let _ = write!(s, " {}", quote(a));
-                }
+                let _ = write!(s, " {}", word(a));
             }
         }
         _ => {}
