@@ -159,20 +159,21 @@ pub fn criterion(ctx: &Ctx, p: &PacketState, c: &Criterion) -> Tri {
             RecentMode::Rcheck | RecentMode::Update | RecentMode::Remove => Tri::No,
         },
         Criterion::Comment(_) => Tri::Yes,
-        Criterion::Set { name, .. } => Tri::Unknown(format!(
-            "ipset `{name}`'s members are not in an iptables dump"
+        Criterion::Set(m) => Tri::Unknown(format!(
+            "ipset `{}`'s members are not in an iptables dump",
+            m.name
         )),
         Criterion::Physdev(_) => Tri::Unknown(
             "whether the packet crossed a bridge (physdev) is not known".into(),
         ),
         Criterion::Hidden(why) => Tri::Unknown(why.to_string()),
-        Criterion::Other { module, option, .. } => match &**module {
+        Criterion::Other(o) => match &*o.module {
             // nfacct only counts; it always matches.
             "nfacct" => Tri::Yes,
-            _ => Tri::Unknown(if option.is_empty() {
+            module => Tri::Unknown(if o.option.is_empty() {
                 format!("match `-m {module}` is not modelled")
             } else {
-                format!("match `-m {module} {option}` is not modelled")
+                format!("match `-m {module} {}` is not modelled", o.option)
             }),
         },
     }

@@ -2,7 +2,6 @@
 
 use super::rule::{Counters, Rule};
 use super::source::Span;
-use std::sync::OnceLock;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Policy {
@@ -45,7 +44,8 @@ pub struct RuleSlot {
     /// Boxed: most dumps carry no counters, and a slot per rule of a 2.5-million-rule dump should
     /// stay small.
     pub counters: Option<Box<Counters>>,
-    pub(crate) cell: OnceLock<Box<Rule>>,
+    /// A pointer-sized once-cell: every rule of a large dump has one.
+    pub(crate) cell: once_cell::race::OnceBox<Rule>,
 }
 
 impl RuleSlot {
@@ -55,12 +55,12 @@ impl RuleSlot {
             span,
             body_start,
             counters: counters.map(Box::new),
-            cell: OnceLock::new(),
+            cell: once_cell::race::OnceBox::new(),
         }
     }
 
     pub fn ready(rule: Rule) -> Self {
-        let cell = OnceLock::new();
+        let cell = once_cell::race::OnceBox::new();
         let (line, span, counters) = (rule.line, rule.span, rule.counters);
         let _ = cell.set(Box::new(rule));
         RuleSlot {
@@ -73,7 +73,7 @@ impl RuleSlot {
     }
 
     pub fn get(&self) -> Option<&Rule> {
-        self.cell.get().map(|b| &**b)
+        self.cell.get()
     }
 }
 
@@ -101,6 +101,16 @@ impl Chain {
             origin,
             rules: Vec::new(),
         }
+    }
+
+    /// Appends a rule, growing the list by half rather than doubling it from four: most chains of
+    /// a kube-proxy dump (the endpoint chains) hold two rules, and a million of them with room
+    /// for four would waste a hundred megabytes.
+    pub fn push_rule(&mut self, slot: RuleSlot) {
+        if self.rules.len() == self.rules.capacity() {
+            self.rules.reserve_exact((self.rules.len() / 2).max(1));
+        }
+        self.rules.push(slot);
     }
 
     /// A chain of a fragment that was only ever jumped to: what it does is not in the input.

@@ -303,22 +303,31 @@ pub enum Criterion {
         state_module: bool,
     },
     Statistic(Statistic),
-    Recent(Recent),
+    /// Boxed, like the other rare and large criteria, so that a `Match` stays small.
+    Recent(Box<Recent>),
     Comment(Box<str>),
-    Set {
-        name: Box<str>,
-        flags: Box<str>,
-    },
+    Set(Box<SetMatch>),
     Physdev(Physdev),
     /// A field the input form does not show (interfaces in a listing printed without `-v`): the
     /// rule may or may not carry it, so the tracer cannot decide the rule. Holds the reason.
     Hidden(Box<str>),
     /// An option kptrace does not model, kept verbatim: module name, option, values.
-    Other {
-        module: Box<str>,
-        option: Box<str>,
-        args: Vec<Box<str>>,
-    },
+    Other(Box<OtherMatch>),
+}
+
+/// `-m set --match-set NAME FLAGS`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SetMatch {
+    pub name: Box<str>,
+    pub flags: Box<str>,
+}
+
+/// An option kptrace does not model, kept verbatim: module name, option, values.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OtherMatch {
+    pub module: Box<str>,
+    pub option: Box<str>,
+    pub args: Vec<Box<str>>,
 }
 
 impl Criterion {
@@ -347,9 +356,9 @@ impl Criterion {
             Criterion::Statistic(_) => "statistic",
             Criterion::Recent(_) => "recent",
             Criterion::Comment(_) => "comment",
-            Criterion::Set { .. } => "set",
+            Criterion::Set(_) => "set",
             Criterion::Physdev(_) => "physdev",
-            Criterion::Other { module, .. } => module,
+            Criterion::Other(o) => &o.module,
         })
     }
 }

@@ -166,8 +166,12 @@ pub fn criterion(m: &Match, proto: Option<Protocol>) -> String {
             s
         }
         Criterion::Comment(c) => format!("-m comment --comment {}", quote(c)),
-        Criterion::Set { name, flags } => {
-            format!("-m set {n}--match-set {} {}", quote(name), quote(flags))
+        Criterion::Set(m) => {
+            format!(
+                "-m set {n}--match-set {} {}",
+                quote(&m.name),
+                quote(&m.flags)
+            )
         }
         Criterion::Physdev(p) => match p {
             Physdev::In(i) => format!("-m physdev {n}--physdev-in {}", quote(&i.0)),
@@ -176,11 +180,8 @@ pub fn criterion(m: &Match, proto: Option<Protocol>) -> String {
             Physdev::IsOut => format!("-m physdev {n}--physdev-is-out"),
             Physdev::IsBridged => format!("-m physdev {n}--physdev-is-bridged"),
         },
-        Criterion::Other {
-            module,
-            option,
-            args,
-        } => {
+        Criterion::Other(o) => {
+            let (module, option, args) = (&o.module, &o.option, &o.args);
             let mut s = format!("-m {}", quote(module));
             if !option.is_empty() {
                 let _ = write!(s, " {n}{}", word(option));

@@ -2,7 +2,6 @@
 
 use super::chain::{Chain, ChainOrigin};
 use super::source::Span;
-use rustc_hash::FxHashMap;
 
 /// Index of a chain within its table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -24,6 +23,11 @@ pub fn is_builtin_chain(table: &str, chain: &str) -> bool {
     builtin_chains(table).contains(&chain)
 }
 
+fn name_hash(name: &str) -> u64 {
+    use std::hash::BuildHasher;
+    rustc_hash::FxBuildHasher.hash_one(name)
+}
+
 pub const KNOWN_TABLES: &[&str] = &["raw", "mangle", "nat", "filter", "security"];
 
 #[derive(Debug)]
@@ -32,7 +36,8 @@ pub struct Table {
     /// The `*name` line, or none when the table was inferred from a fragment.
     pub span: Option<Span>,
     pub chains: Vec<Chain>,
-    index: FxHashMap<Box<str>, ChainId>,
+    /// Chain ids by name; the names live in `chains` only (a million chains, one copy each).
+    index: hashbrown::HashTable<ChainId>,
     pub committed: bool,
 }
 
@@ -42,13 +47,23 @@ impl Table {
             name: name.into(),
             span,
             chains: Vec::new(),
-            index: FxHashMap::default(),
+            index: hashbrown::HashTable::new(),
             committed: false,
         }
     }
 
     pub fn id(&self, name: &str) -> Option<ChainId> {
-        self.index.get(name).copied()
+        let chains = &self.chains;
+        self.index
+            .find(name_hash(name), |id| *chains[id.0 as usize].name == *name)
+            .copied()
+    }
+
+    fn index_insert(&mut self, id: ChainId) {
+        let chains = &self.chains;
+        let h = name_hash(&chains[id.0 as usize].name);
+        self.index
+            .insert_unique(h, id, |i| name_hash(&chains[i.0 as usize].name));
     }
 
     pub fn chain(&self, name: &str) -> Option<&Chain> {
@@ -70,30 +85,30 @@ impl Table {
         }
         let id = ChainId(self.chains.len() as u32);
         self.chains.push(Chain::new(name, origin, &self.name));
-        self.index.insert(name.into(), id);
+        self.index_insert(id);
         id
     }
 
     /// Adds a chain; returns None when one of that name exists already.
     pub fn declare(&mut self, chain: Chain) -> Option<ChainId> {
-        if self.index.contains_key(&chain.name) {
+        if self.id(&chain.name).is_some() {
             return None;
         }
         let id = ChainId(self.chains.len() as u32);
-        self.index.insert(chain.name.clone(), id);
         self.chains.push(chain);
+        self.index_insert(id);
         Some(id)
     }
 
     pub fn remove_chain(&mut self, name: &str) -> bool {
-        let Some(id) = self.index.remove(name) else {
+        let Some(id) = self.id(name) else {
             return false;
         };
+        // Ids after it shift down: rebuild the index (`-X` is rare and the index small then).
         self.chains.remove(id.0 as usize);
-        for v in self.index.values_mut() {
-            if v.0 > id.0 {
-                v.0 -= 1;
-            }
+        self.index.clear();
+        for i in 0..self.chains.len() as u32 {
+            self.index_insert(ChainId(i));
         }
         true
     }

@@ -94,12 +94,13 @@ pub enum TargetKind {
     Reject {
         with: Option<Box<str>>,
     },
+    /// The range is boxed: it is as large as the rest of a target together.
     Dnat {
-        to: Option<NatRange>,
+        to: Option<Box<NatRange>>,
         flags: Vec<Box<str>>,
     },
     Snat {
-        to: Option<NatRange>,
+        to: Option<Box<NatRange>>,
         flags: Vec<Box<str>>,
     },
     Masquerade {

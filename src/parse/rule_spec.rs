@@ -456,11 +456,11 @@ impl<'a> SpecParser<'_, 'a> {
             let end = args.last().map(|a| a.span).unwrap_or(t.span);
             self.push(
                 neg,
-                Criterion::Other {
+                Criterion::Other(Box::new(OtherMatch {
                     module: module.text.as_ref().into(),
                     option: t.text.as_ref().into(),
                     args: args.iter().map(|a| a.text.as_ref().into()).collect(),
-                },
+                })),
                 t.span.join(end),
             );
             any = true;
@@ -468,11 +468,11 @@ impl<'a> SpecParser<'_, 'a> {
         if !any {
             self.push(
                 false,
-                Criterion::Other {
+                Criterion::Other(Box::new(OtherMatch {
                     module: module.text.as_ref().into(),
                     option: "".into(),
                     args: Vec::new(),
-                },
+                })),
                 start.join(module.span),
             );
         }
@@ -497,11 +497,11 @@ impl<'a> SpecParser<'_, 'a> {
                 "--physdev-is-bridged" => Criterion::Physdev(Physdev::IsBridged),
                 "--limit-iface-in" => Criterion::AddrTypeLimitIface { dir: Dir::Src },
                 "--limit-iface-out" => Criterion::AddrTypeLimitIface { dir: Dir::Dst },
-                _ => Criterion::Other {
+                _ => Criterion::Other(Box::new(OtherMatch {
                     module: module.into(),
                     option: opt.into(),
                     args: Vec::new(),
-                },
+                })),
             };
             self.push(neg, c, start.join(tok.span));
             return;
@@ -547,10 +547,10 @@ impl<'a> SpecParser<'_, 'a> {
             if let (Some(n), Some(f)) = (name, flags) {
                 self.push(
                     neg,
-                    Criterion::Set {
+                    Criterion::Set(Box::new(SetMatch {
                         name: n.text.as_ref().into(),
                         flags: f.text.as_ref().into(),
-                    },
+                    })),
                     start.join(f.span),
                 );
             }
@@ -616,11 +616,11 @@ impl<'a> SpecParser<'_, 'a> {
                 }),
             ("physdev", "--physdev-in") => Ok(Criterion::Physdev(Physdev::In(Iface(val.into())))),
             ("physdev", "--physdev-out") => Ok(Criterion::Physdev(Physdev::Out(Iface(val.into())))),
-            _ => Ok(Criterion::Other {
+            _ => Ok(Criterion::Other(Box::new(OtherMatch {
                 module: module.into(),
                 option: opt.into(),
                 args: vec![val.into()],
-            }),
+            }))),
         };
         match parsed {
             Ok(c) => self.push(neg, c, span),
@@ -780,7 +780,7 @@ impl<'a> SpecParser<'_, 'a> {
                 acc.pos,
                 Match {
                     negated: acc.negated,
-                    criterion: Criterion::Recent(acc.r),
+                    criterion: Criterion::Recent(Box::new(acc.r)),
                     span: acc.start,
                 },
             ));
@@ -916,8 +916,14 @@ impl<'a> SpecParser<'_, 'a> {
             "DROP" => TargetKind::Drop,
             "RETURN" => TargetKind::Return,
             "REJECT" => TargetKind::Reject { with: reject_with },
-            "DNAT" => TargetKind::Dnat { to, flags },
-            "SNAT" => TargetKind::Snat { to, flags },
+            "DNAT" => TargetKind::Dnat {
+                to: to.map(Box::new),
+                flags,
+            },
+            "SNAT" => TargetKind::Snat {
+                to: to.map(Box::new),
+                flags,
+            },
             "MASQUERADE" => TargetKind::Masquerade {
                 to_ports: ports,
                 flags,
@@ -1059,11 +1065,9 @@ mod tests {
     fn unknown_modules_and_targets_are_kept() {
         let r = rule("-m nfacct --nfacct-name localhost_nps_accepted_pkts -m foo -j CT --notrack");
         assert!(
-            matches!(&r.matches[0].criterion, Criterion::Other { module, option, args } if &**module == "nfacct" && &**option == "--nfacct-name" && args.len() == 1)
+            matches!(&r.matches[0].criterion, Criterion::Other(o) if &*o.module == "nfacct" && &*o.option == "--nfacct-name" && o.args.len() == 1)
         );
-        assert!(
-            matches!(&r.matches[1].criterion, Criterion::Other { module, .. } if &**module == "foo")
-        );
+        assert!(matches!(&r.matches[1].criterion, Criterion::Other(o) if &*o.module == "foo"));
         assert!(matches!(r.target_kind(), Some(TargetKind::Other { name, .. }) if &**name == "CT"));
     }
 

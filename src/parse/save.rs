@@ -495,7 +495,11 @@ impl State {
         } else {
             RuleSlot::pending(l.no, l.span(), body_start as u32, counters)
         };
-        let rules = &mut self.rs.tables[ti].get_mut(id).rules;
+        let chain_ref = self.rs.tables[ti].get_mut(id);
+        if position.is_none() && replace.is_none() {
+            return chain_ref.push_rule(slot);
+        }
+        let rules = &mut chain_ref.rules;
         match (position, replace) {
             (_, Some(i)) if i < rules.len() => rules[i] = slot,
             (_, Some(i)) => self.err(

@@ -31,7 +31,7 @@ static META: Meta = Meta {
     source: include_str!("missing_hairpin_masquerade.rs"),
 };
 
-fn dnat_ip(to: &Option<NatRange>) -> Option<std::net::IpAddr> {
+fn dnat_ip(to: &Option<Box<NatRange>>) -> Option<std::net::IpAddr> {
     to.as_ref().and_then(|r| r.addr.map(|(lo, _)| lo))
 }
 

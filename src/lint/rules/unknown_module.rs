@@ -46,7 +46,7 @@ impl Rule for UnknownModule {
                     .matches
                     .iter()
                     .filter_map(|m| match &m.criterion {
-                        Criterion::Other { module, .. } => Some(format!("-m {module}")),
+                        Criterion::Other(o) => Some(format!("-m {}", o.module)),
                         _ => None,
                     })
                     .collect();
