@@ -464,8 +464,43 @@ pub fn write(cluster: &Cluster, opts: &Options) -> String {
     write_nat(&mut w, cluster, kernel);
     if kernel {
         w.out.push_str("# Completed on Sun Nov 22 10:00:00 2026\n");
+        return rules_in_declaration_order(&w.out);
     }
     w.out
+}
+
+/// iptables-save writes each table's rules chain by chain, in the order it declared the chains
+/// (checked against the real `iptables-save` after `iptables-restore`); rules keep their order
+/// within a chain.
+fn rules_in_declaration_order(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut decls: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    let mut rules: Vec<(usize, &str)> = Vec::new();
+    for line in text.split_inclusive('\n') {
+        if let Some(d) = line.strip_prefix(':') {
+            let name = d.split(' ').next().unwrap_or("");
+            let n = decls.len();
+            decls.insert(name, n);
+            out.push_str(line);
+        } else if line.starts_with("-A ") || line.starts_with('[') {
+            let chain = line
+                .split(' ')
+                .skip_while(|w| *w != "-A")
+                .nth(1)
+                .unwrap_or("");
+            rules.push((decls.get(chain).copied().unwrap_or(usize::MAX), line));
+        } else if line.starts_with("COMMIT") {
+            rules.sort_by_key(|r| r.0);
+            for (_, r) in rules.drain(..) {
+                out.push_str(r);
+            }
+            out.push_str(line);
+            decls.clear();
+        } else {
+            out.push_str(line);
+        }
+    }
+    out
 }
 
 fn write_filter(w: &mut Writer, cluster: &Cluster, kernel: bool) {
