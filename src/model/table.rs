@@ -25,7 +25,10 @@ pub fn is_builtin_chain(table: &str, chain: &str) -> bool {
 
 fn name_hash(name: &str) -> u64 {
     use std::hash::BuildHasher;
-    rustc_hash::FxBuildHasher.hash_one(name)
+    // foldhash with a fixed seed: chain names share long prefixes (`KUBE-SEP-`), which a weaker
+    // hash spreads badly over a million entries.
+    static HASHER: std::sync::OnceLock<hashbrown::DefaultHashBuilder> = std::sync::OnceLock::new();
+    HASHER.get_or_init(Default::default).hash_one(name)
 }
 
 pub const KNOWN_TABLES: &[&str] = &["raw", "mangle", "nat", "filter", "security"];
@@ -50,6 +53,14 @@ impl Table {
             index: hashbrown::HashTable::new(),
             committed: false,
         }
+    }
+
+    /// Room for `n` more chains.
+    pub fn reserve(&mut self, n: usize) {
+        self.chains.reserve_exact(n);
+        let chains = &self.chains;
+        self.index
+            .reserve(n, |i| name_hash(&chains[i.0 as usize].name));
     }
 
     pub fn id(&self, name: &str) -> Option<ChainId> {

@@ -358,6 +358,34 @@ impl State {
             }
         };
         self.open = Some(idx);
+        // iptables-save declares every chain right after `*table`: count them so the chain list
+        // and its index are sized once (growing a hundred-megabyte list by copying costs more
+        // than reading the declarations twice).
+        let text = self.rs.source.text.as_bytes();
+        let mut at = (l.start + l.text.len()).min(text.len());
+        let mut declared = 0usize;
+        while let Some(nl) = memchr::memchr(b'\n', &text[at..]) {
+            at += nl + 1;
+            if text.get(at) != Some(&b':') {
+                break;
+            }
+            declared += 1;
+        }
+        self.rs.tables[idx].reserve(declared);
+        // iptables-save declares every chain right after `*table`: count them so the chain list
+        // and its index are sized once (growing a hundred-megabyte list by copying costs more
+        // than reading the declarations twice).
+        let text = self.rs.source.text.as_bytes();
+        let mut at = (l.start + l.text.len()).min(text.len());
+        let mut declared = 0usize;
+        while let Some(nl) = memchr::memchr(b'\n', &text[at..]) {
+            at += nl + 1;
+            if text.get(at) != Some(&b':') {
+                break;
+            }
+            declared += 1;
+        }
+        self.rs.tables[idx].reserve(declared);
     }
 
     fn current_table(&mut self, l: &Line<'_>, what: &str) -> Option<usize> {
@@ -468,10 +496,17 @@ impl State {
             return;
         };
         let table = &mut self.rs.tables[ti];
+        // The previous line's chain, or one of the next few declared: iptables-save writes rules
+        // chain by chain in declaration order, so the hash lookup is rarely needed.
         let cached = self
             .last_chain
-            .filter(|&(t, id)| t == ti && *table.get(id).name == *chain)
-            .map(|(_, id)| id);
+            .filter(|&(t, _)| t == ti)
+            .and_then(|(_, id)| {
+                (id.0..id.0.saturating_add(4))
+                    .take_while(|&i| (i as usize) < table.chains.len())
+                    .map(ChainId)
+                    .find(|&i| *table.get(i).name == *chain)
+            });
         let id = match cached.or_else(|| table.id(chain)) {
             Some(id) => id,
             None => {
