@@ -20,8 +20,12 @@ pub struct PortReport {
 
 /// Traces every probe of the ports matching `query` in one rule set.
 pub fn analyse(rs: &Ruleset, query: &str, node_ips: &[IpAddr]) -> (Vec<PortReport>, Vec<String>) {
-    let mut cat = Catalog::build(rs, false);
-    let hits = cat.find(query);
+    let mut cat = Catalog::for_query(rs, query);
+    let mut hits = cat.find(query);
+    if hits.is_empty() {
+        cat = Catalog::build(rs, false);
+        hits = cat.find(query);
+    }
     if hits.is_empty() {
         return (Vec::new(), cat.suggest(query));
     }
