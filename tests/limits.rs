@@ -27,26 +27,9 @@ fn kptrace(args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
-/// `n` chains, each jumping to the next; the last one DNATs.
-fn deep_chain(n: usize) -> String {
-    let mut s = String::from("*nat\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n");
-    for i in 0..n {
-        s += &format!(":C{i} - [0:0]\n");
-    }
-    s += "-A PREROUTING -j C0\n";
-    for i in 0..n - 1 {
-        s += &format!("-A C{i} -j C{}\n", i + 1);
-    }
-    s += &format!(
-        "-A C{} -p tcp -j DNAT --to-destination 10.1.1.1:80\nCOMMIT\n",
-        n - 1
-    );
-    s
-}
-
 #[test]
 fn a_100000_deep_chain_of_jumps_is_followed_to_its_end() {
-    let f = write("deep.rules", &deep_chain(100_000));
+    let f = write("deep.rules", &common::deep_chain(100_000));
     let f = f.to_str().unwrap();
     let out = kptrace(&[
         "trace", "--src", "1.2.3.4", "--dst", "10.0.0.1", "--dport", "80", f, "-f", "json",

@@ -2,6 +2,8 @@
 //! (drops, returns and fall-throughs included), jump cycles are named correctly and end the walk,
 //! and a chain of jumps of any depth is followed to its end, once per chain.
 
+mod common;
+
 use kptrace::engine::{Engine, Entry, Packet};
 use kptrace::model::Protocol;
 use proptest::prelude::*;
@@ -154,15 +156,7 @@ proptest! {
 
     #[test]
     fn a_chain_of_jumps_of_any_depth_is_followed_once_per_chain(depth in 1usize..3000) {
-        let mut s = String::from("*nat\n:PREROUTING ACCEPT [0:0]\n");
-        for i in 0..depth {
-            s += &format!(":C{i} - [0:0]\n");
-        }
-        s += "-A PREROUTING -j C0\n";
-        for i in 0..depth - 1 {
-            s += &format!("-A C{i} -j C{}\n", i + 1);
-        }
-        s += &format!("-A C{} -j DNAT --to-destination 10.1.1.1:80\nCOMMIT\n", depth - 1);
+        let s = common::deep_chain(depth);
         let t = trace(&load(&s), "10.1.2.3", 80);
         prop_assert_eq!(t.outcomes.len(), 1);
         prop_assert_eq!(t.outcomes[0].dnat.as_deref(), Some("10.1.1.1:80"));

@@ -372,20 +372,6 @@ impl State {
             declared += 1;
         }
         self.rs.tables[idx].reserve(declared);
-        // iptables-save declares every chain right after `*table`: count them so the chain list
-        // and its index are sized once (growing a hundred-megabyte list by copying costs more
-        // than reading the declarations twice).
-        let text = self.rs.source.text.as_bytes();
-        let mut at = (l.start + l.text.len()).min(text.len());
-        let mut declared = 0usize;
-        while let Some(nl) = memchr::memchr(b'\n', &text[at..]) {
-            at += nl + 1;
-            if text.get(at) != Some(&b':') {
-                break;
-            }
-            declared += 1;
-        }
-        self.rs.tables[idx].reserve(declared);
     }
 
     fn current_table(&mut self, l: &Line<'_>, what: &str) -> Option<usize> {

@@ -63,3 +63,21 @@ pub fn sh(args: &[&str]) -> Result<String, String> {
 pub fn is_root() -> bool {
     sh(&["id", "-u"]).is_ok_and(|u| u.trim() == "0")
 }
+
+/// A nat table of `n` chains, each jumping to the next from PREROUTING on; the last one DNATs
+/// TCP to 10.1.1.1:80.
+pub fn deep_chain(n: usize) -> String {
+    let mut s = String::from("*nat\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n");
+    for i in 0..n {
+        s += &format!(":C{i} - [0:0]\n");
+    }
+    s += "-A PREROUTING -j C0\n";
+    for i in 0..n - 1 {
+        s += &format!("-A C{i} -j C{}\n", i + 1);
+    }
+    s += &format!(
+        "-A C{} -p tcp -j DNAT --to-destination 10.1.1.1:80\nCOMMIT\n",
+        n - 1
+    );
+    s
+}
