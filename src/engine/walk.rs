@@ -156,6 +156,9 @@ impl Walk<'_, '_> {
         }];
         let mut out = Vec::new();
         let mut queue: BTreeMap<Key, Vec<(Branch, Vec<Frame>)>> = BTreeMap::new();
+        // Branches waiting in `queue`, kept as a count: summing the queue at every step would
+        // make a wide ladder quadratic.
+        let mut queued = 0usize;
         let mut pending: Vec<(Branch, Vec<Frame>)> =
             branches.into_iter().map(|b| (b, start.clone())).collect();
         loop {
@@ -166,10 +169,12 @@ impl Walk<'_, '_> {
             } else {
                 for (b, f) in pending.drain(..) {
                     queue.entry(key(&f)).or_default().push((b, f));
+                    queued += 1;
                 }
                 let Some((_, items)) = queue.pop_first() else {
                     break;
                 };
+                queued -= items.len();
                 let mut merged: Vec<(Branch, Vec<Frame>)> = Vec::with_capacity(items.len());
                 for (b, f) in items {
                     match merged
@@ -191,8 +196,9 @@ impl Walk<'_, '_> {
                     }
                 }
             }
-            if pending.len() + queue.values().map(Vec::len).sum::<usize>() > MAX_BRANCHES {
+            if pending.len() + queued > MAX_BRANCHES {
                 pending.extend(std::mem::take(&mut queue).into_values().flatten());
+                queued = 0;
                 if let Some(stopped) = self.prune(&mut pending) {
                     out.push(stopped);
                 }
