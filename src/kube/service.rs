@@ -89,6 +89,11 @@ impl ServicePort {
         }
     }
 
+    /// The chain traffic from outside enters: KUBE-EXT (v1.24+) or KUBE-XLB (before).
+    pub fn external_chain(&self) -> Option<&str> {
+        self.ext_chain.as_deref().or(self.xlb_chain.as_deref())
+    }
+
     pub fn cluster_ip(&self) -> Option<(IpAddr, u16)> {
         self.entries
             .iter()

@@ -40,11 +40,7 @@ impl Rule for LocalTrafficPolicyNoEndpoints {
             if !p.external_local || p.endpoints.is_empty() || !p.local_endpoints.is_empty() {
                 continue;
             }
-            let chain = p
-                .ext_chain
-                .clone()
-                .or_else(|| p.xlb_chain.clone())
-                .unwrap_or_default();
+            let chain = p.external_chain().unwrap_or_default().to_string();
             let span = p
                 .no_endpoint_rules
                 .first()

@@ -171,11 +171,7 @@ fn no_local_endpoints(cx: &Context, out: &mut Vec<Finding>) {
         if xlb_drops {
             continue;
         }
-        let chain = p
-            .ext_chain
-            .clone()
-            .or_else(|| p.xlb_chain.clone())
-            .unwrap_or_default();
+        let chain = p.external_chain().unwrap_or_default().to_string();
         let span = cx
             .rs
             .chain("nat", &chain)
