@@ -1,7 +1,10 @@
 //! Chains: built-in hooks with a policy, and user chains with rules that are parsed when first needed.
 
+use super::chain_name::ChainName;
 use super::rule::{Counters, Rule};
-use super::source::Span;
+use super::rule_list::RuleList;
+use super::source::{Source, Span};
+use std::sync::Arc;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Policy {
@@ -79,27 +82,36 @@ impl RuleSlot {
 
 #[derive(Debug)]
 pub struct Chain {
-    pub name: Box<str>,
+    pub name: ChainName,
     pub builtin: bool,
     pub policy: Option<Policy>,
     pub counters: Option<Counters>,
     /// The declaration (`:NAME …`), when there was one.
     pub decl: Option<Span>,
     pub origin: ChainOrigin,
-    pub rules: Vec<RuleSlot>,
+    pub rules: RuleList,
 }
 
 impl Chain {
     pub fn new(name: &str, origin: ChainOrigin, table: &str) -> Chain {
-        let builtin = super::table::is_builtin_chain(table, name);
+        Chain::named(name.into(), origin, table)
+    }
+
+    /// A chain named by the text `name` of `source` (a declaration the parser read).
+    pub fn in_source(source: &Arc<Source>, name: Span, origin: ChainOrigin, table: &str) -> Chain {
+        Chain::named(ChainName::in_source(source, name), origin, table)
+    }
+
+    fn named(name: ChainName, origin: ChainOrigin, table: &str) -> Chain {
+        let builtin = super::table::is_builtin_chain(table, &name);
         Chain {
-            name: name.into(),
+            name,
             builtin,
             policy: builtin.then_some(Policy::Accept),
             counters: None,
             decl: None,
             origin,
-            rules: Vec::new(),
+            rules: RuleList::new(),
         }
     }
 
@@ -107,14 +119,15 @@ impl Chain {
     /// a kube-proxy dump (the endpoint chains) hold two rules, and a million of them with room
     /// for four would waste a hundred megabytes.
     pub fn push_rule(&mut self, slot: RuleSlot) {
-        if self.rules.len() == self.rules.capacity() {
-            self.rules.reserve_exact((self.rules.len() / 2).max(1));
+        let rules = &mut *self.rules;
+        if rules.len() == rules.capacity() {
+            rules.reserve_exact((rules.len() / 2).max(1));
         }
-        self.rules.push(slot);
+        rules.push(slot);
     }
 
     /// A chain of a fragment that was only ever jumped to: what it does is not in the input.
     pub fn is_opaque(&self) -> bool {
-        self.origin == ChainOrigin::Implicit && self.rules.is_empty() && !self.builtin
+        self.origin == ChainOrigin::Implicit && self.rules.count() == 0 && !self.builtin
     }
 }

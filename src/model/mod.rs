@@ -4,17 +4,21 @@
 //! `graph/`, `engine/`, `kube/` and `lint/` only ever see this model, never input text.
 
 pub mod chain;
+pub mod chain_name;
 pub mod criterion;
 pub mod print;
 pub mod rule;
+pub mod rule_list;
 pub mod ruleset;
 pub mod source;
 pub mod table;
 pub mod target;
 
 pub use chain::{Chain, ChainOrigin, Policy, RuleSlot};
+pub use chain_name::ChainName;
 pub use criterion::{Criterion, Match, Protocol};
 pub use rule::{Counters, Rule};
+pub use rule_list::{RuleList, RunReader};
 pub use ruleset::{Family, InputFormat, Note, Ruleset};
 pub use source::{Source, Span};
 pub use table::{ChainId, Table};

@@ -155,6 +155,21 @@ impl Source {
         self.text.get(span.range()).unwrap_or("")
     }
 
+    /// Every line as (1-based number, start, end before its `\n`), from the index: no second
+    /// search for line endings.
+    pub fn line_ranges(&self) -> impl Iterator<Item = (u32, usize, usize)> + '_ {
+        let len = self.text.len();
+        let n = self.line_count().max(1);
+        (0..n).map(move |i| {
+            let start = self.line_starts[i] as usize;
+            let end = self
+                .line_starts
+                .get(i + 1)
+                .map_or(len, |&next| next as usize - 1);
+            (i as u32 + 1, start, end)
+        })
+    }
+
     pub fn line_count(&self) -> usize {
         if self.text.ends_with('\n') {
             self.line_starts.len() - 1

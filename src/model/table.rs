@@ -102,13 +102,22 @@ impl Table {
 
     /// Adds a chain; returns None when one of that name exists already.
     pub fn declare(&mut self, chain: Chain) -> Option<ChainId> {
-        if self.id(&chain.name).is_some() {
-            return None;
-        }
+        // One probe for both the duplicate check and the insertion: a dump declares every chain.
         let id = ChainId(self.chains.len() as u32);
-        self.chains.push(chain);
-        self.index_insert(id);
-        Some(id)
+        let chains = &self.chains;
+        let h = name_hash(&chain.name);
+        match self.index.entry(
+            h,
+            |i| *chains[i.0 as usize].name == *chain.name,
+            |i| name_hash(&chains[i.0 as usize].name),
+        ) {
+            hashbrown::hash_table::Entry::Occupied(_) => None,
+            hashbrown::hash_table::Entry::Vacant(v) => {
+                v.insert(id);
+                self.chains.push(chain);
+                Some(id)
+            }
+        }
     }
 
     pub fn remove_chain(&mut self, name: &str) -> bool {

@@ -96,7 +96,7 @@ pub fn place(rs: &mut Ruleset, rules: Vec<(String, Rule)>) {
         let mut targets = Vec::new();
         let t = &rs.tables[ti];
         for c in &t.chains {
-            for s in &c.rules {
+            for s in c.rules.iter() {
                 if let Some(j) = s.get().and_then(|r| r.jump_target()) {
                     if t.id(j).is_none() {
                         targets.push(j.to_string());

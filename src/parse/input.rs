@@ -22,9 +22,9 @@ pub fn decode(name: &str, raw: RawInput) -> (Arc<Source>, Vec<ParseError>) {
         RawInput::Mapped(m)
             if !m.starts_with(b"\xEF\xBB\xBF") && std::str::from_utf8(&m).is_ok() =>
         {
-            let text = Text::Mapped(m);
-            let errors = check(&text);
-            return (Source::new(name, text), errors);
+            let source = Source::new(name, Text::Mapped(m));
+            let errors = check(&source);
+            return (source, errors);
         }
         RawInput::Mapped(m) => m.to_vec(),
         RawInput::Bytes(b) => b,
@@ -54,13 +54,15 @@ pub fn decode(name: &str, raw: RawInput) -> (Arc<Source>, Vec<ParseError>) {
             s
         }
     };
-    errors.extend(check(&text));
+    let source = Source::new(name, text);
+    errors.extend(check(&source));
     errors.sort_by_key(|e| e.span.start);
-    (Source::new(name, text), errors)
+    (source, errors)
 }
 
 /// NUL bytes, absurd line lengths and empty input, in valid UTF-8 text.
-fn check(text: &str) -> Vec<ParseError> {
+fn check(source: &Source) -> Vec<ParseError> {
+    let text: &str = &source.text;
     let mut errors = Vec::new();
     for at in memchr::memchr_iter(0, text.as_bytes()).take(MAX_ERRORS) {
         errors.push(ParseError::new(
@@ -68,8 +70,7 @@ fn check(text: &str) -> Vec<ParseError> {
             ParseErrorKind::NulByte,
         ));
     }
-    let mut start = 0;
-    for end in memchr::memchr_iter(b'\n', text.as_bytes()).chain(std::iter::once(text.len())) {
+    for (_, start, end) in source.line_ranges() {
         if end - start > MAX_LINE {
             errors.push(ParseError::new(
                 Span::new(start, start + 80.min(end - start)),
@@ -79,7 +80,6 @@ fn check(text: &str) -> Vec<ParseError> {
                 },
             ));
         }
-        start = end + 1;
     }
     if text.trim().is_empty() {
         errors.push(ParseError::new(Span::NONE, ParseErrorKind::Empty));

@@ -24,6 +24,51 @@ pub fn slot_parser(
     parse_rule(text, body_start as usize, line, span)
 }
 
+/// Reads a run of consecutive `-A` lines recorded while indexing (see [`RuleList`]).
+fn read_run(source: &Source, start: u32, line: u32, len: u32) -> Vec<RuleSlot> {
+    let text: &str = &source.text;
+    let mut at = start as usize;
+    (0..len)
+        .map(|i| {
+            let end = memchr::memchr(b'\n', &text.as_bytes()[at..]).map_or(text.len(), |j| at + j);
+            let l = Line::trimmed(line + i, at, &text[at..end]);
+            at = end + 1;
+            appended_slot(&l).expect("a run only holds lines indexed as `-A` rules")
+        })
+        .collect()
+}
+
+/// The slot of an `[p:b] -A CHAIN spec` line, or None when the line is not one.
+fn appended_slot(l: &Line<'_>) -> Option<RuleSlot> {
+    let t = l.text;
+    let (counters, cmd) = match t.strip_prefix('[') {
+        Some(_) => {
+            let end = t.find(']').map(|i| i + 1).unwrap_or(t.len());
+            (
+                Some(value::counters(&t[..end]).ok()?),
+                t[end..].trim_start(),
+            )
+        }
+        None => (None, t),
+    };
+    let (verb, rest) = first_word(cmd);
+    if verb != "-A" && verb != "--append" {
+        return None;
+    }
+    let (_chain, body) = first_word(rest);
+    Some(pending_slot(l, body, counters))
+}
+
+/// The slot of a rule whose specification is `body`, a part of line `l`.
+fn pending_slot(l: &Line<'_>, body: &str, counters: Option<Counters>) -> RuleSlot {
+    let body_start = if body.is_empty() {
+        l.start + l.text.len()
+    } else {
+        l.sub(body).start as usize
+    };
+    RuleSlot::pending(l.no, l.span(), body_start as u32, counters)
+}
+
 /// A line with its 1-based number and its span (without the line ending and trailing blanks).
 pub struct Line<'a> {
     pub no: u32,
@@ -31,7 +76,19 @@ pub struct Line<'a> {
     pub text: &'a str,
 }
 
-impl Line<'_> {
+impl<'a> Line<'a> {
+    /// Line `no` of the text, `raw` starting at byte `start`: trimmed of blanks at both ends and of
+    /// a `\r` before the line ending.
+    fn trimmed(no: u32, start: usize, raw: &'a str) -> Line<'a> {
+        let trimmed_start = raw.trim_start_matches([' ', '\t']);
+        let lead = raw.len() - trimmed_start.len();
+        Line {
+            no,
+            start: start + lead,
+            text: trimmed_start.trim_end_matches([' ', '\t', '\r']),
+        }
+    }
+
     pub fn span(&self) -> Span {
         Span::new(self.start, self.start + self.text.len())
     }
@@ -54,15 +111,7 @@ pub fn lines(text: &str) -> impl Iterator<Item = Line<'_>> {
             .map(|i| start + i)
             .unwrap_or(bytes.len());
         no += 1;
-        let raw = &text[start..end];
-        let trimmed_start = raw.trim_start_matches([' ', '\t']);
-        let lead = raw.len() - trimmed_start.len();
-        let t = trimmed_start.trim_end_matches([' ', '\t', '\r']);
-        let line = Line {
-            no,
-            start: start + lead,
-            text: t,
-        };
+        let line = Line::trimmed(no, start, &text[start..end]);
         start = end + 1;
         if end == bytes.len() {
             start = bytes.len() + 1;
@@ -179,7 +228,8 @@ pub fn parse(source: Arc<Source>) -> Result<Ruleset, Vec<ParseError>> {
         .find(|l| !l.text.is_empty() && !l.text.starts_with('#') && !is_shell_noise(l.text))
         .is_some_and(|l| !l.text.starts_with('*'));
     let mut st = State::new(source, InputFormat::Save, fragment);
-    for line in lines(text) {
+    for (no, start, end) in src.line_ranges() {
+        let line = Line::trimmed(no, start, &text[start..end]);
         if line.text.is_empty() || line.text.starts_with('#') {
             continue;
         }
@@ -263,7 +313,9 @@ fn skip_blanks(s: &str) -> &str {
 /// hold millions, so it works on bytes.
 fn first_word(s: &str) -> (&str, &str) {
     let s = skip_blanks(s);
-    match memchr::memchr2(b' ', b'\t', s.as_bytes()) {
+    // Words here are verbs and chain names, a few dozen bytes: a plain loop beats setting up a
+    // vectorised search.
+    match s.bytes().position(is_blank) {
         Some(i) => (&s[..i], skip_blanks(&s[i..])),
         None => (s, ""),
     }
@@ -424,7 +476,12 @@ impl State {
             c.decl = Some(l.span());
             return;
         }
-        let mut chain = Chain::new(name, ChainOrigin::Declared, &table.name);
+        let mut chain = Chain::in_source(
+            &self.rs.source,
+            l.sub(name),
+            ChainOrigin::Declared,
+            &table.name,
+        );
         chain.counters = counters;
         chain.decl = Some(l.span());
         if table.declare(chain).is_none() {
@@ -505,6 +562,18 @@ impl State {
             }
         };
         self.last_chain = Some((ti, id));
+        let appended = position.is_none() && replace.is_none();
+        if appended && !self.eager {
+            // Consecutive lines of one chain stay a run of text until something reads them.
+            let chain_ref = self.rs.tables[ti].get_mut(id);
+            let start = l.start as u32;
+            if chain_ref
+                .rules
+                .extend_run(&self.rs.source, read_run, start, l.no)
+            {
+                return;
+            }
+        }
         let slot = if self.eager {
             match parse_rule(body, body_start, l.no, l.span()) {
                 Ok(mut r) => {
@@ -514,13 +583,13 @@ impl State {
                 Err(errs) => return self.errors.extend(errs),
             }
         } else {
-            RuleSlot::pending(l.no, l.span(), body_start as u32, counters)
+            pending_slot(l, body, counters)
         };
         let chain_ref = self.rs.tables[ti].get_mut(id);
-        if position.is_none() && replace.is_none() {
+        if appended {
             return chain_ref.push_rule(slot);
         }
-        let rules = &mut chain_ref.rules;
+        let rules = &mut *chain_ref.rules;
         match (position, replace) {
             (_, Some(i)) if i < rules.len() => rules[i] = slot,
             (_, Some(i)) => self.err(
@@ -550,7 +619,7 @@ impl State {
             "-X" | "--delete-chain" => {
                 if chain.is_empty() {
                     table.chains.retain(|c| c.builtin);
-                    let names: Vec<Box<str>> =
+                    let names: Vec<ChainName> =
                         table.chains.iter().map(|c| c.name.clone()).collect();
                     *table = {
                         let mut t = Table::new(&table.name.clone(), table.span);

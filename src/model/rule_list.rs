@@ -1,0 +1,107 @@
+//! The rules of a chain: slots kept in a list, or a run of consecutive source lines read into slots
+//! the first time anything looks at them.
+//!
+//! `iptables-save` writes a chain's rules on consecutive lines, so a front end can record a chain's
+//! rules as "n lines from here" while it indexes the dump. `svc` on a 50,000-Service dump then
+//! builds slots for the few chains its trace reaches instead of for all 1.9 million rules.
+
+use super::chain::RuleSlot;
+use super::source::Source;
+use std::sync::{Arc, OnceLock};
+
+/// Reads `len` consecutive rule lines, the first starting at byte `start` on line `line`. Set by
+/// the front end that recorded the run: only it knows the line syntax.
+pub type RunReader = fn(source: &Source, start: u32, line: u32, len: u32) -> Vec<RuleSlot>;
+
+struct Run {
+    source: Arc<Source>,
+    read: RunReader,
+    start: u32,
+    line: u32,
+    len: u32,
+}
+
+/// Dereferences to the chain's list of slots, reading a pending run first.
+#[derive(Default)]
+pub struct RuleList {
+    slots: OnceLock<Vec<RuleSlot>>,
+    run: Option<Run>,
+}
+
+impl RuleList {
+    pub fn new() -> RuleList {
+        RuleList::default()
+    }
+
+    /// Records the rule on line `line` (starting at byte `start`) as part of this chain's run of
+    /// lines, when it continues it (or starts it, for a chain with no rules yet). Returns false when
+    /// it cannot: the caller then appends a slot.
+    pub fn extend_run(
+        &mut self,
+        source: &Arc<Source>,
+        read: RunReader,
+        start: u32,
+        line: u32,
+    ) -> bool {
+        if self.slots.get().is_some() {
+            return false;
+        }
+        match &mut self.run {
+            None => {
+                self.run = Some(Run {
+                    source: source.clone(),
+                    read,
+                    start,
+                    line,
+                    len: 1,
+                });
+                true
+            }
+            Some(run) if run.line.checked_add(run.len) == Some(line) => {
+                run.len += 1;
+                true
+            }
+            Some(_) => false,
+        }
+    }
+
+    /// The number of rules, without reading a pending run.
+    pub fn count(&self) -> usize {
+        match (self.slots.get(), &self.run) {
+            (Some(v), _) => v.len(),
+            (None, Some(run)) => run.len as usize,
+            (None, None) => 0,
+        }
+    }
+
+    fn read(&self) -> Vec<RuleSlot> {
+        self.run
+            .as_ref()
+            .map(|r| (r.read)(&r.source, r.start, r.line, r.len))
+            .unwrap_or_default()
+    }
+}
+
+impl std::ops::Deref for RuleList {
+    type Target = Vec<RuleSlot>;
+    fn deref(&self) -> &Vec<RuleSlot> {
+        self.slots.get_or_init(|| self.read())
+    }
+}
+
+impl std::ops::DerefMut for RuleList {
+    fn deref_mut(&mut self) -> &mut Vec<RuleSlot> {
+        if self.slots.get().is_none() {
+            let v = self.read();
+            let _ = self.slots.set(v);
+        }
+        self.run = None;
+        self.slots.get_mut().expect("set just above")
+    }
+}
+
+impl std::fmt::Debug for RuleList {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
