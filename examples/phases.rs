@@ -1,27 +1,58 @@
-//! Times the phases of reading a dump (a measuring aid for docs/performance.md).
+//! Times the phases of reading a dump the way the CLI does (a measuring aid for
+//! docs/performance.md): `cargo run --release --example phases -- FILE [SERVICE]`.
+use std::time::Instant;
+
+// The allocator the CLI uses, so that the phases add up to its times.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// Resident anonymous and file-backed memory now, from /proc/self/status.
+fn rss() -> String {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kb = |key: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(key))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+            / 1024
+    };
+    format!("anon {} MB, file {} MB", kb("RssAnon:"), kb("RssFile:"))
+}
+
 fn main() {
-    let path = std::env::args().nth(1).expect("a dump file");
-    let t = std::time::Instant::now();
-    let bytes = std::fs::read(&path).unwrap();
-    eprintln!("read            {:?}", t.elapsed());
-    let t = std::time::Instant::now();
-    let ok = std::str::from_utf8(&bytes).is_ok();
-    eprintln!("utf-8 check     {:?} ({ok})", t.elapsed());
-    let t = std::time::Instant::now();
-    let n = memchr::memchr_iter(b'\n', &bytes).count();
-    eprintln!("count lines     {:?} ({n})", t.elapsed());
-    let t = std::time::Instant::now();
-    let rs = kptrace::parse::read(&path, bytes, None).unwrap();
-    eprintln!("decode + index  {:?}", t.elapsed());
-    let t = std::time::Instant::now();
+    let mut args = std::env::args().skip(1);
+    let path = args.next().expect("a dump file");
+    let query = args.next().unwrap_or_else(|| "ns7/svc7".into());
+    let file = std::fs::File::open(&path).unwrap();
+    // SAFETY: a measuring aid over a file nobody rewrites meanwhile.
+    let map = unsafe { memmap2::Mmap::map(&file) }.unwrap();
+    let t = Instant::now();
+    let (source, errors) =
+        kptrace::parse::input::decode(&path, kptrace::parse::input::RawInput::Mapped(map));
+    assert!(errors.is_empty());
+    eprintln!("decode: UTF-8, line index  {:?}  {}", t.elapsed(), rss());
+    let t = Instant::now();
+    let rs = kptrace::parse::save::parse(source).unwrap();
+    eprintln!("index chains and runs      {:?}  {}", t.elapsed(), rss());
+    let t = Instant::now();
+    let (r, _) = kptrace::app::svc::analyse(&rs, &query, &[]);
+    eprintln!(
+        "svc analyse                {:?} ({} ports)  {}",
+        t.elapsed(),
+        r.len(),
+        rss()
+    );
+    let t = Instant::now();
+    rs.parse_all();
+    eprintln!("parse every rule           {:?}  {}", t.elapsed(), rss());
+    let t = Instant::now();
     let cat = kptrace::kube::Catalog::build(&rs, false);
     eprintln!(
-        "catalogue       {:?} ({} ports)",
+        "catalogue                  {:?} ({} ports)",
         t.elapsed(),
         cat.ports.len()
     );
-    let t = std::time::Instant::now();
-    let (r, _) = kptrace::app::svc::analyse(&rs, "ns7/svc783", &[]);
-    eprintln!("svc analyse     {:?} ({} ports)", t.elapsed(), r.len());
     std::mem::forget(rs);
 }

@@ -281,7 +281,7 @@ pub fn ruleset(rs: &Ruleset) -> String {
     for t in &rs.tables {
         let _ = writeln!(out, "*{}", t.name);
         for c in &t.chains {
-            let counters = c.counters.unwrap_or_default();
+            let counters = c.counters.as_deref().copied().unwrap_or_default();
             let policy = c.policy.map(|p| p.name()).unwrap_or("-");
             let _ = writeln!(
                 out,

@@ -95,12 +95,74 @@ pub struct Source {
     line_starts: Vec<u32>,
 }
 
+/// How much of a mapped file a whole-file pass reads before handing the pages back.
+pub const WINDOW: usize = 8 << 20;
+
+impl Text {
+    /// Tells the kernel this process is done with the pages of `range` for now. A mapped file's
+    /// pages count towards the process's resident memory for as long as they stay mapped, so a
+    /// pass over a 200 MB dump would otherwise hold all 200 MB; the page cache keeps them, and a
+    /// later read maps them again. Owned text is left alone.
+    pub fn release(&self, range: std::ops::Range<usize>) {
+        if let Text::Mapped(map) = self {
+            release_pages(map, range);
+        }
+    }
+
+    /// `f` over the text in windows of about [`WINDOW`] bytes cut after a line ending (so never
+    /// inside a character), releasing each window's pages once `f` has read it.
+    pub fn windows(&self, mut f: impl FnMut(usize, &[u8])) {
+        let bytes = self.as_bytes();
+        let mut at = 0;
+        while at < bytes.len() {
+            let end = window_end(bytes, at);
+            f(at, &bytes[at..end]);
+            self.release(at..end);
+            at = end;
+        }
+    }
+}
+
+/// Drops the pages of a read-only file map that lie wholly inside `range` from this process's
+/// resident memory (the pages at its edges may still be in use).
+pub fn release_pages(map: &memmap2::Mmap, range: std::ops::Range<usize>) {
+    const PAGE: usize = 4096;
+    let start = range.start.div_ceil(PAGE) * PAGE;
+    let end = (range.end.min(map.len()) / PAGE) * PAGE;
+    if end > start {
+        // SAFETY: the map is read-only and backed by a file, so dropping its pages loses no data:
+        // the next read faults them in again from the page cache.
+        let _ = unsafe {
+            map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, start, end - start)
+        };
+    }
+}
+
+/// Where a window starting at `at` ends: after the first line ending past [`WINDOW`] bytes.
+pub fn window_end(bytes: &[u8], at: usize) -> usize {
+    let probe = (at + WINDOW).min(bytes.len());
+    memchr::memchr(b'\n', &bytes[probe..]).map_or(bytes.len(), |i| probe + i + 1)
+}
+
 impl Source {
     pub fn new(name: impl Into<String>, text: impl Into<Text>) -> Arc<Source> {
         let text = text.into();
         let mut line_starts = Vec::with_capacity(text.len() / 64 + 1);
         line_starts.push(0);
-        line_starts.extend(memchr::memchr_iter(b'\n', text.as_bytes()).map(|i| i as u32 + 1));
+        text.windows(|at, w| {
+            line_starts.extend(memchr::memchr_iter(b'\n', w).map(|i| (at + i) as u32 + 1))
+        });
+        Source::with_line_starts(name, text, line_starts)
+    }
+
+    /// A source whose line index a front end already built while reading it: `line_starts` must
+    /// be 0 followed by the offset after every `\n` of `text`, in order.
+    pub fn with_line_starts(
+        name: impl Into<String>,
+        text: Text,
+        line_starts: Vec<u32>,
+    ) -> Arc<Source> {
+        debug_assert_eq!(line_starts.first(), Some(&0));
         Arc::new(Source {
             name: name.into(),
             text,

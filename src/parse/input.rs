@@ -19,13 +19,16 @@ pub enum RawInput {
 /// Decodes `raw`. Invalid UTF-8 is replaced (so the rest can still be checked) and reported.
 pub fn decode(name: &str, raw: RawInput) -> (Arc<Source>, Vec<ParseError>) {
     let mut bytes = match raw {
-        RawInput::Mapped(m)
-            if !m.starts_with(b"\xEF\xBB\xBF") && std::str::from_utf8(&m).is_ok() =>
-        {
-            let source = Source::new(name, Text::Mapped(m));
-            let errors = check(&source);
-            return (source, errors);
-        }
+        RawInput::Mapped(m) if !m.starts_with(b"\xEF\xBB\xBF") => match scan_mapped(&m) {
+            Some((line_starts, nuls)) => {
+                let source = Source::with_line_starts(name, Text::Mapped(m), line_starts);
+                let mut errors = nul_errors(nuls.into_iter());
+                errors.extend(check_lines(&source));
+                errors.sort_by_key(|e| e.span.start);
+                return (source, errors);
+            }
+            None => m.to_vec(),
+        },
         RawInput::Mapped(m) => m.to_vec(),
         RawInput::Bytes(b) => b,
     };
@@ -60,16 +63,49 @@ pub fn decode(name: &str, raw: RawInput) -> (Arc<Source>, Vec<ParseError>) {
     (source, errors)
 }
 
+/// One pass over a mapped file, a window at a time so that its pages are not all resident at
+/// once: whether it is UTF-8 (windows end after a line ending, which no character straddles),
+/// where its lines start, and where its NUL bytes are. None when it is not UTF-8.
+fn scan_mapped(map: &memmap2::Mmap) -> Option<(Vec<u32>, Vec<usize>)> {
+    let mut line_starts = Vec::with_capacity(map.len() / 64 + 1);
+    line_starts.push(0u32);
+    let mut nuls = Vec::new();
+    let mut at = 0;
+    while at < map.len() {
+        let end = crate::model::source::window_end(map, at);
+        let w = &map[at..end];
+        std::str::from_utf8(w).ok()?;
+        for i in memchr::memchr2_iter(b'\n', 0, w) {
+            if w[i] == b'\n' {
+                line_starts.push((at + i) as u32 + 1);
+            } else if nuls.len() < MAX_ERRORS {
+                nuls.push(at + i);
+            }
+        }
+        crate::model::source::release_pages(map, at..end);
+        at = end;
+    }
+    Some((line_starts, nuls))
+}
+
+fn nul_errors(at: impl Iterator<Item = usize>) -> Vec<ParseError> {
+    at.take(MAX_ERRORS)
+        .map(|at| ParseError::new(Span::new(at, at + 1), ParseErrorKind::NulByte))
+        .collect()
+}
+
 /// NUL bytes, absurd line lengths and empty input, in valid UTF-8 text.
 fn check(source: &Source) -> Vec<ParseError> {
+    let mut errors = nul_errors(memchr::memchr_iter(0, source.text.as_bytes()));
+    errors.extend(check_lines(source));
+    errors.sort_by_key(|e| e.span.start);
+    errors
+}
+
+/// Absurd line lengths and empty input, from the line index.
+fn check_lines(source: &Source) -> Vec<ParseError> {
     let text: &str = &source.text;
     let mut errors = Vec::new();
-    for at in memchr::memchr_iter(0, text.as_bytes()).take(MAX_ERRORS) {
-        errors.push(ParseError::new(
-            Span::new(at, at + 1),
-            ParseErrorKind::NulByte,
-        ));
-    }
     for (_, start, end) in source.line_ranges() {
         if end - start > MAX_LINE {
             errors.push(ParseError::new(
@@ -84,6 +120,5 @@ fn check(source: &Source) -> Vec<ParseError> {
     if text.trim().is_empty() {
         errors.push(ParseError::new(Span::NONE, ParseErrorKind::Empty));
     }
-    errors.sort_by_key(|e| e.span.start);
     errors
 }

@@ -228,7 +228,13 @@ pub fn parse(source: Arc<Source>) -> Result<Ruleset, Vec<ParseError>> {
         .find(|l| !l.text.is_empty() && !l.text.starts_with('#') && !is_shell_noise(l.text))
         .is_some_and(|l| !l.text.starts_with('*'));
     let mut st = State::new(source, InputFormat::Save, fragment);
+    let mut released = 0;
     for (no, start, end) in src.line_ranges() {
+        if start - released > crate::model::source::WINDOW {
+            // Rules are read again only when a command needs them: hand the pages back meanwhile.
+            text.release(released..start);
+            released = start;
+        }
         let line = Line::trimmed(no, start, &text[start..end]);
         if line.text.is_empty() || line.text.starts_with('#') {
             continue;
@@ -313,9 +319,7 @@ fn skip_blanks(s: &str) -> &str {
 /// hold millions, so it works on bytes.
 fn first_word(s: &str) -> (&str, &str) {
     let s = skip_blanks(s);
-    // Words here are verbs and chain names, a few dozen bytes: a plain loop beats setting up a
-    // vectorised search.
-    match s.bytes().position(is_blank) {
+    match memchr::memchr2(b' ', b'\t', s.as_bytes()) {
         Some(i) => (&s[..i], skip_blanks(&s[i..])),
         None => (s, ""),
     }
@@ -328,8 +332,12 @@ impl State {
 
     pub(super) fn line(&mut self, l: &Line<'_>) {
         let t = l.text;
-        // Nearly every line of a large dump is a plain `-A CHAIN …`.
+        // Nearly every line of a large dump is a plain `-A CHAIN …`, most often continuing the
+        // previous line's chain.
         if let Some(rest) = t.strip_prefix("-A ") {
+            if self.continues_run(l, rest) {
+                return;
+            }
             return self.rule(l, "-A", rest, None);
         }
         if let Some(name) = t.strip_prefix('*') {
@@ -379,6 +387,25 @@ impl State {
                 self.err(l.span(), ParseErrorKind::UnknownLine(shown))
             }
         }
+    }
+
+    /// Adds an `-A` line to the run of the previous line's chain when it continues it; the
+    /// general path ([`State::rule`]) does the same with more checks.
+    fn continues_run(&mut self, l: &Line<'_>, rest: &str) -> bool {
+        let (Some((ti, id)), Some(open), false) = (self.last_chain, self.open, self.eager) else {
+            return false;
+        };
+        if ti != open {
+            return false;
+        }
+        let c = self.rs.tables[ti].get_mut(id);
+        // Compare with the name it should be rather than search for where the name ends.
+        let name = c.name.as_bytes();
+        let rest = rest.as_bytes();
+        rest.starts_with(name)
+            && rest.get(name.len()).is_none_or(|&b| is_blank(b))
+            && c.rules
+                .extend_run(&self.rs.source, read_run, l.start as u32, l.no)
     }
 
     fn table(&mut self, l: &Line<'_>, name: &str) {
@@ -472,7 +499,7 @@ impl State {
                 return self.errors.push(e);
             }
             c.policy = policy_v;
-            c.counters = counters;
+            c.counters = counters.map(Box::new);
             c.decl = Some(l.span());
             return;
         }
@@ -482,7 +509,7 @@ impl State {
             ChainOrigin::Declared,
             &table.name,
         );
-        chain.counters = counters;
+        chain.counters = counters.map(Box::new);
         chain.decl = Some(l.span());
         if table.declare(chain).is_none() {
             let prev = table.chain(name).and_then(|c| c.decl).unwrap_or(Span::NONE);

@@ -156,6 +156,10 @@ fn u64_dec(i: &str) -> IResult<&str, u64> {
 
 /// `[packets:bytes]`.
 pub fn counters(s: &str) -> Result<Counters, ParseErrorKind> {
+    // What every declaration of a dump saved without `-c` carries.
+    if s == "[0:0]" {
+        return Ok(Counters::default());
+    }
     all_consuming(delimited(
         tag("["),
         separated_pair(u64_dec, char(':'), u64_dec),
