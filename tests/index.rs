@@ -1,0 +1,166 @@
+//! How a save dump is indexed: rules kept as runs of lines until read, and large files read a
+//! window at a time. Both are speed-ups only, so each test checks that they change no answer.
+
+use assert_cmd::Command;
+use kptrace::model::{Counters, InputFormat, Ruleset};
+use kptrace::synth::{self, Options, Order};
+
+fn parse(text: &str) -> Ruleset {
+    kptrace::parse::read("t.rules", text.as_bytes().to_vec(), Some(InputFormat::Save))
+        .unwrap_or_else(|f| panic!("{:?}", f.errors))
+}
+
+/// (line, text, counters) of every rule of a chain, in order.
+fn rules(rs: &Ruleset, chain: &str) -> Vec<(u32, String, Option<Counters>)> {
+    let c = rs.chain("nat", chain).unwrap();
+    (0..c.rules.len())
+        .map(|i| {
+            let r = rs.rule(c, i);
+            (r.line, rs.source.slice(r.span).to_string(), r.counters)
+        })
+        .collect()
+}
+
+#[test]
+fn rules_read_from_runs_are_the_lines_they_came_from_in_chain_order() {
+    let text = "\
+*nat
+:PREROUTING ACCEPT [0:0]
+:A - [0:0]
+:B - [0:0]
+-A A -j B
+  -A A -s 10.0.0.1/32 -j RETURN\t
+# a comment ends a run
+-A A -j ACCEPT
+[5:300] -A B -p tcp -j ACCEPT
+-A B -p udp -j ACCEPT   \r
+-A A -d 10.0.0.2/32 -j RETURN
+-I A 1 -j MARK --set-xmark 0x1/0x1
+-A PREROUTING -j A
+COMMIT
+";
+    let rs = parse(text);
+    let a = rs.chain("nat", "A").unwrap();
+    assert_eq!(a.rules.count(), 5, "counted without reading the run");
+    assert_eq!(
+        rules(&rs, "A"),
+        vec![
+            (12, "-I A 1 -j MARK --set-xmark 0x1/0x1".into(), None),
+            (5, "-A A -j B".into(), None),
+            (6, "-A A -s 10.0.0.1/32 -j RETURN".into(), None),
+            (8, "-A A -j ACCEPT".into(), None),
+            (11, "-A A -d 10.0.0.2/32 -j RETURN".into(), None),
+        ]
+    );
+    assert_eq!(
+        rules(&rs, "B"),
+        vec![
+            (
+                9,
+                "[5:300] -A B -p tcp -j ACCEPT".into(),
+                Some(Counters {
+                    packets: 5,
+                    bytes: 300
+                })
+            ),
+            (10, "-A B -p udp -j ACCEPT".into(), None),
+        ]
+    );
+    // The parsed rules are those lines: the second rule of A tests its source.
+    let a1 = rs.rule(a, 2);
+    assert!(kptrace::model::print::rule_spec(a1).contains("-s 10.0.0.1/32"));
+    assert_eq!(rules(&rs, "PREROUTING").len(), 1);
+}
+
+#[test]
+fn a_chain_named_in_the_source_reads_as_its_declaration() {
+    let rs = parse("*nat\n:KUBE-SVC-X - [0:0]\n-A KUBE-SVC-X -j RETURN\nCOMMIT\n");
+    let t = rs.table("nat").unwrap();
+    let c = t.chain("KUBE-SVC-X").unwrap();
+    assert_eq!(&*c.name, "KUBE-SVC-X");
+    assert_eq!(rs.source.slice(c.decl.unwrap()), ":KUBE-SVC-X - [0:0]");
+}
+
+fn kptrace() -> Command {
+    Command::cargo_bin("kptrace").unwrap()
+}
+
+/// A generated dump of over 8 MB, so that a mapped file is read in several windows.
+fn large_dump() -> String {
+    let (_, text) = synth::generate(&Options {
+        services: 3000,
+        order: Order::Kernel,
+        counters: false,
+        seed: 7,
+    });
+    assert!(text.len() > 3 * (8 << 20) / 2, "{} bytes", text.len());
+    text
+}
+
+#[test]
+fn a_large_file_read_in_windows_answers_as_the_same_text_read_whole() {
+    let text = large_dump();
+    let dir = tempdir();
+    let path = dir.join("large.rules");
+    std::fs::write(&path, &text).unwrap();
+    for args in [
+        &["ls", "--format", "json"][..],
+        &["lint", "--format", "json"][..],
+    ] {
+        let mapped = kptrace().args(args).arg(&path).output().unwrap();
+        let piped = kptrace()
+            .args(args)
+            .write_stdin(text.clone())
+            .output()
+            .unwrap();
+        assert_eq!(mapped.status.code(), piped.status.code(), "{args:?}");
+        let (m, p) = (
+            String::from_utf8(mapped.stdout).unwrap(),
+            String::from_utf8(piped.stdout).unwrap(),
+        );
+        assert!(m.len() > 1000, "{args:?}: {m}");
+        // The input's name differs (`large.rules` / `<stdin>`); nothing else may.
+        let name = path.display().to_string();
+        assert_eq!(m.replace(&name, "<stdin>"), p, "{args:?}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn bad_bytes_past_the_first_window_are_found_where_they_are() {
+    let text = large_dump();
+    // A NUL and a stray UTF-8 continuation byte, both far past the first window.
+    let mut bytes = text.into_bytes();
+    let at = bytes.len() - 2000;
+    let nl = at + bytes[at..].iter().position(|&b| b == b'\n').unwrap() + 1;
+    let line = bytes[..nl].iter().filter(|&&b| b == b'\n').count() + 1;
+    bytes.splice(nl..nl, b"-A KUBE-SERVICES -j \x00\n".iter().copied());
+    let dir = tempdir();
+    let nul = dir.join("nul.rules");
+    std::fs::write(&nul, &bytes).unwrap();
+    let out = kptrace().args(["ls"]).arg(&nul).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("NUL"), "{err}");
+    assert!(err.contains(&format!(":{line}:")), "line {line}: {err}");
+
+    bytes.splice(nl..nl + 1, [b'-', 0x80]);
+    let bad = dir.join("utf8.rules");
+    std::fs::write(&bad, &bytes).unwrap();
+    let out = kptrace().args(["ls"]).arg(&bad).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("UTF-8"), "{err}");
+    assert!(err.contains(&format!(":{line}:")), "line {line}: {err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn tempdir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "kptrace-index-{}-{}",
+        std::process::id(),
+        fastrand::u64(..)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
