@@ -48,11 +48,30 @@ fn main() {
     rs.parse_all();
     eprintln!("parse every rule           {:?}  {}", t.elapsed(), rss());
     let t = Instant::now();
-    let cat = kptrace::kube::Catalog::build(&rs, false);
+    let cat = kptrace::kube::Catalog::build(&rs, true);
     eprintln!(
-        "catalogue                  {:?} ({} ports)",
+        "catalogue, resolved        {:?} ({} ports)  {}",
         t.elapsed(),
-        cat.ports.len()
+        cat.ports.len(),
+        rss()
     );
-    std::mem::forget(rs);
+    let t = Instant::now();
+    let sets = vec![rs];
+    let cats = vec![cat];
+    let out = kptrace::render::ls::human(&sets, &cats);
+    eprintln!(
+        "ls table                   {:?} ({} bytes)  {}",
+        t.elapsed(),
+        out.len(),
+        rss()
+    );
+    let t = Instant::now();
+    let out = kptrace::render::ls::json(&sets, &cats);
+    eprintln!(
+        "ls json                    {:?} ({} bytes)  {}",
+        t.elapsed(),
+        out.len(),
+        rss()
+    );
+    std::mem::forget(sets);
 }

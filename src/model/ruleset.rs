@@ -133,16 +133,13 @@ impl Ruleset {
 
     /// Parses every rule now, on all cores, so that every error is known before a whole-dump command runs.
     pub fn parse_all(&self) {
-        // One flat list of rules, split in large chunks: a dump has hundreds of thousands of
-        // two-rule chains, and a task per chain costs more than parsing its rules.
-        let all: Vec<(&Chain, usize)> = self
-            .tables
-            .iter()
-            .flat_map(|t| t.chains.iter())
-            .flat_map(|c| (0..c.rules.len()).map(move |i| (c, i)))
-            .collect();
-        all.par_iter().with_min_len(4096).for_each(|&(c, i)| {
-            self.rule(c, i);
+        // Chains in large groups: a dump has hundreds of thousands of two-rule chains, and a task
+        // per chain costs more than reading its run and parsing its rules.
+        let chains: Vec<&Chain> = self.tables.iter().flat_map(|t| t.chains.iter()).collect();
+        chains.par_iter().with_min_len(512).for_each(|&c| {
+            for i in 0..c.rules.len() {
+                self.rule(c, i);
+            }
         });
     }
 

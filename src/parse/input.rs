@@ -75,12 +75,11 @@ fn scan_mapped(map: &memmap2::Mmap) -> Option<(Vec<u32>, Vec<usize>)> {
         let end = crate::model::source::window_end(map, at);
         let w = &map[at..end];
         std::str::from_utf8(w).ok()?;
-        for i in memchr::memchr2_iter(b'\n', 0, w) {
-            if w[i] == b'\n' {
-                line_starts.push((at + i) as u32 + 1);
-            } else if nuls.len() < MAX_ERRORS {
-                nuls.push(at + i);
-            }
+        line_starts.extend(memchr::memchr_iter(b'\n', w).map(|i| (at + i) as u32 + 1));
+        // Apart from corrupt input there are none: one quick search settles it.
+        if memchr::memchr(0, w).is_some() {
+            let room = MAX_ERRORS.saturating_sub(nuls.len());
+            nuls.extend(memchr::memchr_iter(0, w).take(room).map(|i| at + i));
         }
         crate::model::source::release_pages(map, at..end);
         at = end;
