@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end timings of the kptrace CLI on generated dumps of 1k / 10k / 50k Services, each beside
 # baselines measured in the same run on the same file (cat, wc -l, iptables-restore --test in a
-# fresh network namespace when run as root), plus peak RSS and the fitted growth exponent.
+# fresh network namespace when run as root), plus each command's peak RSS and the fitted growth
+# exponents.
 # Usage: benches/cli.sh [SIZES...]   (default: 1000 10000 50000). Needs hyperfine (Debian package).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,8 +12,8 @@ dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 sizes=("${@:-1000 10000 50000}")
 [ $# -eq 0 ] && sizes=(1000 10000 50000)
-printf '| Services | MB | lines | cat | wc -l | iptables-restore --test | ls | svc (one) | lint | lint peak RSS |\n|---|---|---|---|---|---|---|---|---|---|\n'
-declare -A lint_time
+printf '| Services | MB | lines | cat | wc -l | iptables-restore --test | ls | svc (one) | lint | peak RSS ls / svc / lint |\n|---|---|---|---|---|---|---|---|---|---|\n'
+declare -A times
 for n in "${sizes[@]}"; do
   f="$dir/$n.rules"
   target/release/examples/gendump --services "$n" > "$f"
@@ -29,22 +30,26 @@ for n in "${sizes[@]}"; do
     ip netns del "$ns"
     restore_t=$(python3 -c "print('%.3f s' % ($e - $s))")
   fi
-  ls_t=$(t "$K ls $f")
-  svc_t=$(t "$K svc ns7/svc7 $f")
-  lint_t=$(t "$K lint --fail-on never -f json $f")
-  lint_time[$n]=$(python3 -c "import json;print(json.load(open('$dir/h.json'))['results'][0]['mean'])")
-  rss=$( { /usr/bin/time -f '%M' "$K" lint --fail-on never -f json "$f" >/dev/null; } 2>&1 | tail -1)
-  printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s MB |\n' "$n" "$mb" "$lines" "$cat_t" "$wc_t" "$restore_t" "$ls_t" "$svc_t" "$lint_t" "$((rss / 1024))"
+  mean() { python3 -c "import json;print(json.load(open('$dir/h.json'))['results'][0]['mean'])"; }
+  ls_t=$(t "$K ls $f"); times[ls:$n]=$(mean)
+  svc_t=$(t "$K svc ns7/svc7 $f"); times[svc:$n]=$(mean)
+  lint_t=$(t "$K lint --fail-on never -f json $f"); times[lint:$n]=$(mean)
+  rss() { { /usr/bin/time -f '%M' "$K" "$@" >/dev/null; } 2>&1 | tail -1; }
+  rss_ls=$(rss ls "$f"); rss_svc=$(rss svc ns7/svc7 "$f"); rss_lint=$(rss lint --fail-on never -f json "$f")
+  printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s / %s / %s MB |\n' "$n" "$mb" "$lines" "$cat_t" "$wc_t" "$restore_t" "$ls_t" "$svc_t" "$lint_t" "$((rss_ls / 1024))" "$((rss_svc / 1024))" "$((rss_lint / 1024))"
 done
 if [ "${#sizes[@]}" -ge 2 ]; then
-  args=""
-  for n in "${sizes[@]}"; do args="$args $n:${lint_time[$n]}"; done
-  python3 - $args <<'PY'
+  echo
+  for cmd in ls svc lint; do
+    args=""
+    for n in "${sizes[@]}"; do args="$args $n:${times[$cmd:$n]}"; done
+    python3 - "$cmd" $args <<'PY'
 import math, sys
-pts = [tuple(map(float, a.split(':'))) for a in sys.argv[1:]]
+cmd, pts = sys.argv[1], [tuple(map(float, a.split(':'))) for a in sys.argv[2:]]
 xs = [math.log(n) for n, _ in pts]; ys = [math.log(t) for _, t in pts]
 mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
 k = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sum((x - mx) ** 2 for x in xs)
-print(f"\nlint time grows as n^{k:.2f} over {', '.join(str(int(n)) for n, _ in pts)} Services (1.0 = linear)")
+print(f"{cmd} time grows as n^{k:.2f} over {', '.join(str(int(n)) for n, _ in pts)} Services (1.0 = linear)")
 PY
+  done
 fi

@@ -239,6 +239,11 @@ pub fn parse(source: Arc<Source>) -> Result<Ruleset, Vec<ParseError>> {
         if line.text.is_empty() || line.text.starts_with('#') {
             continue;
         }
+        if line.text.starts_with(':') {
+            // Chains are named by their declarations' text, and every lookup by name reads it:
+            // declarations stay resident.
+            released = end;
+        }
         st.line(&line);
         if st.errors.len() > super::input::MAX_ERRORS {
             break;
