@@ -40,6 +40,7 @@ fn rules_read_from_runs_are_the_lines_they_came_from_in_chain_order() {
 COMMIT
 ";
     let rs = parse(text);
+    assert_eq!(rs.rule_count(), 8);
     let a = rs.chain("nat", "A").unwrap();
     assert_eq!(a.rules.count(), 5, "counted without reading the run");
     assert_eq!(
