@@ -9,14 +9,13 @@ use super::chain::RuleSlot;
 use super::source::Source;
 use std::sync::{Arc, OnceLock};
 
-/// Reads `len` consecutive rule lines, the first starting at byte `start` on line `line`. Set by
-/// the front end that recorded the run: only it knows the line syntax.
-pub type RunReader = fn(source: &Source, start: u32, line: u32, len: u32) -> Vec<RuleSlot>;
+/// Reads `len` consecutive rule lines from line `line` on. Set by the front end that recorded the
+/// run: only it knows the line syntax.
+pub type RunReader = fn(source: &Source, line: u32, len: u32) -> Vec<RuleSlot>;
 
 struct Run {
     source: Arc<Source>,
     read: RunReader,
-    start: u32,
     line: u32,
     len: u32,
 }
@@ -36,16 +35,10 @@ impl RuleList {
         RuleList::default()
     }
 
-    /// Records the rule on line `line` (starting at byte `start`) as part of this chain's run of
-    /// lines, when it continues it (or starts it, for a chain with no rules yet). Returns false when
-    /// it cannot: the caller then appends a slot.
-    pub fn extend_run(
-        &mut self,
-        source: &Arc<Source>,
-        read: RunReader,
-        start: u32,
-        line: u32,
-    ) -> bool {
+    /// Records the rule on line `line` as part of this chain's run of lines, when it continues it
+    /// (or starts it, for a chain with no rules yet). Returns false when it cannot: the caller then
+    /// appends a slot.
+    pub fn extend_run(&mut self, source: &Arc<Source>, read: RunReader, line: u32) -> bool {
         if self.slots.get().is_some() {
             return false;
         }
@@ -54,7 +47,6 @@ impl RuleList {
                 self.run = Some(Run {
                     source: source.clone(),
                     read,
-                    start,
                     line,
                     len: 1,
                 });
@@ -80,7 +72,7 @@ impl RuleList {
     fn read(&self) -> Vec<RuleSlot> {
         self.run
             .as_ref()
-            .map(|r| (r.read)(&r.source, r.start, r.line, r.len))
+            .map(|r| (r.read)(&r.source, r.line, r.len))
             .unwrap_or_default()
     }
 }

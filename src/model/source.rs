@@ -108,19 +108,6 @@ impl Text {
             release_pages(map, range);
         }
     }
-
-    /// `f` over the text in windows of about [`WINDOW`] bytes cut after a line ending (so never
-    /// inside a character), releasing each window's pages once `f` has read it.
-    pub fn windows(&self, mut f: impl FnMut(usize, &[u8])) {
-        let bytes = self.as_bytes();
-        let mut at = 0;
-        while at < bytes.len() {
-            let end = window_end(bytes, at);
-            f(at, &bytes[at..end]);
-            self.release(at..end);
-            at = end;
-        }
-    }
 }
 
 /// Drops the pages of a read-only file map that lie wholly inside `range` from this process's
@@ -149,9 +136,7 @@ impl Source {
         let text = text.into();
         let mut line_starts = Vec::with_capacity(text.len() / 64 + 1);
         line_starts.push(0);
-        text.windows(|at, w| {
-            line_starts.extend(memchr::memchr_iter(b'\n', w).map(|i| (at + i) as u32 + 1))
-        });
+        line_starts.extend(memchr::memchr_iter(b'\n', text.as_bytes()).map(|i| i as u32 + 1));
         Source::with_line_starts(name, text, line_starts)
     }
 
@@ -217,18 +202,23 @@ impl Source {
         self.text.get(span.range()).unwrap_or("")
     }
 
+    /// Where 1-based line `no` starts and ends (before its `\n`), from the index.
+    pub fn line_range(&self, no: u32) -> (usize, usize) {
+        let i = no as usize - 1;
+        let start = self.line_starts[i] as usize;
+        let end = self
+            .line_starts
+            .get(i + 1)
+            .map_or(self.text.len(), |&next| next as usize - 1);
+        (start, end)
+    }
+
     /// Every line as (1-based number, start, end before its `\n`), from the index: no second
     /// search for line endings.
     pub fn line_ranges(&self) -> impl Iterator<Item = (u32, usize, usize)> + '_ {
-        let len = self.text.len();
-        let n = self.line_count().max(1);
-        (0..n).map(move |i| {
-            let start = self.line_starts[i] as usize;
-            let end = self
-                .line_starts
-                .get(i + 1)
-                .map_or(len, |&next| next as usize - 1);
-            (i as u32 + 1, start, end)
+        (1..=self.line_count().max(1) as u32).map(|no| {
+            let (start, end) = self.line_range(no);
+            (no, start, end)
         })
     }
 

@@ -25,14 +25,11 @@ pub fn slot_parser(
 }
 
 /// Reads a run of consecutive `-A` lines recorded while indexing (see [`RuleList`]).
-fn read_run(source: &Source, start: u32, line: u32, len: u32) -> Vec<RuleSlot> {
-    let text: &str = &source.text;
-    let mut at = start as usize;
-    (0..len)
-        .map(|i| {
-            let end = memchr::memchr(b'\n', &text.as_bytes()[at..]).map_or(text.len(), |j| at + j);
-            let l = Line::trimmed(line + i, at, &text[at..end]);
-            at = end + 1;
+fn read_run(source: &Source, line: u32, len: u32) -> Vec<RuleSlot> {
+    (line..line + len)
+        .map(|no| {
+            let (start, end) = source.line_range(no);
+            let l = Line::trimmed(no, start, &source.text[start..end]);
             appended_slot(&l).expect("a run only holds lines indexed as `-A` rules")
         })
         .collect()
@@ -409,8 +406,7 @@ impl State {
         let rest = rest.as_bytes();
         rest.starts_with(name)
             && rest.get(name.len()).is_none_or(|&b| is_blank(b))
-            && c.rules
-                .extend_run(&self.rs.source, read_run, l.start as u32, l.no)
+            && c.rules.extend_run(&self.rs.source, read_run, l.no)
     }
 
     fn table(&mut self, l: &Line<'_>, name: &str) {
@@ -598,11 +594,7 @@ impl State {
         if appended && !self.eager {
             // Consecutive lines of one chain stay a run of text until something reads them.
             let chain_ref = self.rs.tables[ti].get_mut(id);
-            let start = l.start as u32;
-            if chain_ref
-                .rules
-                .extend_run(&self.rs.source, read_run, start, l.no)
-            {
+            if chain_ref.rules.extend_run(&self.rs.source, read_run, l.no) {
                 return;
             }
         }
