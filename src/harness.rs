@@ -142,7 +142,7 @@ pub fn trace(data: &[u8]) {
             }
         }
     }
-    let cat = crate::kube::Catalog::build(&rs, false);
+    let cat = crate::kube::Catalog::build(&rs);
     let mut names: Vec<String> = cat.ports.iter().map(|p| p.display_name()).collect();
     names.truncate(4);
     for q in names {

@@ -19,7 +19,7 @@ fn keys(cat: &Catalog, q: &str) -> Vec<String> {
 }
 
 fn check(rs: &Ruleset, what: &str) -> usize {
-    let full = Catalog::build(rs, false);
+    let full = Catalog::build(rs);
     let mut queries = Vec::new();
     for p in &full.ports {
         if let Some(s) = &p.service {

@@ -101,7 +101,7 @@ fn every_conformance_dump_parses_and_names_its_services() {
         let rs = common::load(&dump);
         rs.parse_all();
         assert!(rs.take_errors().is_empty(), "{}", dump.display());
-        let cat = kptrace::kube::Catalog::build(&rs, true);
+        let cat = kptrace::kube::Catalog::build_resolved(&rs);
         let text = std::fs::read_to_string(&dump).unwrap();
         // Every Service a kube-proxy comment names on a Service entry rule is listed.
         for line in text.lines() {

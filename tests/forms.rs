@@ -173,7 +173,7 @@ fn to_listing(dump: &str, tool: &str, id: usize) -> Result<String, String> {
 /// What `svc` answers for every Service of a rule set, in a form that does not depend on line
 /// numbers: per Service port and probe, the sorted outcomes.
 fn answers(rs: &Ruleset) -> BTreeMap<String, Vec<String>> {
-    let cat = Catalog::build(rs, false);
+    let cat = Catalog::build(rs);
     let mut queries: Vec<String> = cat
         .ports
         .iter()

@@ -150,7 +150,7 @@ fn service_pictures_of_the_seeds() {
 fn service_pictures_of_every_conformance_service() {
     for f in common::conformance_dumps() {
         let rs = common::load(&f);
-        let cat = kptrace::kube::Catalog::build(&rs, false);
+        let cat = kptrace::kube::Catalog::build(&rs);
         let rel = f
             .strip_prefix(common::root())
             .unwrap()

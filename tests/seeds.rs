@@ -18,7 +18,7 @@ fn threshold(p: &str) -> f64 {
 #[test]
 fn seed_001_nginx_svc_is_listed_with_its_entry_points() {
     let rs = common::load(&common::fixture("seeds/001-nginx-svc.rules"));
-    let cat = Catalog::build(&rs, true);
+    let cat = Catalog::build_resolved(&rs);
     assert_eq!(cat.ports.len(), 1);
     let p = &cat.ports[0];
     assert_eq!(p.service.as_deref(), Some("default/nginx-svc"));

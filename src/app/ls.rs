@@ -9,9 +9,10 @@ pub fn run(args: &LsArgs, fmt: FormatChoice) -> super::Result<ExitCode> {
     let sets = input::load_all(&args.files, fmt)?;
     let mut all = Vec::new();
     for rs in &sets {
-        rs.parse_all();
+        // Reads every rule once: all parse errors are known after it.
+        let cat = Catalog::build_resolved(rs);
         input::check_late_errors(rs)?;
-        all.push(Catalog::build(rs, true));
+        all.push(cat);
     }
     let out = match args.format {
         Format::Json => crate::render::ls::json(&sets, &all),

@@ -23,7 +23,7 @@ pub fn analyse(rs: &Ruleset, query: &str, node_ips: &[IpAddr]) -> (Vec<PortRepor
     let mut cat = Catalog::for_query(rs, query);
     let mut hits = cat.find(query);
     if hits.is_empty() {
-        cat = Catalog::build(rs, false);
+        cat = Catalog::build(rs);
         hits = cat.find(query);
     }
     if hits.is_empty() {

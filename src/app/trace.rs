@@ -20,7 +20,7 @@ pub fn run(args: &TraceArgs, fmt: FormatChoice) -> super::Result<ExitCode> {
     let mut node_ips = args.node.node_ips.clone();
     let mut extra_notes = Vec::new();
     if node_ips.is_empty() {
-        let revealed = crate::kube::Catalog::build(&rs, false).node_ips;
+        let revealed = crate::kube::Catalog::build(&rs).node_ips;
         if !revealed.is_empty() {
             extra_notes.push(format!(
                 "node addresses taken from the rules (give --node-ip to set them): {}",

@@ -5,11 +5,13 @@
 //! with names like `KUBE-SVC-1`), a Service port is keyed by the chain its cluster IP jumps to.
 
 pub mod comment;
+pub mod facts;
 pub mod probe;
 pub mod service;
 
 use crate::model::criterion::{Dir, MultiDir};
 use crate::model::*;
+use facts::{dnat_of, dnat_packets, ChainFacts};
 use ipnet::IpNet;
 use rustc_hash::FxHashMap;
 pub use service::{Endpoint, Entry, EntryKind, ServicePort};
@@ -54,6 +56,9 @@ fn group_key(target: &str) -> String {
 pub fn is_helper_chain(name: &str) -> bool {
     name.starts_with("KUBE-MARK-") || name == "KUBE-NODEPORTS" || name == "KUBE-POSTROUTING"
 }
+
+/// The facts of a port's SVC, EXT, SVL and XLB chains (see [`ServicePort::chains`]).
+type PortFacts = [Option<Box<ChainFacts>>; 4];
 
 /// All Service ports a rule set shows.
 #[derive(Debug, Default)]
@@ -101,6 +106,78 @@ fn is_local_addrtype(rule: &Rule) -> bool {
     })
 }
 
+/// What one rule of KUBE-SERVICES or KUBE-NODEPORTS tells the catalogue.
+enum EntryRule {
+    /// `-d <node IP> … -j KUBE-NODEPORTS`: an address `--nodeport-addresses` allows.
+    NodeIp(IpAddr),
+    /// The pre-1.24 cluster-IP masquerade rule: `! -s <cluster CIDR> -d <cluster IP> -j KUBE-MARK-MASQ`.
+    ClusterCidr(IpNet),
+    /// A way into a Service port, and the port its comment names.
+    Entry(Entry, Option<comment::PortRef>),
+}
+
+fn read_services_rule(rule: &Rule) -> Option<EntryRule> {
+    let target = rule.jump_target()?;
+    if target == "KUBE-NODEPORTS" {
+        return match rule.destination() {
+            Some((false, net)) => host(net).map(EntryRule::NodeIp),
+            _ => None,
+        };
+    }
+    if target.starts_with("KUBE-MARK-") {
+        return match rule.source() {
+            Some((true, net)) => Some(EntryRule::ClusterCidr(net)),
+            _ => None,
+        };
+    }
+    let Some((false, dst)) = rule.destination() else {
+        return None;
+    };
+    let (address, port) = (host(dst)?, dport(rule)?);
+    let c = rule.comment().and_then(comment::parse);
+    let tail = c.as_ref().map(|c| c.tail.as_str()).unwrap_or_default();
+    let kind = if tail.ends_with("external IP") {
+        EntryKind::ExternalIp
+    } else if tail.ends_with("loadbalancer IP") || target.starts_with("KUBE-FW-") {
+        EntryKind::LoadBalancer
+    } else if tail.ends_with("cluster IP") {
+        EntryKind::ClusterIp
+    } else if target.starts_with("KUBE-EXT-") || target.starts_with("KUBE-XLB-") {
+        EntryKind::ExternalIp
+    } else {
+        EntryKind::ClusterIp
+    };
+    let entry = Entry {
+        kind,
+        address: Some(address),
+        port,
+        protocol: protocol(rule),
+        chain: "KUBE-SERVICES",
+        line: rule.line,
+        target: target.to_string(),
+    };
+    Some(EntryRule::Entry(entry, c.map(|c| c.port)))
+}
+
+fn read_nodeports_rule(rule: &Rule) -> Option<EntryRule> {
+    let target = rule.jump_target()?;
+    let port = dport(rule)?;
+    if target.starts_with("KUBE-MARK-") {
+        return None;
+    }
+    let entry = Entry {
+        kind: EntryKind::NodePort,
+        address: None,
+        port,
+        protocol: protocol(rule),
+        chain: "KUBE-NODEPORTS",
+        line: rule.line,
+        target: target.to_string(),
+    };
+    let name = rule.comment().and_then(comment::parse).map(|c| c.port);
+    Some(EntryRule::Entry(entry, name))
+}
+
 impl Catalog {
     /// Reads the Services of `rs`. With `resolve`, also their endpoints (for every port); without,
     /// call [`Catalog::resolve`] on the ports you need.
@@ -127,24 +204,26 @@ impl Catalog {
             needles: Some(vec![needle.to_string()]),
             ..Catalog::default()
         };
-        cat.scan(rs, false);
+        cat.scan(rs);
         cat
     }
 
-    /// The rules of `chain` this catalogue reads: all of them, or with needles, those whose text
-    /// holds one, plus the node-port jump and masquerade rules every Service port needs.
-    fn rules_of<'a>(
+    /// What `read` makes of the rules of `chain` this catalogue reads: all of them, or with needles,
+    /// those whose text holds one, plus the node-port jump and masquerade rules every Service port
+    /// needs. A catalogue of the whole dump reads the 100,000 entry rules of a large dump on all
+    /// cores and keeps none of them parsed.
+    fn read_chain<T: Send>(
         &self,
-        rs: &'a Ruleset,
-        chain: &'a Chain,
-    ) -> impl Iterator<Item = &'a Rule> + 'a {
-        let needles = self.needles.clone();
-        let text: &'a str = &rs.source.text;
+        rs: &Ruleset,
+        chain: &Chain,
+        read: impl Fn(&Rule) -> Option<T> + Sync + Send,
+    ) -> Vec<T> {
+        let Some(needles) = &self.needles else {
+            return rs.map_rules(chain, read);
+        };
+        let text: &str = &rs.source.text;
         (0..chain.rules.len())
-            .filter(move |&i| {
-                let Some(needles) = &needles else {
-                    return true;
-                };
+            .filter(|&i| {
                 let sp = chain.rules[i].span;
                 let line = text.get(sp.start as usize..sp.end as usize).unwrap_or("");
                 // Rules built from other forms (listings, scripts) may not carry their text.
@@ -153,35 +232,91 @@ impl Catalog {
                     || line.contains("-j KUBE-MARK-")
                     || needles.iter().any(|n| line.contains(n.as_str()))
             })
-            .map(move |i| rs.rule(chain, i))
+            .filter_map(|i| read(rs.rule(chain, i)))
+            .collect()
     }
 
-    pub fn build(rs: &Ruleset, resolve: bool) -> Catalog {
+    /// The Service ports of `rs` with their entry points; call [`Catalog::resolve`] on the ports
+    /// whose endpoints you need.
+    pub fn build(rs: &Ruleset) -> Catalog {
         let mut cat = Catalog::default();
-        cat.scan(rs, resolve);
+        cat.scan(rs);
         cat
     }
 
-    fn scan(&mut self, rs: &Ruleset, resolve: bool) {
-        let cat = self;
-        if let Some(nat) = rs.table("nat") {
-            cat.scan_nat(rs, nat);
+    /// Every Service port of `rs` with its entry points, chains and endpoint counts, for commands
+    /// about the whole dump. Reads every rule of the dump once, in one sweep that keeps no rule
+    /// parsed (so every parse error is known after it); endpoint addresses are not looked up.
+    pub fn build_resolved(rs: &Ruleset) -> Catalog {
+        use rayon::prelude::*;
+        let mut cat = Catalog::default();
+        cat.scan(rs);
+        for t in rs.tables.iter().filter(|t| &*t.name != "nat") {
+            rs.sweep(t, |_, _, _| ());
         }
-        if let Some(filter) = rs.table("filter") {
-            cat.scan_filter(rs, filter);
+        let Some(nat) = rs.table("nat") else {
+            return cat;
+        };
+        // The chains each port reads, by id: names are looked up once, on all cores.
+        let ids: Vec<[Option<ChainId>; 4]> = cat
+            .ports
+            .par_iter_mut()
+            .with_min_len(256)
+            .map(|sp| {
+                Self::name_chains(nat, sp);
+                sp.chains().map(|c| nat.id(c?))
+            })
+            .collect();
+        let mut wanted = vec![false; nat.chains.len()];
+        for id in ids.iter().flatten().flatten() {
+            wanted[id.0 as usize] = true;
         }
-        if resolve {
-            use rayon::prelude::*;
-            let cidrs: Vec<IpNet> = cat
-                .ports
-                .par_iter_mut()
-                .with_min_len(256)
-                .flat_map_iter(|p| Self::resolve_port(rs, p))
-                .collect();
-            cat.cluster_cidrs.extend(cidrs);
-        }
+        let swept = rs.sweep(nat, |id, chain, rules| {
+            let rules = || rules.iter().map(|r| &**r);
+            let facts = wanted[id.0 as usize]
+                .then(|| Box::new(ChainFacts::read(&chain.name, rules(), |_| None)));
+            (facts, dnat_packets(rules()))
+        });
+        let (mut facts, packets): (Vec<_>, Vec<_>) = swept.into_iter().unzip();
+        let taken: Vec<PortFacts> = ids
+            .iter()
+            .map(|ids| ids.map(|id| id.and_then(|id| facts[id.0 as usize].take())))
+            .collect();
+        drop(facts);
+        let counted = packets.iter().any(Option::is_some);
+        let cidrs: Vec<IpNet> = cat
+            .ports
+            .par_iter_mut()
+            .zip(taken)
+            .with_min_len(256)
+            .flat_map_iter(|(sp, facts)| {
+                let cidrs = Self::resolve_with(sp, facts);
+                if counted {
+                    for e in sp.endpoints.iter_mut().chain(sp.local_endpoints.iter_mut()) {
+                        e.packets = nat.id(&e.chain).and_then(|id| packets[id.0 as usize]);
+                    }
+                }
+                if sp.service.is_none() {
+                    Self::name_from_chains(rs, nat, sp);
+                }
+                cidrs
+            })
+            .collect();
+        cat.cluster_cidrs.extend(cidrs);
         cat.cluster_cidrs.sort();
         cat.cluster_cidrs.dedup();
+        cat
+    }
+
+    fn scan(&mut self, rs: &Ruleset) {
+        if let Some(nat) = rs.table("nat") {
+            self.scan_nat(rs, nat);
+        }
+        if let Some(filter) = rs.table("filter") {
+            self.scan_filter(rs, filter);
+        }
+        self.cluster_cidrs.sort();
+        self.cluster_cidrs.dedup();
     }
 
     fn group(&mut self, key: String) -> &mut ServicePort {
@@ -211,97 +346,39 @@ impl Catalog {
     }
 
     fn scan_nat(&mut self, rs: &Ruleset, nat: &Table) {
+        let mut seen = Vec::new();
         if let Some(services) = nat.chain("KUBE-SERVICES") {
-            for rule in self.rules_of(rs, services) {
-                let Some(target) = rule.jump_target() else {
-                    continue;
-                };
-                if target == "KUBE-NODEPORTS" {
-                    if let Some((false, net)) = rule.destination() {
-                        if let Some(ip) = host(net) {
-                            self.node_ips.push(ip);
-                        }
-                    }
-                    continue;
-                }
-                if target.starts_with("KUBE-MARK-") {
-                    // The pre-1.24 cluster-IP masquerade rule: `! -s <cluster CIDR> -d <cluster IP>`.
-                    if let Some((true, net)) = rule.source() {
-                        self.cluster_cidrs.push(net);
-                    }
-                    continue;
-                }
-                let Some((false, dst)) = rule.destination() else {
-                    continue;
-                };
-                let (Some(address), Some(port)) = (host(dst), dport(rule)) else {
-                    continue;
-                };
-                let tail = rule
-                    .comment()
-                    .and_then(comment::parse)
-                    .map(|c| c.tail)
-                    .unwrap_or_default();
-                let kind = if tail.ends_with("external IP") {
-                    EntryKind::ExternalIp
-                } else if tail.ends_with("loadbalancer IP") || target.starts_with("KUBE-FW-") {
-                    EntryKind::LoadBalancer
-                } else if tail.ends_with("cluster IP") {
-                    EntryKind::ClusterIp
-                } else if target.starts_with("KUBE-EXT-") || target.starts_with("KUBE-XLB-") {
-                    EntryKind::ExternalIp
-                } else {
-                    EntryKind::ClusterIp
-                };
-                let entry = Entry {
-                    kind,
-                    address: Some(address),
-                    port,
-                    protocol: protocol(rule),
-                    chain: "KUBE-SERVICES".into(),
-                    line: rule.line,
-                    target: target.to_string(),
-                };
-                let sp = self.group(group_key(target));
-                Self::name_from(sp, rule);
-                sp.protocol = sp.protocol.or(entry.protocol);
-                if !sp
-                    .entries
-                    .iter()
-                    .any(|e| e.kind == kind && e.address == entry.address && e.port == port)
-                {
-                    sp.entries.push(entry);
-                }
-            }
+            seen = self.read_chain(rs, services, read_services_rule);
         }
         if let Some(nodeports) = nat.chain("KUBE-NODEPORTS") {
-            for rule in self.rules_of(rs, nodeports) {
-                let Some(target) = rule.jump_target() else {
-                    continue;
-                };
-                let Some(port) = dport(rule) else { continue };
-                if target.starts_with("KUBE-MARK-") {
+            seen.extend(self.read_chain(rs, nodeports, read_nodeports_rule));
+        }
+        for s in seen {
+            let (entry, name) = match s {
+                EntryRule::NodeIp(ip) => {
+                    self.node_ips.push(ip);
                     continue;
                 }
-                let entry = Entry {
-                    kind: EntryKind::NodePort,
-                    address: None,
-                    port,
-                    protocol: protocol(rule),
-                    chain: "KUBE-NODEPORTS".into(),
-                    line: rule.line,
-                    target: target.to_string(),
-                };
-                let sp = self.group(group_key(target));
-                Self::name_from(sp, rule);
-                sp.protocol = sp.protocol.or(entry.protocol);
-                if !sp
-                    .entries
-                    .iter()
-                    .any(|e| e.kind == EntryKind::NodePort && e.port == port)
-                {
-                    sp.entries.push(entry);
+                EntryRule::ClusterCidr(net) => {
+                    self.cluster_cidrs.push(net);
+                    continue;
                 }
+                EntryRule::Entry(entry, name) => (entry, name),
+            };
+            let sp = self.group(group_key(&entry.target));
+            if sp.service.is_none() {
+                if let Some(n) = name {
+                    sp.service = Some(n.service);
+                    sp.port_name = n.port;
+                }
+            }
+            sp.protocol = sp.protocol.or(entry.protocol);
+            let same = |e: &Entry| match entry.kind {
+                EntryKind::NodePort => e.kind == EntryKind::NodePort && e.port == entry.port,
+                kind => e.kind == kind && e.address == entry.address && e.port == entry.port,
+            };
+            if !sp.entries.iter().any(same) {
+                sp.entries.push(entry);
             }
         }
     }
@@ -317,7 +394,7 @@ impl Catalog {
             let Some(chain) = filter.chain(chain_name) else {
                 continue;
             };
-            for rule in self.rules_of(rs, chain) {
+            for rule in &self.read_chain(rs, chain, |r| Some(r.clone())) {
                 let Some(c) = rule.comment().and_then(comment::parse) else {
                     continue;
                 };
@@ -369,7 +446,7 @@ impl Catalog {
                                 },
                                 port,
                                 protocol: protocol(rule),
-                                chain: chain_name.into(),
+                                chain: chain_name,
                                 line: rule.line,
                                 target: rule
                                     .target_kind()
@@ -383,23 +460,45 @@ impl Catalog {
         }
     }
 
-    /// Fills in a port's chains and endpoints.
+    /// Fills in a port's chains and endpoints, reading its chains as it goes (and keeping what it
+    /// parsed: a trace of the port reads the same chains again).
     pub fn resolve(&mut self, rs: &Ruleset, sp: &mut ServicePort) {
-        let cidrs = Self::resolve_port(rs, sp);
+        let Some(nat) = rs.table("nat") else { return };
+        Self::name_chains(nat, sp);
+        let facts = sp.chains().map(|c| {
+            let chain = nat.chain(c?)?;
+            Some(Box::new(ChainFacts::read(
+                &chain.name,
+                rs.rules(chain),
+                |t| {
+                    Some(
+                        nat.chain(t)
+                            .map(|c| dnat_of(rs.rules(c)))
+                            .unwrap_or_default(),
+                    )
+                },
+            )))
+        });
+        let cidrs = Self::resolve_with(sp, facts);
+        if sp.service.is_none() {
+            Self::name_from_chains(rs, nat, sp);
+        }
         self.cluster_cidrs.extend(cidrs);
         self.cluster_cidrs.sort();
         self.cluster_cidrs.dedup();
     }
 
-    /// Fills in a port's chains and endpoints; returns the cluster CIDRs its rules reveal. Needs no
-    /// catalogue state, so whole-dump commands resolve every port in parallel.
-    fn resolve_port(rs: &Ruleset, sp: &mut ServicePort) -> Vec<IpNet> {
-        let mut cidrs = Vec::new();
-        let Some(nat) = rs.table("nat") else {
-            return cidrs;
-        };
+    /// Names a port's chains after its key: the chains of its hash that exist, or the chain that
+    /// keys it.
+    fn name_chains(nat: &Table, sp: &mut ServicePort) {
         if let Some(h) = sp.key.strip_prefix("hash:") {
-            let has = |p: &str| nat.chain(&format!("{p}{h}")).map(|c| c.name.to_string());
+            let mut name = String::with_capacity(16 + h.len());
+            let mut has = |p: &str| {
+                name.clear();
+                name.push_str(p);
+                name.push_str(h);
+                nat.chain(&name).map(|c| c.name.to_string())
+            };
             sp.svc_chain = has("KUBE-SVC-");
             sp.ext_chain = has("KUBE-EXT-");
             sp.svl_chain = has("KUBE-SVL-");
@@ -408,54 +507,52 @@ impl Catalog {
         } else if let Some(c) = sp.key.strip_prefix("chain:") {
             sp.svc_chain = Some(c.to_string());
         }
-        for chain in [&sp.ext_chain, &sp.xlb_chain] {
-            // Pod short-circuits in EXT/XLB chains reveal the cluster CIDR.
-            if let Some(c) = chain.as_ref().and_then(|c| nat.chain(c)) {
-                for rule in rs.rules(c) {
-                    if let (Some((false, net)), Some(t)) = (rule.source(), rule.jump_target()) {
-                        if t.starts_with("KUBE-SVC-") && net.prefix_len() < net.max_prefix_len() {
-                            cidrs.push(net);
-                            sp.external_local = true;
-                        }
-                    }
-                }
+    }
+
+    /// Fills in a port's endpoints from the facts of its chains (each asked for once); returns
+    /// the cluster CIDRs they reveal.
+    fn resolve_with(sp: &mut ServicePort, [svc, ext, svl, xlb]: PortFacts) -> Vec<IpNet> {
+        let mut cidrs = Vec::new();
+        // Pod short-circuits in EXT/XLB chains reveal the cluster CIDR.
+        for f in [&ext, &xlb].into_iter().flatten() {
+            if !f.pod_cidrs.is_empty() {
+                cidrs.extend_from_slice(&f.pod_cidrs);
+                sp.external_local = true;
             }
         }
-        // v1.24+: the off-cluster masquerade rule is the first rule of KUBE-SVC-:
-        // `! -s <cluster CIDR> -d <cluster IP> … -j KUBE-MARK-MASQ`.
-        if let Some(c) = sp.svc_chain.as_ref().and_then(|c| nat.chain(c)) {
-            for rule in rs.rules(c) {
-                if let (Some((true, net)), Some(t)) = (rule.source(), rule.jump_target()) {
-                    if t.starts_with("KUBE-MARK-") && net.prefix_len() < net.max_prefix_len() {
-                        cidrs.push(net);
-                    }
-                }
-            }
+        if let Some(f) = svc.map(|f| *f) {
+            // v1.24+: the off-cluster masquerade rule is the first rule of KUBE-SVC-:
+            // `! -s <cluster CIDR> -d <cluster IP> … -j KUBE-MARK-MASQ`.
+            cidrs.extend(f.masq_cidrs);
+            sp.endpoints = f.endpoints;
+            sp.affinity_seconds = f.affinity;
         }
-        let (eps, aff) = endpoints_of(rs, nat, sp.svc_chain.as_deref());
-        sp.endpoints = eps;
-        sp.affinity_seconds = aff;
         sp.external_local |= sp.xlb_chain.is_some();
-        let local = sp.svl_chain.clone().or_else(|| sp.xlb_chain.clone());
-        if let Some(l) = local {
-            sp.local_endpoints = endpoints_of(rs, nat, Some(&l)).0;
-        }
-        if sp.service.is_none() {
-            let mut chains: Vec<String> = [&sp.svc_chain, &sp.ext_chain, &sp.svl_chain]
-                .into_iter()
-                .flatten()
-                .cloned()
-                .collect();
-            chains.extend(sp.endpoints.iter().map(|e| e.chain.clone()));
-            for name in chains {
-                if let Some(c) = nat.chain(&name) {
-                    for r in rs.rules(c) {
-                        Self::name_from(sp, r);
-                    }
-                }
-            }
+        let local = if sp.svl_chain.is_some() { svl } else { xlb };
+        if let Some(f) = local {
+            sp.local_endpoints = f.endpoints;
         }
         cidrs
+    }
+
+    /// Names a port that no entry rule's comment named, from the comments of its own chains.
+    fn name_from_chains(rs: &Ruleset, nat: &Table, sp: &mut ServicePort) {
+        let mut chains: Vec<String> = [&sp.svc_chain, &sp.ext_chain, &sp.svl_chain]
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect();
+        chains.extend(sp.endpoints.iter().map(|e| e.chain.clone()));
+        for name in chains {
+            if let Some(c) = nat.chain(&name) {
+                for r in rs.peek_rules(c) {
+                    Self::name_from(sp, &r);
+                }
+            }
+            if sp.service.is_some() {
+                break;
+            }
+        }
     }
 
     /// Finds Service ports by `ns/name`, `ns/name:port`, `ip:port` or chain name.
@@ -509,56 +606,4 @@ impl Catalog {
         names.dedup_by(|a, b| a.1 == b.1);
         names.into_iter().take(3).map(|(_, n)| n).collect()
     }
-}
-
-/// The endpoint chains a balancing chain jumps to, in rule order, and its affinity timeout.
-fn endpoints_of(rs: &Ruleset, nat: &Table, chain: Option<&str>) -> (Vec<Endpoint>, Option<u32>) {
-    let Some(chain) = chain.and_then(|c| nat.chain(c)) else {
-        return (Vec::new(), None);
-    };
-    let mut eps: Vec<Endpoint> = Vec::new();
-    let mut affinity = None;
-    for rule in rs.rules(chain) {
-        // A hand-written balancing chain may DNAT itself, with no endpoint chains.
-        if let Some(TargetKind::Dnat { to: Some(to), .. }) = rule.target_kind() {
-            eps.push(Endpoint {
-                chain: chain.name.to_string(),
-                address: Some(to.to_string()),
-                from_comment: false,
-            });
-            continue;
-        }
-        let Some(t) = rule.jump_target() else {
-            continue;
-        };
-        if is_helper_chain(t) || FAMILY_PREFIXES.iter().any(|p| t.starts_with(p)) {
-            continue;
-        }
-        for m in rule.matches.iter() {
-            if let Criterion::Recent(r) = &m.criterion {
-                if r.mode == criterion::RecentMode::Rcheck {
-                    affinity = affinity.or(r.seconds);
-                }
-            }
-        }
-        if eps.iter().any(|e| e.chain == t) {
-            continue;
-        }
-        let from_rule = nat.chain(t).and_then(|c| {
-            rs.rules(c).find_map(|r| match r.target_kind() {
-                Some(TargetKind::Dnat { to: Some(to), .. }) => Some(to.to_string()),
-                _ => None,
-            })
-        });
-        let from_comment = rule
-            .comment()
-            .and_then(comment::parse)
-            .and_then(|c| c.tail.strip_prefix("-> ").map(str::to_string));
-        eps.push(Endpoint {
-            chain: t.to_string(),
-            from_comment: from_rule.is_none() && from_comment.is_some(),
-            address: from_rule.or(from_comment),
-        });
-    }
-    (eps, affinity)
 }

@@ -1,6 +1,6 @@
 //! What kptrace knows of one Service port: its entry points, endpoints and chains.
 
-use crate::model::{Protocol, Ruleset, TargetKind};
+use crate::model::Protocol;
 use serde::Serialize;
 use std::net::IpAddr;
 
@@ -32,8 +32,9 @@ pub struct Entry {
     pub address: Option<IpAddr>,
     pub port: u16,
     pub protocol: Option<Protocol>,
-    /// The rule that leads in: (table, chain, line).
-    pub chain: String,
+    /// The rule that leads in: its chain (KUBE-SERVICES, KUBE-NODEPORTS, KUBE-EXTERNAL-SERVICES)
+    /// and line.
+    pub chain: &'static str,
     pub line: u32,
     /// The chain the entry rule jumps to (KUBE-SVC-, KUBE-EXT-, KUBE-FW-…).
     pub target: String,
@@ -43,10 +44,14 @@ pub struct Entry {
 pub struct Endpoint {
     /// The endpoint chain (KUBE-SEP-…).
     pub chain: String,
-    /// `ip:port` from its DNAT rule, or from the `-> ip:port` comment when the chain is not in the input.
+    /// `ip:port` from its DNAT rule, or from the `-> ip:port` comment when the chain is not in the
+    /// input. Not looked up by a catalogue of the whole dump ([`super::Catalog::build_resolved`]),
+    /// which counts endpoints without holding their addresses.
     pub address: Option<String>,
     /// The address came from a comment only: the DNAT rule was not in the input.
     pub from_comment: bool,
+    /// Packets its DNAT rule counted (new connections), when the input has counters.
+    pub packets: Option<u64>,
 }
 
 /// One port of one Service, as the rules show it.
@@ -89,6 +94,16 @@ impl ServicePort {
         }
     }
 
+    /// The chains whose rules make up its endpoints: SVC, EXT, SVL and XLB.
+    pub fn chains(&self) -> [Option<&str>; 4] {
+        [
+            self.svc_chain.as_deref(),
+            self.ext_chain.as_deref(),
+            self.svl_chain.as_deref(),
+            self.xlb_chain.as_deref(),
+        ]
+    }
+
     /// The chain traffic from outside enters: KUBE-EXT (v1.24+) or KUBE-XLB (before).
     pub fn external_chain(&self) -> Option<&str> {
         self.ext_chain.as_deref().or(self.xlb_chain.as_deref())
@@ -111,16 +126,10 @@ impl ServicePort {
     /// Packets counted by each endpoint's DNAT rule (in the order of `endpoints`, then the local
     /// endpoints not among them), when the input carries counters (`iptables-save -c`, `-L -v`).
     /// nat rules see only the first packet of a connection, so these are new connections.
-    pub fn counted_packets(&self, rs: &Ruleset) -> Option<Vec<(&Endpoint, u64)>> {
-        let nat = rs.table("nat")?;
-        let dnat_packets = |chain: &str| -> Option<u64> {
-            let c = nat.chain(chain)?;
-            (0..c.rules.len()).find_map(|i| {
-                let rule = rs.rule(c, i);
-                matches!(rule.target_kind(), Some(TargetKind::Dnat { .. }))
-                    .then_some(rule.counters?.packets)
-            })
-        };
+    pub fn counted_packets(&self) -> Option<Vec<(&Endpoint, u64)>> {
+        if self.endpoints.iter().all(|e| e.packets.is_none()) && self.local_endpoints.is_empty() {
+            return None;
+        }
         let mut seen = std::collections::HashSet::new();
         let eps: Vec<&Endpoint> = self
             .endpoints
@@ -131,9 +140,7 @@ impl ServicePort {
         if eps.is_empty() {
             return None;
         }
-        eps.into_iter()
-            .map(|e| Some((e, dnat_packets(&e.chain)?)))
-            .collect()
+        eps.into_iter().map(|e| Some((e, e.packets?))).collect()
     }
 
     pub fn addresses(&self, kind: EntryKind) -> Vec<IpAddr> {

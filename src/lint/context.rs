@@ -20,7 +20,8 @@ pub struct Context<'a> {
 
 impl<'a> Context<'a> {
     pub fn new(rs: &'a Ruleset, opts: &'a Options) -> Context<'a> {
-        let (graph, catalog) = rayon::join(|| ChainGraph::build(rs), || Catalog::build(rs, true));
+        let (graph, catalog) =
+            rayon::join(|| ChainGraph::build(rs), || Catalog::build_resolved(rs));
         let mut by_chain = FxHashMap::default();
         for (i, p) in catalog.ports.iter().enumerate() {
             for c in [

@@ -20,6 +20,22 @@ struct Run {
     len: u32,
 }
 
+/// A chain's slots as [`RuleList::peek`] found them: kept in the list, or read for the caller only.
+pub enum Slots<'a> {
+    Kept(&'a [RuleSlot]),
+    Read(Vec<RuleSlot>),
+}
+
+impl std::ops::Deref for Slots<'_> {
+    type Target = [RuleSlot];
+    fn deref(&self) -> &[RuleSlot] {
+        match self {
+            Slots::Kept(s) => s,
+            Slots::Read(v) => v,
+        }
+    }
+}
+
 /// Dereferences to the chain's list of slots, reading a pending run first.
 #[derive(Default)]
 pub struct RuleList {
@@ -66,6 +82,23 @@ impl RuleList {
             (Some(v), _) => v.len(),
             (None, Some(run)) => run.len as usize,
             (None, None) => 0,
+        }
+    }
+
+    /// The lines a pending run covers: (first line, count). None once its slots are kept.
+    pub fn run_lines(&self) -> Option<(u32, u32)> {
+        match (self.slots.get(), &self.run) {
+            (None, Some(run)) => Some((run.line, run.len)),
+            _ => None,
+        }
+    }
+
+    /// The slots without keeping a pending run read: for passes that look at each chain once, so
+    /// a whole-dump command need not hold a slot for every rule of the dump at the same time.
+    pub fn peek(&self) -> Slots<'_> {
+        match self.slots.get() {
+            Some(v) => Slots::Kept(v),
+            None => Slots::Read(self.read()),
         }
     }
 

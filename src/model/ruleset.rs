@@ -1,11 +1,13 @@
 //! A whole rule set: the tables read from one input, plus what kptrace noticed while reading it.
 
-use super::chain::Chain;
+use super::chain::{Chain, RuleSlot};
 use super::rule::Rule;
+use super::rule_list::Slots;
 use super::source::{Source, Span};
 use super::table::{ChainId, Table};
 use crate::error::ParseError;
 use rayon::prelude::*;
+use std::borrow::Cow;
 use std::sync::{Arc, Mutex};
 
 /// The input language a rule set was read from.
@@ -131,6 +133,94 @@ impl Ruleset {
         (0..chain.rules.len()).map(move |i| self.rule(chain, i))
     }
 
+    /// The rules of a chain for one look: rules parsed before are borrowed, the others parsed for
+    /// the caller and dropped with the result. Whole-dump passes use this so that memory holds one
+    /// chain's rules per core rather than every rule of the dump.
+    pub fn peek_rules<'a>(&'a self, chain: &'a Chain) -> Vec<Cow<'a, Rule>> {
+        let slots = chain.rules.peek();
+        let look = |s: &'a RuleSlot| match s.get() {
+            Some(r) => Cow::Borrowed(r),
+            None => Cow::Owned(self.parse_slot(s)),
+        };
+        // KUBE-SERVICES of a large dump holds 100,000 rules: one core would parse them alone.
+        const ALONE: usize = 4096;
+        match slots {
+            Slots::Kept(slots) if slots.len() > ALONE => slots.par_iter().map(look).collect(),
+            Slots::Kept(slots) => slots.iter().map(look).collect(),
+            Slots::Read(slots) if slots.len() > ALONE => slots
+                .par_iter()
+                .map(|s| Cow::Owned(self.parse_slot(s)))
+                .collect(),
+            Slots::Read(slots) => slots
+                .iter()
+                .map(|s| Cow::Owned(self.parse_slot(s)))
+                .collect(),
+        }
+    }
+
+    /// What `read` makes of each rule of a chain, in order, parsing on all cores the rules not
+    /// parsed before and dropping each as soon as it is read.
+    pub fn map_rules<T: Send>(
+        &self,
+        chain: &Chain,
+        read: impl Fn(&Rule) -> Option<T> + Sync + Send,
+    ) -> Vec<T> {
+        chain
+            .rules
+            .peek()
+            .par_iter()
+            .with_min_len(1024)
+            .filter_map(|s| match s.get() {
+                Some(r) => read(r),
+                None => read(&self.parse_slot(s)),
+            })
+            .collect()
+    }
+
+    /// Visits every chain of `table` with its rules, on all cores, a window of chains at a time in
+    /// the order the source holds them. Rules are parsed for the visit and dropped after it, and
+    /// each window's pages are handed back once it is done: a whole-dump pass holds a window of
+    /// text and the rules of the chains in flight, not the 2 million rules of a large dump. Parse
+    /// errors are recorded as [`Ruleset::rule`] records them. Results come in chain-id order.
+    pub fn sweep<T, F>(&self, table: &Table, visit: F) -> Vec<T>
+    where
+        T: Send,
+        F: Fn(ChainId, &Chain, &[Cow<'_, Rule>]) -> T + Sync,
+    {
+        // Rules per window: about 8 MB of kube-proxy rule text.
+        const WINDOW_RULES: usize = 80_000;
+        let mut out = Vec::with_capacity(table.chains.len());
+        let mut at = 0;
+        while at < table.chains.len() {
+            let mut end = at;
+            let mut rules = 0;
+            while end < table.chains.len() && (rules < WINDOW_RULES || end == at) {
+                rules += table.chains[end].rules.count();
+                end += 1;
+            }
+            let window = &table.chains[at..end];
+            let first = at;
+            out.par_extend(
+                window
+                    .par_iter()
+                    .enumerate()
+                    .with_min_len(256)
+                    .map(|(i, c)| visit(ChainId((first + i) as u32), c, &self.peek_rules(c))),
+            );
+            let lines = window.iter().filter_map(|c| c.rules.run_lines());
+            if let (Some(lo), Some(hi)) = (
+                lines.clone().map(|(l, _)| l).min(),
+                lines.map(|(l, n)| l + n - 1).max(),
+            ) {
+                self.source
+                    .text
+                    .release(self.source.line_start(lo)..self.source.line_range(hi).1);
+            }
+            at = end;
+        }
+        out
+    }
+
     /// Parses every rule now, on all cores, so that every error is known before a whole-dump command runs.
     pub fn parse_all(&self) {
         // Chains in large groups: a dump has hundreds of thousands of two-rule chains, and a task
@@ -147,6 +237,8 @@ impl Ruleset {
     pub fn take_errors(&self) -> Vec<ParseError> {
         let mut errs = std::mem::take(&mut *self.late_errors.lock().unwrap());
         errs.sort_by_key(|e| e.span.start);
+        // A rule looked at by two passes that keep nothing is parsed, and reported, twice.
+        errs.dedup_by(|a, b| a.span == b.span && a.kind == b.kind);
         errs
     }
 

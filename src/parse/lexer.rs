@@ -7,7 +7,7 @@
 use crate::error::{ParseError, ParseErrorKind};
 use crate::model::Span;
 use nom::branch::alt;
-use nom::bytes::complete::{escaped_transform, is_not, tag, take_till1};
+use nom::bytes::complete::{escaped_transform, is_not, tag};
 use nom::character::complete::char;
 use nom::combinator::{opt, value};
 use nom::sequence::delimited;
@@ -50,8 +50,17 @@ fn quoted(input: &str) -> IResult<&str, String> {
     .parse(input)
 }
 
-fn bare(input: &str) -> IResult<&str, &str> {
-    take_till1(|c: char| c == ' ' || c == '\t').parse(input)
+/// A quoted argument with nothing escaped in it (nearly every comment): borrowed, not rebuilt.
+fn plain_quoted(input: &str) -> Option<(&str, &str)> {
+    let body = input.strip_prefix('"')?;
+    let end = memchr::memchr2(b'"', b'\\', body.as_bytes())?;
+    (body.as_bytes()[end] == b'"').then(|| (&body[end + 1..], &body[..end]))
+}
+
+/// Up to the next blank: one byte search rather than a UTF-8 walk (blanks are ASCII).
+fn bare(input: &str) -> (&str, &str) {
+    let end = memchr::memchr2(b' ', b'\t', input.as_bytes()).unwrap_or(input.len());
+    (&input[end..], &input[..end])
 }
 
 /// Tokenises `text`, which starts at byte `base` of the source.
@@ -64,7 +73,14 @@ pub fn tokenize(text: &str, base: usize) -> Result<Vec<Token<'_>>, ParseError> {
             return Ok(tokens);
         }
         let start = base + (text.len() - rest.len());
-        if rest.starts_with('"') {
+        if let Some((r, s)) = plain_quoted(rest) {
+            tokens.push(Token {
+                text: Cow::Borrowed(s),
+                span: Span::new(start, base + (text.len() - r.len())),
+                quoted: true,
+            });
+            rest = r;
+        } else if rest.starts_with('"') {
             match quoted(rest) {
                 Ok((r, s)) => {
                     let end = base + (text.len() - r.len());
@@ -83,7 +99,7 @@ pub fn tokenize(text: &str, base: usize) -> Result<Vec<Token<'_>>, ParseError> {
                 }
             }
         } else {
-            let (r, s) = bare(rest).expect("rest is non-empty and starts with a non-blank");
+            let (r, s) = bare(rest);
             tokens.push(Token {
                 text: Cow::Borrowed(s),
                 span: Span::new(start, start + s.len()),

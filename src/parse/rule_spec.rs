@@ -73,7 +73,8 @@ struct SpecParser<'t, 'a> {
     toks: &'t [Token<'a>],
     i: usize,
     matches: Vec<Match>,
-    modules: Vec<String>,
+    /// Modules loaded so far (`-m NAME`), most recent last.
+    modules: Vec<std::borrow::Cow<'a, str>>,
     proto: Option<Protocol>,
     target: Option<Target>,
     errors: Vec<ParseError>,
@@ -314,7 +315,7 @@ impl<'a> SpecParser<'_, 'a> {
                     self.finish_accumulators();
                     let mut n = false;
                     if let Some(m) = self.value(&tok, &mut n) {
-                        self.modules.push(m.text.to_string());
+                        self.modules.push(m.text.clone());
                         if !is_known_module(&m.text) {
                             self.unknown_module_options(&m, start);
                         }
@@ -401,17 +402,17 @@ impl<'a> SpecParser<'_, 'a> {
         if self.basic(tok, neg, start) {
             return;
         }
-        let opt = tok.text.to_string();
+        let opt: &str = &tok.text;
         // The most recently loaded module that knows the option; else the protocol's implicit module.
         let module = self
             .modules
             .iter()
             .rev()
-            .find(|m| module_knows(m, &opt))
+            .find(|m| module_knows(m, opt))
             .cloned()
             .or_else(|| {
                 let p = self.proto?.to_string();
-                module_knows(&p, &opt).then_some(p)
+                module_knows(&p, opt).then_some(p.into())
             });
         let Some(module) = module else {
             // Only target options are left; a target without a model keeps them (see parse_target).
@@ -420,7 +421,7 @@ impl<'a> SpecParser<'_, 'a> {
                 ..
             }) = &mut self.target
             {
-                args.push(opt.as_str().into());
+                args.push(opt.into());
                 let vals: Vec<Box<str>> = self
                     .values_until_option()
                     .into_iter()
@@ -435,7 +436,7 @@ impl<'a> SpecParser<'_, 'a> {
                 }
                 return;
             }
-            self.err(tok.span, ParseErrorKind::UnknownOption(opt));
+            self.err(tok.span, ParseErrorKind::UnknownOption(opt.to_string()));
             return;
         };
         self.module_option(&module, tok, neg, start);

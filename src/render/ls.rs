@@ -1,10 +1,9 @@
 //! Renders `kptrace ls`: a table for people, a `services` array for machines.
 
-use super::style::{finish, paint, table, BOLD, DIM};
+use super::style::{listing, paint, BAD, BOLD, DIM};
 use crate::kube::{Catalog, EntryKind, ServicePort};
 use crate::model::Ruleset;
-use comfy_table::{Cell, Color};
-use serde_json::{json, Value};
+use serde::Serialize;
 
 fn sorted(cat: &Catalog) -> Vec<&ServicePort> {
     let mut v: Vec<&ServicePort> = cat.ports.iter().collect();
@@ -26,43 +25,71 @@ fn sorted(cat: &Catalog) -> Vec<&ServicePort> {
 }
 
 /// New connections counted by the port's endpoint DNAT rules, when the input has counters.
-fn counted(rs: &Ruleset, sp: &ServicePort) -> Option<u64> {
-    Some(sp.counted_packets(rs)?.iter().map(|(_, n)| n).sum())
+fn counted(sp: &ServicePort) -> Option<u64> {
+    Some(sp.counted_packets()?.iter().map(|(_, n)| n).sum())
 }
 
-pub fn port_json(rs: &Ruleset, sp: &ServicePort) -> Value {
+/// One Service port as `ls -f json` and `svc -f json` show it (docs/json.md). Fields in the order
+/// of their names, as every JSON object kptrace writes.
+#[derive(Serialize)]
+pub struct PortJson<'a> {
+    cluster_ip: Option<String>,
+    counted_packets: Option<u64>,
+    endpoints: usize,
+    external_ips: Vec<String>,
+    load_balancer_ips: Vec<String>,
+    local_endpoints: Option<usize>,
+    no_endpoints_rule: bool,
+    node_port: Option<u16>,
+    port: Option<u16>,
+    port_name: Option<&'a str>,
+    protocol: Option<String>,
+    service: Option<&'a str>,
+    session_affinity_seconds: Option<u32>,
+    svc_chain: Option<&'a str>,
+}
+
+pub fn port_json(sp: &ServicePort) -> PortJson<'_> {
     let ips = |k| -> Vec<String> { sp.addresses(k).iter().map(|a| a.to_string()).collect() };
-    json!({
-        "service": sp.service,
-        "port_name": sp.port_name,
-        "protocol": sp.protocol.map(|p| p.to_string()),
-        "cluster_ip": sp.cluster_ip().map(|(a, _)| a.to_string()),
-        "port": sp.cluster_ip().map(|(_, p)| p)
-            .or_else(|| sp.entries.iter().find(|e| e.kind != EntryKind::NodePort).map(|e| e.port)),
-        "node_port": sp.node_port(),
-        "load_balancer_ips": ips(EntryKind::LoadBalancer),
-        "external_ips": ips(EntryKind::ExternalIp),
-        "endpoints": sp.endpoints.len(),
-        "local_endpoints": if sp.external_local || sp.svl_chain.is_some() { Some(sp.local_endpoints.len()) } else { None },
-        "svc_chain": sp.svc_chain,
-        "session_affinity_seconds": sp.affinity_seconds,
-        "no_endpoints_rule": !sp.no_endpoint_rules.is_empty(),
-        "counted_packets": counted(rs, sp),
-    })
+    PortJson {
+        service: sp.service.as_deref(),
+        port_name: sp.port_name.as_deref(),
+        protocol: sp.protocol.map(|p| p.to_string()),
+        cluster_ip: sp.cluster_ip().map(|(a, _)| a.to_string()),
+        port: sp.cluster_ip().map(|(_, p)| p).or_else(|| {
+            sp.entries
+                .iter()
+                .find(|e| e.kind != EntryKind::NodePort)
+                .map(|e| e.port)
+        }),
+        node_port: sp.node_port(),
+        load_balancer_ips: ips(EntryKind::LoadBalancer),
+        external_ips: ips(EntryKind::ExternalIp),
+        endpoints: sp.endpoints.len(),
+        local_endpoints: (sp.external_local || sp.svl_chain.is_some())
+            .then_some(sp.local_endpoints.len()),
+        svc_chain: sp.svc_chain.as_deref(),
+        session_affinity_seconds: sp.affinity_seconds,
+        no_endpoints_rule: !sp.no_endpoint_rules.is_empty(),
+        counted_packets: counted(sp),
+    }
 }
 
 pub fn json(sets: &[Ruleset], cats: &[Catalog]) -> String {
-    let services: Vec<Value> = sets
+    #[derive(Serialize)]
+    struct Listing<'a> {
+        notes: Vec<&'a str>,
+        services: Vec<PortJson<'a>>,
+    }
+    let services = cats
         .iter()
-        .zip(cats)
-        .flat_map(|(rs, cat)| sorted(cat).into_iter().map(move |sp| port_json(rs, sp)))
+        .flat_map(|cat| sorted(cat).into_iter().map(port_json))
         .collect();
-    let notes: Vec<&str> = sets
+    let notes = sets
         .iter()
         .flat_map(|rs| rs.notes.iter().map(|n| n.message.as_str()))
         .collect();
-    let v = json!({ "services": services, "notes": notes });
-    serde_json::to_string_pretty(&v).unwrap() + "\n"
+    serde_json::to_string_pretty(&Listing { notes, services }).unwrap() + "\n"
 }
 
 pub fn human(sets: &[Ruleset], cats: &[Catalog]) -> String {
@@ -94,9 +121,8 @@ pub fn human(sets: &[Ruleset], cats: &[Catalog]) -> String {
         if ports.is_empty() {
             out += "no Services found (no KUBE-SERVICES / KUBE-NODEPORTS rules that lead to a Service chain)\n";
         } else {
-            let counts: Vec<Option<u64>> = ports.iter().map(|sp| counted(rs, sp)).collect();
+            let counts: Vec<Option<u64>> = ports.iter().map(|sp| counted(sp)).collect();
             let with_counters = counts.iter().any(Option::is_some);
-            let mut t = table();
             let mut header = vec![
                 "service",
                 "port",
@@ -111,8 +137,7 @@ pub fn human(sets: &[Ruleset], cats: &[Catalog]) -> String {
                 header.push("conns");
             }
             header.push("chain");
-            t.set_header(header);
-            for (sp, count) in ports.into_iter().zip(counts) {
+            let rows = ports.into_iter().zip(counts).map(|(sp, count)| {
                 let (name, port_name) = match &sp.service {
                     Some(s) => (
                         s.clone(),
@@ -135,46 +160,38 @@ pub fn human(sets: &[Ruleset], cats: &[Catalog]) -> String {
                         .map(|a| a.to_string()),
                 );
                 let eps = if sp.endpoints.is_empty() && !sp.no_endpoint_rules.is_empty() {
-                    Cell::new("0 ✗ no endpoints").fg(Color::Red)
+                    paint(BAD, "0 ✗ no endpoints")
                 } else {
                     let mut s = sp.endpoints.len().to_string();
                     if sp.external_local || sp.svl_chain.is_some() {
                         s += &format!(" ({} local)", sp.local_endpoints.len());
                     }
-                    Cell::new(s)
+                    s
                 };
                 let mut row = vec![
-                    Cell::new(name),
-                    Cell::new(port_name),
-                    Cell::new(
-                        sp.protocol
-                            .map(|p| p.to_string())
-                            .unwrap_or_else(|| "–".into()),
-                    ),
-                    Cell::new(cip),
-                    Cell::new(
-                        sp.node_port()
-                            .map(|p| p.to_string())
-                            .unwrap_or_else(|| "–".into()),
-                    ),
-                    Cell::new(if ext.is_empty() {
+                    name,
+                    port_name,
+                    sp.protocol
+                        .map(|p| p.to_string())
+                        .unwrap_or_else(|| "–".into()),
+                    cip,
+                    sp.node_port()
+                        .map(|p| p.to_string())
+                        .unwrap_or_else(|| "–".into()),
+                    if ext.is_empty() {
                         "–".into()
                     } else {
                         ext.join(", ")
-                    }),
+                    },
                     eps,
                 ];
                 if with_counters {
-                    row.push(Cell::new(
-                        count.map(|n| n.to_string()).unwrap_or_else(|| "–".into()),
-                    ));
+                    row.push(count.map(|n| n.to_string()).unwrap_or_else(|| "–".into()));
                 }
-                row.push(Cell::new(
-                    sp.svc_chain.clone().unwrap_or_else(|| "–".into()),
-                ));
-                t.add_row(row);
-            }
-            out += &finish(&t);
+                row.push(sp.svc_chain.clone().unwrap_or_else(|| "–".into()));
+                row
+            });
+            out += &listing(&header, rows);
         }
         for n in &rs.notes {
             out += &paint(DIM, format!("note: {}\n", n.message));

@@ -30,3 +30,51 @@ pub fn finish(t: &comfy_table::Table) -> String {
     }
     out
 }
+
+/// A listing: one row per line, columns aligned, laid out as [`table`] lays out a table that fits
+/// the screen. For tables as long as a dump's Service list (70,000 rows), where comfy-table would
+/// spend most of a second and a hundred megabytes: a listing is read with `grep` and `less -S`, so
+/// rows are never wrapped. Cells may hold styles; their width ignores them.
+pub fn listing<R, C>(header: &[&str], rows: R) -> String
+where
+    R: IntoIterator<Item = C>,
+    C: IntoIterator,
+    C::Item: AsRef<str>,
+{
+    use std::io::Write;
+    let mut tw = tabwriter::TabWriter::new(Vec::new())
+        .minwidth(0)
+        .padding(2)
+        .ansi(true);
+    let mut line = String::new();
+    let mut put = |cells: &mut dyn Iterator<Item = &str>| {
+        line.clear();
+        line.push(' ');
+        for (i, cell) in cells.enumerate() {
+            if i > 0 {
+                line.push('\t');
+            }
+            // A tab or a line break inside a cell would start another cell or row.
+            line.extend(
+                cell.chars()
+                    .map(|c| if c == '\t' || c == '\n' { ' ' } else { c }),
+            );
+        }
+        line.push('\n');
+        let _ = tw.write_all(line.as_bytes());
+    };
+    put(&mut header.iter().copied());
+    for row in rows {
+        let cells: Vec<C::Item> = row.into_iter().collect();
+        put(&mut cells.iter().map(|c| c.as_ref()));
+    }
+    let _ = tw.flush();
+    let bytes = tw.into_inner().unwrap_or_default();
+    let text = String::from_utf8(bytes).unwrap_or_default();
+    let mut out = String::with_capacity(text.len());
+    for l in text.lines() {
+        out += l.trim_end();
+        out.push('\n');
+    }
+    out
+}

@@ -273,7 +273,7 @@ pub fn human(all: &[(&Ruleset, Vec<PortReport>)], all_paths: bool) -> String {
                 out += &paint(super::style::GOOD, "✓ every way in reaches an endpoint\n");
             }
             out += &probe_table(r);
-            out += &counters_table(rs, r);
+            out += &counters_table(r);
             if let Some(s) = r.port.affinity_seconds {
                 out += &format!(
                     "session affinity: a returning client sticks to its first endpoint for {s} s (-m recent); shares are for new clients\n"
@@ -295,8 +295,8 @@ pub fn human(all: &[(&Ruleset, Vec<PortReport>)], all_paths: bool) -> String {
 
 /// Packets each endpoint's DNAT rule has counted (`iptables-save -c`, `iptables -L -v`), beside the
 /// share the rules give it: a quick check that traffic really spreads as expected.
-fn counters_table(rs: &Ruleset, r: &PortReport) -> String {
-    let Some(rows) = r.port.counted_packets(rs) else {
+fn counters_table(r: &PortReport) -> String {
+    let Some(rows) = r.port.counted_packets() else {
         return String::new();
     };
     // Expected shares: from the exact probe that reaches the most endpoints (a pod or an outside
@@ -463,7 +463,7 @@ pub fn json(query: &str, all: &[(&Ruleset, Vec<PortReport>)]) -> String {
     for (rs, reports) in all {
         for r in reports {
             service = service.or_else(|| r.port.service.clone());
-            ports.push(crate::render::ls::port_json(rs, &r.port));
+            ports.push(serde_json::to_value(crate::render::ls::port_json(&r.port)).unwrap());
             for n in r.notes.iter() {
                 if !notes.contains(n) {
                     notes.push(n.clone());
