@@ -5,10 +5,9 @@
 
 pub mod picture;
 
-use crate::model::{ChainId, Ruleset};
+use crate::model::{ChainId, Rule, Ruleset, Table};
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::Direction;
-use rustc_hash::FxHashMap;
 
 /// A chain, as a node.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -28,59 +27,111 @@ pub struct Jump {
 
 pub struct ChainGraph {
     pub graph: DiGraph<ChainRef, Jump>,
-    index: FxHashMap<ChainRef, NodeIndex>,
+    /// Where each table's chains start among the nodes: chains are added table by table, in id
+    /// order, so a chain's node is found by arithmetic rather than a map of a million entries.
+    offsets: Vec<usize>,
     /// Jumps to chains that do not exist: (from, rule index, target name).
     pub dangling: Vec<(ChainRef, usize, String)>,
 }
 
+/// The jumps of one chain to chains of its table, as a pass over its rules finds them:
+/// (rule index, target, goto).
+pub type Jumps = Box<[(u32, ChainId, bool)]>;
+
+/// The jumps of `rules`, a chain of `table`; a jump to a chain the table does not declare goes
+/// to `dangling` as (rule index, name).
+pub fn read_jumps<'r, I>(table: &Table, rules: I, mut dangling: impl FnMut(usize, &str)) -> Jumps
+where
+    I: IntoIterator<Item = &'r Rule>,
+    I::IntoIter: Clone,
+{
+    let rules = rules.into_iter();
+    // Sized once: a million chains each growing a list of jumps is a million reallocations.
+    let mut to = Vec::with_capacity(rules.clone().filter(|r| r.jump_target().is_some()).count());
+    for (i, rule) in rules.enumerate() {
+        let Some(target) = rule.jump_target() else {
+            continue;
+        };
+        let goto = rule.target.as_ref().is_some_and(|t| t.goto);
+        match table.id(target) {
+            Some(id) => to.push((i as u32, id, goto)),
+            None => dangling(i, target),
+        }
+    }
+    to.into()
+}
+
 impl ChainGraph {
+    /// The graph of `rs`, reading every rule (and keeping it parsed).
     pub fn build(rs: &Ruleset) -> ChainGraph {
-        let mut graph = DiGraph::new();
-        let mut index = FxHashMap::default();
+        let mut dangling = Vec::new();
+        let jumps = rs
+            .tables
+            .iter()
+            .enumerate()
+            .map(|(ti, t)| {
+                t.chain_ids()
+                    .map(|id| {
+                        read_jumps(t, rs.rules(t.get(id)), |i, name| {
+                            let from = ChainRef {
+                                table: ti,
+                                chain: id,
+                            };
+                            dangling.push((from, i, name.to_string()));
+                        })
+                    })
+                    .collect()
+            })
+            .collect();
+        ChainGraph::from_jumps(rs, jumps, dangling)
+    }
+
+    /// The graph of `rs` from the jumps of each chain of each table, in table and chain-id order,
+    /// and the jumps to undeclared chains.
+    pub fn from_jumps(
+        rs: &Ruleset,
+        jumps: Vec<Vec<Jumps>>,
+        mut dangling: Vec<(ChainRef, usize, String)>,
+    ) -> ChainGraph {
+        let nodes = rs.tables.iter().map(|t| t.chains.len()).sum();
+        let edges = jumps.iter().flatten().map(|j| j.len()).sum();
+        let mut graph = DiGraph::with_capacity(nodes, edges);
+        let mut offsets = Vec::with_capacity(rs.tables.len());
         for (ti, t) in rs.tables.iter().enumerate() {
+            offsets.push(graph.node_count());
             for id in t.chain_ids() {
-                let r = ChainRef {
+                graph.add_node(ChainRef {
                     table: ti,
                     chain: id,
-                };
-                index.insert(r, graph.add_node(r));
+                });
             }
         }
-        let mut dangling = Vec::new();
-        for (ti, t) in rs.tables.iter().enumerate() {
-            for id in t.chain_ids() {
-                let c = t.get(id);
-                let from = ChainRef {
-                    table: ti,
-                    chain: id,
-                };
-                for (i, rule) in rs.rules(c).enumerate() {
-                    let Some(target) = rule.jump_target() else {
-                        continue;
-                    };
-                    let goto = rule.target.as_ref().is_some_and(|t| t.goto);
-                    match t.id(target) {
-                        Some(to) => {
-                            let to = ChainRef {
-                                table: ti,
-                                chain: to,
-                            };
-                            graph.add_edge(index[&from], index[&to], Jump { rule: i, goto });
-                        }
-                        None => dangling.push((from, i, target.to_string())),
-                    }
+        dangling.sort_by_key(|(from, rule, _)| (from.table, from.chain, *rule));
+        for (ti, table) in jumps.into_iter().enumerate() {
+            for (ci, j) in table.into_iter().enumerate() {
+                let from = NodeIndex::new(offsets[ti] + ci);
+                for &(rule, to, goto) in j.iter() {
+                    graph.add_edge(
+                        from,
+                        NodeIndex::new(offsets[ti] + to.0 as usize),
+                        Jump {
+                            rule: rule as usize,
+                            goto,
+                        },
+                    );
                 }
             }
         }
         ChainGraph {
             graph,
-            index,
+            offsets,
             dangling,
         }
     }
 
     pub fn node(&self, r: ChainRef) -> Option<NodeIndex> {
-        self.index.get(&r).copied()
+        let n = self.offsets.get(r.table)? + r.chain.0 as usize;
+        (self.graph.node_weight(NodeIndex::new(n)) == Some(&r)).then(|| NodeIndex::new(n))
     }
 
     /// Chains that jump here.

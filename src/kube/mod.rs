@@ -248,42 +248,69 @@ impl Catalog {
     /// about the whole dump. Reads every rule of the dump once, in one sweep that keeps no rule
     /// parsed (so every parse error is known after it); endpoint addresses are not looked up.
     pub fn build_resolved(rs: &Ruleset) -> Catalog {
+        Self::build_resolved_with(rs, |_, _| ()).0
+    }
+
+    /// [`Catalog::build_resolved`], and what `visit` makes of every chain of every table (by table
+    /// index, then chain id) in the same sweep: a whole-dump command that needs more than the
+    /// Services reads the dump once, not twice.
+    pub fn build_resolved_with<T: Send>(
+        rs: &Ruleset,
+        visit: impl Fn(usize, &Visit<'_>) -> T + Sync,
+    ) -> (Catalog, Vec<Vec<T>>) {
         use rayon::prelude::*;
         let mut cat = Catalog::default();
         cat.scan(rs);
-        for t in rs.tables.iter().filter(|t| &*t.name != "nat") {
-            rs.sweep(t, |_, _, _| ());
-        }
-        let Some(nat) = rs.table("nat") else {
-            return cat;
-        };
+        let nat_index = rs.tables.iter().position(|t| &*t.name == "nat");
         // The chains each port reads, by id: names are looked up once, on all cores.
-        let ids: Vec<[Option<ChainId>; 4]> = cat
-            .ports
-            .par_iter_mut()
-            .with_min_len(256)
-            .map(|sp| {
-                Self::name_chains(nat, sp);
-                sp.chains().map(|c| nat.id(c?))
-            })
-            .collect();
-        let mut wanted = vec![false; nat.chains.len()];
+        let ids: Vec<[Option<ChainId>; 4]> = match nat_index {
+            Some(n) => {
+                let nat = &rs.tables[n];
+                cat.ports
+                    .par_iter_mut()
+                    .with_min_len(256)
+                    .map(|sp| {
+                        Self::name_chains(nat, sp);
+                        sp.chains().map(|c| nat.id(c?))
+                    })
+                    .collect()
+            }
+            None => Vec::new(),
+        };
+        let mut wanted = vec![false; nat_index.map_or(0, |n| rs.tables[n].chains.len())];
         for id in ids.iter().flatten().flatten() {
             wanted[id.0 as usize] = true;
         }
-        let swept = rs.sweep(nat, |id, chain, rules| {
-            let rules = || rules.iter().map(|r| &**r);
-            let facts = wanted[id.0 as usize]
-                .then(|| Box::new(ChainFacts::read(&chain.name, rules(), |_| None)));
-            (facts, dnat_packets(rules()))
-        });
-        let (mut facts, packets): (Vec<_>, Vec<_>) = swept.into_iter().unzip();
+        let mut visited = Vec::with_capacity(rs.tables.len());
+        let mut facts = Vec::new();
+        // Only inputs with counters have any: a short list, not a slot per chain.
+        let packets = std::sync::Mutex::new(FxHashMap::default());
+        for (ti, t) in rs.tables.iter().enumerate() {
+            if Some(ti) != nat_index {
+                visited.push(rs.sweep(t, |v| visit(ti, v)));
+                continue;
+            }
+            let mut swept = rs.sweep(t, |v| {
+                if let Some(p) = dnat_packets(v.rules()) {
+                    packets.lock().unwrap().insert(v.id, p);
+                }
+                let f = wanted[v.id.0 as usize]
+                    .then(|| Box::new(ChainFacts::read(&v.chain.name, v.rules(), |_| None)));
+                (visit(ti, v), f)
+            });
+            facts = swept.iter_mut().map(|(_, f)| f.take()).collect();
+            visited.push(swept.into_iter().map(|(x, _)| x).collect());
+        }
+        let packets = packets.into_inner().unwrap();
+        let Some(nat) = nat_index.map(|n| &rs.tables[n]) else {
+            return (cat, visited);
+        };
         let taken: Vec<PortFacts> = ids
             .iter()
             .map(|ids| ids.map(|id| id.and_then(|id| facts[id.0 as usize].take())))
             .collect();
         drop(facts);
-        let counted = packets.iter().any(Option::is_some);
+        let counted = !packets.is_empty();
         let cidrs: Vec<IpNet> = cat
             .ports
             .par_iter_mut()
@@ -293,7 +320,7 @@ impl Catalog {
                 let cidrs = Self::resolve_with(sp, facts);
                 if counted {
                     for e in sp.endpoints.iter_mut().chain(sp.local_endpoints.iter_mut()) {
-                        e.packets = nat.id(&e.chain).and_then(|id| packets[id.0 as usize]);
+                        e.packets = nat.id(&e.chain).and_then(|id| packets.get(&id).copied());
                     }
                 }
                 if sp.service.is_none() {
@@ -305,7 +332,7 @@ impl Catalog {
         cat.cluster_cidrs.extend(cidrs);
         cat.cluster_cidrs.sort();
         cat.cluster_cidrs.dedup();
-        cat
+        (cat, visited)
     }
 
     fn scan(&mut self, rs: &Ruleset) {

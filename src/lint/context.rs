@@ -9,19 +9,23 @@ use rustc_hash::FxHashMap;
 pub struct Context<'a> {
     pub rs: &'a Ruleset,
     pub graph: ChainGraph,
-    pub catalog: Catalog,
+    pub catalog: &'a Catalog,
     pub opts: &'a Options,
     /// Some built-in chain has rules: a whole node's `iptables-save`, with hooks, rather than
     /// kube-proxy's own restore payload (which never touches built-in chains).
     pub hooked: bool,
     /// Chain name → index into `catalog.ports`, for naming the Service a finding concerns.
-    by_chain: FxHashMap<String, usize>,
+    by_chain: FxHashMap<&'a str, usize>,
 }
 
 impl<'a> Context<'a> {
-    pub fn new(rs: &'a Ruleset, opts: &'a Options) -> Context<'a> {
-        let (graph, catalog) =
-            rayon::join(|| ChainGraph::build(rs), || Catalog::build_resolved(rs));
+    /// The context of `rs`, given its chain graph and the Services of the whole dump.
+    pub fn new(
+        rs: &'a Ruleset,
+        graph: ChainGraph,
+        catalog: &'a Catalog,
+        opts: &'a Options,
+    ) -> Context<'a> {
         let mut by_chain = FxHashMap::default();
         for (i, p) in catalog.ports.iter().enumerate() {
             for c in [
@@ -34,16 +38,16 @@ impl<'a> Context<'a> {
             .into_iter()
             .flatten()
             {
-                by_chain.insert(c.clone(), i);
+                by_chain.insert(c.as_str(), i);
             }
             for e in p.endpoints.iter().chain(&p.local_endpoints) {
-                by_chain.entry(e.chain.clone()).or_insert(i);
+                by_chain.entry(e.chain.as_str()).or_insert(i);
             }
         }
         let hooked = rs
             .tables
             .iter()
-            .any(|t| t.chains.iter().any(|c| c.builtin && !c.rules.is_empty()));
+            .any(|t| t.chains.iter().any(|c| c.builtin && c.rules.count() > 0));
         Context {
             rs,
             graph,

@@ -80,6 +80,8 @@ pub struct Finding {
     /// `ns/name` or `ns/name:port`, when the finding concerns one Service.
     pub service: Option<String>,
     pub help: Option<String>,
+    /// Name the Service its chain belongs to, once the Services are known.
+    pub for_its_service: bool,
 }
 
 impl Finding {
@@ -94,7 +96,15 @@ impl Finding {
             chain: None,
             service: None,
             help: None,
+            for_its_service: false,
         }
+    }
+
+    /// Attributes the finding to the Service its chain belongs to. Per-chain checks run before
+    /// the Services are known; [`crate::lint::run`] fills the name in.
+    pub fn for_its_service(mut self) -> Finding {
+        self.for_its_service = true;
+        self
     }
 
     pub fn at(mut self, span: Span, text: impl Into<String>) -> Finding {

@@ -84,13 +84,11 @@ pub fn ladder<'a>(rules: impl Iterator<Item = &'a Rule>) -> Option<Ladder> {
     (!steps.is_empty()).then_some(Ladder { steps, rest })
 }
 
-/// Every nat KUBE-SVC-/KUBE-SVL- chain that picks endpoints, with its ladder.
-pub fn balancing_chains<'a>(
-    cx: &'a crate::lint::Context<'a>,
-) -> impl Iterator<Item = (&'a crate::model::Chain, Ladder)> + 'a {
-    cx.table("nat")
-        .into_iter()
-        .flat_map(|nat| nat.chains.iter())
-        .filter(|c| c.name.starts_with("KUBE-SVC-") || c.name.starts_with("KUBE-SVL-"))
-        .filter_map(move |c| Some((c, ladder(cx.rules(c))?)))
+/// The ladder of a balancing chain (nat KUBE-SVC-/KUBE-SVL-), when the chain is one and has one.
+pub fn balancing(cx: &crate::lint::ChainContext) -> Option<Ladder> {
+    let name = &cx.chain.name;
+    if !cx.is("nat") || !(name.starts_with("KUBE-SVC-") || name.starts_with("KUBE-SVL-")) {
+        return None;
+    }
+    ladder(cx.rules())
 }

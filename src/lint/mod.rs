@@ -5,18 +5,25 @@
 //! [`Context`] that also holds the chain graph and the Services recovered from the rules.
 
 pub mod baseline;
+pub mod chain_context;
 pub mod context;
 pub mod finding;
 pub mod ladder;
 pub mod rules;
 
+pub use chain_context::ChainContext;
 pub use context::Context;
 pub use finding::{Finding, Label, Meta, Severity};
 
 /// What a rule does: look at the rule set and report findings.
 pub trait Rule: Sync {
     fn meta(&self) -> &'static Meta;
-    fn check(&self, cx: &Context, out: &mut Vec<Finding>);
+    /// Checks one chain. Runs in the sweep that reads every chain once, on all cores, before the
+    /// chain graph and the Services are known (see [`Finding::for_its_service`]).
+    fn check_chain(&self, _cx: &ChainContext, _out: &mut Vec<Finding>) {}
+    /// Checks the whole rule set, after the sweep. `out` already holds this rule's findings from
+    /// [`Rule::check_chain`], for it to keep, merge or drop.
+    fn check(&self, _cx: &Context, _out: &mut Vec<Finding>) {}
 }
 
 /// Settings that change what rules report.
@@ -35,20 +42,61 @@ impl Default for Options {
 }
 
 /// Runs every rule on one rule set; findings come sorted by position.
+///
+/// Reads the dump once: one sweep over every chain builds the Services, the chain graph and every
+/// rule's per-chain findings, keeping no rule parsed; the whole-dump checks follow.
 pub fn run(rs: &crate::model::Ruleset, opts: &Options) -> Vec<Finding> {
-    rs.parse_all();
-    let cx = Context::new(rs, opts);
-    let mut all: Vec<Finding> = {
-        use rayon::prelude::*;
-        rules::ALL
-            .par_iter()
-            .flat_map_iter(|r| {
-                let mut out = Vec::new();
-                r.check(&cx, &mut out);
-                out
-            })
-            .collect()
-    };
+    use crate::graph::{read_jumps, ChainGraph, ChainRef};
+    use rayon::prelude::*;
+    use std::sync::Mutex;
+    // Few chains have findings or undeclared targets: a list each, not a slot per chain.
+    let found = Mutex::new(Vec::new());
+    let dangling = Mutex::new(Vec::new());
+    let (catalog, jumps) = crate::kube::Catalog::build_resolved_with(rs, |ti, v| {
+        let table = &rs.tables[ti];
+        let cx = ChainContext::new(rs, table, v, opts);
+        let mut mine = Vec::new();
+        for r in rules::ALL {
+            r.check_chain(&cx, &mut mine);
+        }
+        if !mine.is_empty() {
+            found.lock().unwrap().extend(mine);
+        }
+        read_jumps(table, v.rules(), |i, name| {
+            let from = ChainRef {
+                table: ti,
+                chain: v.id,
+            };
+            dangling.lock().unwrap().push((from, i, name.to_string()));
+        })
+    });
+    let mut per_rule: Vec<Vec<Finding>> = rules::ALL.iter().map(|_| Vec::new()).collect();
+    let mut found = found.into_inner().unwrap();
+    // Chains are checked on all cores: put their findings back in source order.
+    found.sort_by_key(|f| f.primary.as_ref().map(|l| l.span.start).unwrap_or(u32::MAX));
+    for f in found {
+        if let Some(i) = rules::ALL
+            .iter()
+            .position(|r| std::ptr::eq(r.meta(), f.rule))
+        {
+            per_rule[i].push(f);
+        }
+    }
+    let graph = ChainGraph::from_jumps(rs, jumps, dangling.into_inner().unwrap());
+    let cx = Context::new(rs, graph, &catalog, opts);
+    let mut all: Vec<Finding> = rules::ALL
+        .par_iter()
+        .zip(per_rule)
+        .flat_map_iter(|(r, mut out)| {
+            r.check(&cx, &mut out);
+            out
+        })
+        .collect();
+    for f in &mut all {
+        if f.for_its_service {
+            f.service = f.chain.as_deref().and_then(|c| cx.service_of(c));
+        }
+    }
     all.sort_by_key(|f| {
         (
             f.primary.as_ref().map(|l| l.span.start).unwrap_or(u32::MAX),

@@ -39,6 +39,22 @@ pub struct Note {
 /// Parses the rule text of a pending slot. Set by the front end that indexed the source.
 pub type RuleParser = fn(&Source, u32, Span, u32) -> Result<Rule, Vec<ParseError>>;
 
+/// One chain as [`Ruleset::sweep`] shows it: its slots (where each rule's text is) and its rules,
+/// parsed for the visit.
+pub struct Visit<'a> {
+    pub id: ChainId,
+    pub chain: &'a Chain,
+    pub slots: &'a [RuleSlot],
+    pub rules: &'a [Cow<'a, Rule>],
+}
+
+impl<'a> Visit<'a> {
+    /// The rules, as plain references.
+    pub fn rules(&self) -> impl Iterator<Item = &'a Rule> + Clone + 'a {
+        self.rules.iter().map(|r| &**r)
+    }
+}
+
 /// A rule set: tables, chains and rules as one input holds them.
 #[derive(Debug)]
 pub struct Ruleset {
@@ -129,7 +145,7 @@ impl Ruleset {
     }
 
     /// The rules of a chain, parsed as needed.
-    pub fn rules<'a>(&'a self, chain: &'a Chain) -> impl Iterator<Item = &'a Rule> + 'a {
+    pub fn rules<'a>(&'a self, chain: &'a Chain) -> impl Iterator<Item = &'a Rule> + Clone + 'a {
         (0..chain.rules.len()).map(move |i| self.rule(chain, i))
     }
 
@@ -137,7 +153,11 @@ impl Ruleset {
     /// the caller and dropped with the result. Whole-dump passes use this so that memory holds one
     /// chain's rules per core rather than every rule of the dump.
     pub fn peek_rules<'a>(&'a self, chain: &'a Chain) -> Vec<Cow<'a, Rule>> {
-        let slots = chain.rules.peek();
+        self.look_at(&chain.rules.peek())
+    }
+
+    /// The rules of `slots`: borrowed where parsed before, else parsed for the caller.
+    fn look_at<'a>(&'a self, slots: &Slots<'a>) -> Vec<Cow<'a, Rule>> {
         let look = |s: &'a RuleSlot| match s.get() {
             Some(r) => Cow::Borrowed(r),
             None => Cow::Owned(self.parse_slot(s)),
@@ -185,11 +205,17 @@ impl Ruleset {
     pub fn sweep<T, F>(&self, table: &Table, visit: F) -> Vec<T>
     where
         T: Send,
-        F: Fn(ChainId, &Chain, &[Cow<'_, Rule>]) -> T + Sync,
+        F: Fn(&Visit<'_>) -> T + Sync,
     {
         // Rules per window: about 8 MB of kube-proxy rule text.
         const WINDOW_RULES: usize = 80_000;
         let mut out = Vec::with_capacity(table.chains.len());
+        let first_rule = table
+            .chains
+            .iter()
+            .filter_map(|c| c.rules.run_lines())
+            .map(|(l, _)| l)
+            .min();
         let mut at = 0;
         while at < table.chains.len() {
             let mut end = at;
@@ -205,16 +231,30 @@ impl Ruleset {
                     .par_iter()
                     .enumerate()
                     .with_min_len(256)
-                    .map(|(i, c)| visit(ChainId((first + i) as u32), c, &self.peek_rules(c))),
+                    .map(|(i, chain)| {
+                        let slots = chain.rules.peek();
+                        let rules = self.look_at(&slots);
+                        visit(&Visit {
+                            id: ChainId((first + i) as u32),
+                            chain,
+                            slots: &slots,
+                            rules: &rules,
+                        })
+                    }),
             );
-            let lines = window.iter().filter_map(|c| c.rules.run_lines());
-            if let (Some(lo), Some(hi)) = (
-                lines.clone().map(|(l, _)| l).min(),
-                lines.map(|(l, n)| l + n - 1).max(),
-            ) {
-                self.source
-                    .text
-                    .release(self.source.line_start(lo)..self.source.line_range(hi).1);
+            // Everything from the table's first rule to this window's last: a visit may have
+            // looked at chains elsewhere (a Service chain's endpoints), and their pages count too.
+            let last = window
+                .iter()
+                .filter_map(|c| c.rules.run_lines())
+                .map(|(l, n)| l + n - 1)
+                .max();
+            if let (Some(lo), Some(hi)) = (first_rule, last) {
+                if hi >= lo {
+                    self.source
+                        .text
+                        .release(self.source.line_start(lo)..self.source.line_range(hi).1);
+                }
             }
             at = end;
         }

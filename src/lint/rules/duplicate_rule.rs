@@ -36,46 +36,45 @@ impl Rule for DuplicateRule {
         &META
     }
 
-    fn check(&self, cx: &Context, out: &mut Vec<Finding>) {
-        for (table, chain, _) in cx.chains() {
-            if chain.rules.len() < 2 {
+    fn check_chain(&self, cx: &ChainContext, out: &mut Vec<Finding>) {
+        let chain = cx.chain;
+        if cx.slots.len() < 2 {
+            return;
+        }
+        // Compare the text iptables-save printed: it normalises every rule, so equal rules
+        // print equally. Rules built by kptrace (no text) compare by their printed form.
+        let mut seen: FxHashMap<std::borrow::Cow<str>, usize> = FxHashMap::default();
+        for (i, slot) in cx.slots.iter().enumerate() {
+            let text: std::borrow::Cow<str> = if slot.body_start > slot.span.start
+                || cx.rs.format == crate::model::InputFormat::Save
+            {
+                cx.rs
+                    .source
+                    .slice(Span {
+                        start: slot.body_start,
+                        end: slot.span.end,
+                    })
+                    .into()
+            } else {
+                crate::model::print::rule_spec(cx.rule(i)).into()
+            };
+            if text.is_empty() {
                 continue;
             }
-            // Compare the text iptables-save printed: it normalises every rule, so equal rules
-            // print equally. Rules built by kptrace (no text) compare by their printed form.
-            let mut seen: FxHashMap<std::borrow::Cow<str>, usize> = FxHashMap::default();
-            for (i, slot) in chain.rules.iter().enumerate() {
-                let text: std::borrow::Cow<str> = if slot.body_start > slot.span.start
-                    || cx.rs.format == crate::model::InputFormat::Save
-                {
-                    cx.rs
-                        .source
-                        .slice(Span {
-                            start: slot.body_start,
-                            end: slot.span.end,
-                        })
-                        .into()
-                } else {
-                    crate::model::print::rule_spec(cx.rule(chain, i)).into()
-                };
-                if text.is_empty() {
-                    continue;
-                }
-                if let Some(&first) = seen.get(&text) {
-                    out.push(
-                        Finding::new(
-                            &META,
-                            format!("the same rule appears twice in `{}`", chain.name),
-                        )
-                        .at(slot.span, "duplicate")
-                        .because(chain.rules[first].span, "first here")
-                        .in_chain(&table.name, &chain.name)
-                        .service(cx.service_of(&chain.name))
-                        .help("delete the second copy"),
-                    );
-                } else {
-                    seen.insert(text, i);
-                }
+            if let Some(&first) = seen.get(&text) {
+                out.push(
+                    Finding::new(
+                        &META,
+                        format!("the same rule appears twice in `{}`", chain.name),
+                    )
+                    .at(slot.span, "duplicate")
+                    .because(cx.slots[first].span, "first here")
+                    .in_chain(&cx.table.name, &chain.name)
+                    .for_its_service()
+                    .help("delete the second copy"),
+                );
+            } else {
+                seen.insert(text, i);
             }
         }
     }

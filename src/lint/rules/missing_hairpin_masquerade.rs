@@ -40,15 +40,11 @@ impl Rule for MissingHairpinMasquerade {
         &META
     }
 
-    fn check(&self, cx: &Context, out: &mut Vec<Finding>) {
-        let Some(nat) = cx.table("nat") else { return };
-        for chain in nat
-            .chains
-            .iter()
-            .filter(|c| c.name.starts_with("KUBE-SEP-"))
-        {
+    fn check_chain(&self, cx: &ChainContext, out: &mut Vec<Finding>) {
+        let chain = cx.chain;
+        if cx.is("nat") && chain.name.starts_with("KUBE-SEP-") {
             let mut marked = Vec::new();
-            for (i, rule) in cx.rules(chain).enumerate() {
+            for (i, rule) in cx.rules().enumerate() {
                 match rule.target_kind() {
                     Some(TargetKind::Chain(t)) if t.contains("MARK-MASQ") => {
                         if let Some((false, net)) = rule.source() {
@@ -67,9 +63,9 @@ impl Rule for MissingHairpinMasquerade {
                                     &META,
                                     format!("`{}` DNATs to {ip} but does not masquerade traffic from {ip} itself", chain.name),
                                 )
-                                .at(chain.rules[i].span, "no hairpin masquerade before this DNAT")
+                                .at(cx.slots[i].span, "no hairpin masquerade before this DNAT")
                                 .in_chain("nat", &chain.name)
-                                .service(cx.service_of(&chain.name))
+                                .for_its_service()
                                 .help(format!("add `-A {} -s {ip}/32 -j KUBE-MARK-MASQ` before the DNAT rule", chain.name)),
                             );
                         }

@@ -17,6 +17,7 @@ mod unreachable_rule;
 
 /// Shared imports of the rule files.
 mod prelude {
+    pub use crate::lint::chain_context::ChainContext;
     pub use crate::lint::context::{is_service_chain, Context};
     pub use crate::lint::finding::{Finding, Meta, Severity};
     pub use crate::lint::Rule;

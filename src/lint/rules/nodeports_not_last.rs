@@ -38,13 +38,15 @@ impl Rule for NodeportsNotLast {
         let Some(chain) = cx.rs.chain("nat", "KUBE-SERVICES") else {
             return;
         };
-        let Some(at) = cx
-            .rules(chain)
+        // A large dump's KUBE-SERVICES holds 100,000 rules: read, not kept.
+        let rules = cx.rs.peek_rules(chain);
+        let Some(at) = rules
+            .iter()
             .position(|r| r.jump_target() == Some("KUBE-NODEPORTS"))
         else {
             return;
         };
-        let after = chain.rules.len() - at - 1;
+        let after = rules.len() - at - 1;
         if after == 0 {
             return;
         }
@@ -56,8 +58,8 @@ impl Rule for NodeportsNotLast {
                     if after == 1 { "" } else { "s" }
                 ),
             )
-            .at(chain.rules[at + 1].span, "after the KUBE-NODEPORTS jump")
-            .because(chain.rules[at].span, "kube-proxy writes this jump last")
+            .at(rules[at + 1].span, "after the KUBE-NODEPORTS jump")
+            .because(rules[at].span, "kube-proxy writes this jump last")
             .in_chain("nat", "KUBE-SERVICES")
             .help("move the KUBE-NODEPORTS jump to the end of KUBE-SERVICES"),
         );

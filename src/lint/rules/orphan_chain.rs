@@ -49,14 +49,14 @@ impl Rule for OrphanChain {
             }
             let per_service = is_service_chain(&chain.name);
             if !per_service
-                && (!cx.hooked || chain.rules.is_empty() || chain.name.starts_with("KUBE-"))
+                && (!cx.hooked || chain.rules.count() == 0 || chain.name.starts_with("KUBE-"))
             {
                 continue;
             }
             out.push(
                 Finding::new(
                     &META,
-                    match chain.rules.len() {
+                    match chain.rules.count() {
                         0 => format!("nothing jumps to `{}` (an empty chain)", chain.name),
                         1 => format!("nothing jumps to `{}`: its rule never runs", chain.name),
                         n => format!("nothing jumps to `{}`: its {n} rules never run", chain.name),

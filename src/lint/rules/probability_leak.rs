@@ -21,7 +21,7 @@
 //! kube-proxy rewrite the chain (restart it, or touch the Service) rather than editing by hand.
 
 use super::prelude::*;
-use crate::lint::ladder::balancing_chains;
+use crate::lint::ladder::balancing;
 use crate::render::trace::{exact, share};
 
 pub struct ProbabilityLeak;
@@ -39,8 +39,9 @@ impl Rule for ProbabilityLeak {
         &META
     }
 
-    fn check(&self, cx: &Context, out: &mut Vec<Finding>) {
-        for (chain, l) in balancing_chains(cx) {
+    fn check_chain(&self, cx: &ChainContext, out: &mut Vec<Finding>) {
+        let chain = cx.chain;
+        if let Some(l) = balancing(cx) {
             let last = l.steps.last().unwrap();
             let message = match l.rest {
                 Some(rest) if rest > 1e-12 => format!(
@@ -49,7 +50,7 @@ impl Rule for ProbabilityLeak {
                     exact(rest),
                     chain.name
                 ),
-                Some(_) => continue,
+                Some(_) => return,
                 None => format!(
                     "some new connections to `{}` may reach no endpoint: its endpoint rules have conditions besides the probability",
                     chain.name
@@ -57,12 +58,12 @@ impl Rule for ProbabilityLeak {
             };
             out.push(
                 Finding::new(&META, message)
-                    .at(chain.rules[last.index].span, match last.probability {
+                    .at(cx.slots[last.index].span, match last.probability {
                         Some(p) => format!("the last endpoint rule is taken with probability {}", exact(p)),
                         None => "the last endpoint rule is conditional".to_string(),
                     })
                     .in_chain("nat", &chain.name)
-                    .service(cx.service_of(&chain.name))
+                    .for_its_service()
                     .help("make the last endpoint rule unconditional (no -m statistic), as kube-proxy writes it"),
             );
         }

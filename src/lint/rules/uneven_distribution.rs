@@ -23,7 +23,7 @@
 //! Let kube-proxy rewrite the chain; by hand, give endpoint i of n the probability 1/(n−i).
 
 use super::prelude::*;
-use crate::lint::ladder::balancing_chains;
+use crate::lint::ladder::balancing;
 use crate::render::trace::share;
 
 pub struct UnevenDistribution;
@@ -41,16 +41,17 @@ impl Rule for UnevenDistribution {
         &META
     }
 
-    fn check(&self, cx: &Context, out: &mut Vec<Finding>) {
-        for (chain, l) in balancing_chains(cx) {
+    fn check_chain(&self, cx: &ChainContext, out: &mut Vec<Finding>) {
+        let chain = cx.chain;
+        if let Some(l) = balancing(cx) {
             let shares: Vec<f64> = l.steps.iter().filter_map(|s| s.share).collect();
             if shares.len() < 2 || shares.len() != l.steps.len() {
-                continue;
+                return;
             }
             let max = shares.iter().cloned().fold(f64::MIN, f64::max);
             let min = shares.iter().cloned().fold(f64::MAX, f64::min);
             if max - min <= cx.opts.uneven_tolerance {
-                continue;
+                return;
             }
             let (hi, lo) = (
                 l.steps.iter().find(|s| s.share == Some(max)).unwrap(),
@@ -71,15 +72,15 @@ impl Rule for UnevenDistribution {
                     ),
                 )
                 .at(
-                    chain.rules[lo.index].span,
+                    cx.slots[lo.index].span,
                     format!("{} gets {}", lo.target, share(min)),
                 )
                 .because(
-                    chain.rules[hi.index].span,
+                    cx.slots[hi.index].span,
                     format!("{} gets {}", hi.target, share(max)),
                 )
                 .in_chain("nat", &chain.name)
-                .service(cx.service_of(&chain.name))
+                .for_its_service()
                 .help(format!(
                     "for equal shares, endpoint i of {} takes probability 1/({}−i)",
                     l.steps.len(),

@@ -36,44 +36,47 @@ impl Rule for UnknownModule {
         &META
     }
 
-    fn check(&self, cx: &Context, out: &mut Vec<Finding>) {
-        // module → (count, first rule span, table, chain)
-        let mut seen: BTreeMap<String, (usize, crate::model::Span, String, String)> =
-            BTreeMap::new();
-        for (table, chain, _) in cx.chains() {
-            for (i, rule) in cx.rules(chain).enumerate() {
-                let mut names: Vec<String> = rule
-                    .matches
-                    .iter()
-                    .filter_map(|m| match &m.criterion {
-                        Criterion::Other(o) => Some(format!("-m {}", o.module)),
-                        _ => None,
-                    })
-                    .collect();
-                if let Some(TargetKind::Other { name, .. }) = rule.target_kind() {
-                    // Targets that do not change where a packet goes cost the engine nothing.
-                    if !crate::engine::walk::harmless(name) {
-                        names.push(format!("-j {name}"));
-                    }
-                }
-                names.dedup();
-                for n in names {
-                    let e = seen.entry(n).or_insert((
-                        0,
-                        chain.rules[i].span,
-                        table.name.to_string(),
-                        chain.name.to_string(),
-                    ));
-                    e.0 += 1;
+    /// One finding per rule that uses an unmodelled module or target, named after it; `check`
+    /// merges them into one per name.
+    fn check_chain(&self, cx: &ChainContext, out: &mut Vec<Finding>) {
+        for (i, rule) in cx.rules().enumerate() {
+            let mut names: Vec<String> = rule
+                .matches
+                .iter()
+                .filter_map(|m| match &m.criterion {
+                    Criterion::Other(o) => Some(format!("-m {}", o.module)),
+                    _ => None,
+                })
+                .collect();
+            if let Some(TargetKind::Other { name, .. }) = rule.target_kind() {
+                // Targets that do not change where a packet goes cost the engine nothing.
+                if !crate::engine::walk::harmless(name) {
+                    names.push(format!("-j {name}"));
                 }
             }
+            names.dedup();
+            for n in names {
+                out.push(
+                    Finding::new(&META, n)
+                        .at(cx.slots[i].span, "first use")
+                        .in_chain(&cx.table.name, &cx.chain.name),
+                );
+            }
         }
-        for (name, (count, span, table, chain)) in seen {
-            out.push(
-                Finding::new(&META, format!("`{name}` ({count} rule{}) is not modelled: traces through it are approximate", if count == 1 { "" } else { "s" }))
-                    .at(span, "first use")
-                    .in_chain(&table, &chain),
+    }
+
+    fn check(&self, _cx: &Context, out: &mut Vec<Finding>) {
+        // name → (rules, first use), in the order of tables and chains
+        let mut seen: BTreeMap<String, (usize, Finding)> = BTreeMap::new();
+        for f in out.drain(..) {
+            seen.entry(f.message.clone()).or_insert((0, f)).0 += 1;
+        }
+        for (name, (count, mut f)) in seen {
+            f.message = format!(
+                "`{name}` ({count} rule{}) is not modelled: traces through it are approximate",
+                if count == 1 { "" } else { "s" }
             );
+            out.push(f);
         }
     }
 }

@@ -37,8 +37,7 @@ static META: Meta = Meta {
 /// Whether every packet entering `chain` leaves the traversal in it (never falls off its end or
 /// returns), memoised per chain; `depth` stops runaway recursion on loops.
 fn always_ends<'a>(
-    cx: &Context<'a>,
-    table: &'a crate::model::Table,
+    cx: &ChainContext<'a>,
     chain: &'a Chain,
     memo: &mut FxHashMap<*const Chain, bool>,
     depth: usize,
@@ -52,11 +51,11 @@ fn always_ends<'a>(
     }
     memo.insert(key, false);
     let mut ends = false;
-    for rule in cx.rules(chain) {
+    for rule in cx.rules_of(chain).iter() {
         if !rule.is_unconditional() {
             continue;
         }
-        if ends_here(cx, table, rule, memo, depth) {
+        if ends_here(cx, rule, memo, depth) {
             ends = true;
             break;
         }
@@ -68,9 +67,10 @@ fn always_ends<'a>(
     ends
 }
 
+/// Whether `rule` ends the traversal of every packet it matches. Reads the chains it jumps to:
+/// rarely more than one, as an unconditional jump before a chain's last rule is rare.
 fn ends_here<'a>(
-    cx: &Context<'a>,
-    table: &'a crate::model::Table,
+    cx: &ChainContext<'a>,
     rule: &IptRule,
     memo: &mut FxHashMap<*const Chain, bool>,
     depth: usize,
@@ -87,9 +87,10 @@ fn ends_here<'a>(
         TargetKind::Chain(name) => {
             // A goto never comes back to this chain, whatever the target does.
             t.goto
-                || table.chain(name).is_some_and(|c| {
-                    !c.rules.is_empty() && always_ends(cx, table, c, memo, depth + 1)
-                })
+                || cx
+                    .table
+                    .chain(name)
+                    .is_some_and(|c| c.rules.count() > 0 && always_ends(cx, c, memo, depth + 1))
         }
         _ => false,
     }
@@ -100,56 +101,52 @@ impl Rule for UnreachableRule {
         &META
     }
 
-    fn check(&self, cx: &Context, out: &mut Vec<Finding>) {
+    fn check_chain(&self, cx: &ChainContext, out: &mut Vec<Finding>) {
         let mut memo = FxHashMap::default();
-        for (table, chain, _) in cx.chains() {
-            let n = chain.rules.len();
-            for i in 0..n.saturating_sub(1) {
-                let rule = cx.rule(chain, i);
-                if !rule.is_unconditional() {
-                    continue;
-                }
-                let returns = matches!(rule.target_kind(), Some(TargetKind::Return));
-                if !returns && !ends_here(cx, table, rule, &mut memo, 0) {
-                    continue;
-                }
-                // kube-proxy's legacy KUBE-FW- chains: `-j KUBE-XLB/SVC` then `-j KUBE-MARK-DROP`.
-                let next = cx.rule(chain, i + 1);
-                if chain.name.starts_with("KUBE-FW-")
-                    && next.jump_target() == Some("KUBE-MARK-DROP")
-                    && i + 2 == n
-                {
-                    break;
-                }
-                let shadowed = n - i - 1;
-                let f = Finding::new(
-                    &META,
-                    format!(
-                        "{} in `{}` can never be reached: the rule before {} every packet",
-                        if shadowed == 1 {
-                            "1 rule".to_string()
-                        } else {
-                            format!("{shadowed} rules")
-                        },
-                        chain.name,
-                        if returns {
-                            "returns"
-                        } else {
-                            "ends the chain for"
-                        }
-                    ),
-                )
-                .at(chain.rules[i + 1].span, "never reached")
-                .because(
-                    chain.rules[i].span,
-                    "matches every packet and ends the chain",
-                )
-                .in_chain(&table.name, &chain.name)
-                .service(cx.service_of(&chain.name))
-                .help("move the shadowed rules before this one, or give it a condition");
-                out.push(f);
+        let chain = cx.chain;
+        let n = cx.rules.len();
+        for i in 0..n.saturating_sub(1) {
+            let rule = cx.rule(i);
+            if !rule.is_unconditional() {
+                continue;
+            }
+            let returns = matches!(rule.target_kind(), Some(TargetKind::Return));
+            if !returns && !ends_here(cx, rule, &mut memo, 0) {
+                continue;
+            }
+            // kube-proxy's legacy KUBE-FW- chains: `-j KUBE-XLB/SVC` then `-j KUBE-MARK-DROP`.
+            let next = cx.rule(i + 1);
+            if chain.name.starts_with("KUBE-FW-")
+                && next.jump_target() == Some("KUBE-MARK-DROP")
+                && i + 2 == n
+            {
                 break;
             }
+            let shadowed = n - i - 1;
+            let f = Finding::new(
+                &META,
+                format!(
+                    "{} in `{}` can never be reached: the rule before {} every packet",
+                    if shadowed == 1 {
+                        "1 rule".to_string()
+                    } else {
+                        format!("{shadowed} rules")
+                    },
+                    chain.name,
+                    if returns {
+                        "returns"
+                    } else {
+                        "ends the chain for"
+                    }
+                ),
+            )
+            .at(cx.slots[i + 1].span, "never reached")
+            .because(cx.slots[i].span, "matches every packet and ends the chain")
+            .in_chain(&cx.table.name, &chain.name)
+            .for_its_service()
+            .help("move the shadowed rules before this one, or give it a condition");
+            out.push(f);
+            break;
         }
     }
 }
