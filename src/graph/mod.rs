@@ -20,8 +20,8 @@ pub struct ChainRef {
 /// A jump or goto, as an edge.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Jump {
-    /// Index of the rule within its chain.
-    pub rule: usize,
+    /// Index of the rule within its chain (32 bits: a graph of a large dump has a million edges).
+    pub rule: u32,
     pub goto: bool,
 }
 
@@ -114,10 +114,7 @@ impl ChainGraph {
                     graph.add_edge(
                         from,
                         NodeIndex::new(offsets[ti] + to.0 as usize),
-                        Jump {
-                            rule: rule as usize,
-                            goto,
-                        },
+                        Jump { rule, goto },
                     );
                 }
             }
@@ -154,11 +151,48 @@ impl ChainGraph {
 
     /// Groups of chains that can jump back into themselves (each group is one cycle or more).
     pub fn cycles(&self) -> Vec<Vec<ChainRef>> {
+        // Chains nothing jumps to, or that jump nowhere, are on no cycle; trimming them (and what
+        // that leaves without callers or targets) first leaves nothing on a kube-proxy dump, so
+        // the component search below does not build a component for each of a million chains.
+        let g = &self.graph;
+        let n = g.node_count();
+        let mut ins: Vec<u32> = vec![0; n];
+        let mut outs: Vec<u32> = vec![0; n];
+        for e in g.raw_edges() {
+            outs[e.source().index()] += 1;
+            ins[e.target().index()] += 1;
+        }
+        let mut alive = vec![true; n];
+        let mut queue: Vec<NodeIndex> = (0..n)
+            .filter(|&i| ins[i] == 0 || outs[i] == 0)
+            .map(NodeIndex::new)
+            .collect();
+        while let Some(v) = queue.pop() {
+            if !std::mem::replace(&mut alive[v.index()], false) {
+                continue;
+            }
+            for m in g.neighbors_directed(v, Direction::Outgoing) {
+                ins[m.index()] -= 1;
+                if ins[m.index()] == 0 && alive[m.index()] {
+                    queue.push(m);
+                }
+            }
+            for p in g.neighbors_directed(v, Direction::Incoming) {
+                outs[p.index()] -= 1;
+                if outs[p.index()] == 0 && alive[p.index()] {
+                    queue.push(p);
+                }
+            }
+        }
+        if !alive.contains(&true) {
+            return Vec::new();
+        }
         // Kosaraju walks with explicit stacks; petgraph's Tarjan recurses once per chain and
         // overflows the stack on a 100,000-deep chain of jumps.
-        let mut sccs: Vec<Vec<NodeIndex>> = petgraph::algo::kosaraju_scc(&self.graph)
+        let rest = petgraph::visit::NodeFiltered::from_fn(g, |v: NodeIndex| alive[v.index()]);
+        let mut sccs: Vec<Vec<NodeIndex>> = petgraph::algo::kosaraju_scc(&rest)
             .into_iter()
-            .filter(|scc| scc.len() > 1 || self.graph.find_edge(scc[0], scc[0]).is_some())
+            .filter(|scc| scc.len() > 1 || g.find_edge(scc[0], scc[0]).is_some())
             .map(|mut scc| {
                 scc.sort();
                 scc
@@ -166,7 +200,7 @@ impl ChainGraph {
             .collect();
         sccs.sort();
         sccs.into_iter()
-            .map(|scc| scc.into_iter().map(|n| self.graph[n]).collect())
+            .map(|scc| scc.into_iter().map(|n| g[n]).collect())
             .collect()
     }
 

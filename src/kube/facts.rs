@@ -5,7 +5,7 @@
 //! numbers per chain instead of 2 million parsed rules.
 
 use super::{comment, is_helper_chain, Endpoint, FAMILY_PREFIXES};
-use crate::model::{criterion, Criterion, Rule, TargetKind};
+use crate::model::{criterion, ChainName, Criterion, Rule, Table, TargetKind};
 use ipnet::IpNet;
 use rustc_hash::FxHashSet;
 
@@ -64,11 +64,17 @@ impl ChainFacts {
     /// cannot: the other chain may be in another thread's window); the endpoint's address is then
     /// left unknown.
     pub fn read<'r>(
-        name: &str,
-        rules: impl IntoIterator<Item = &'r Rule>,
+        table: &Table,
+        name: &ChainName,
+        rules: impl IntoIterator<Item = &'r Rule, IntoIter: Clone>,
         mut endpoint_dnat: impl FnMut(&str) -> Option<Dnat>,
     ) -> ChainFacts {
-        let mut f = ChainFacts::default();
+        let rules = rules.into_iter();
+        let mut f = ChainFacts {
+            // A balancing chain has a rule per endpoint: sized once.
+            endpoints: Vec::with_capacity(rules.clone().filter(|r| r.target.is_some()).count()),
+            ..ChainFacts::default()
+        };
         let mut seen: FxHashSet<&str> = FxHashSet::default();
         for rule in rules {
             let jump = rule.jump_target();
@@ -85,7 +91,7 @@ impl ChainFacts {
             // A hand-written balancing chain may DNAT itself, with no endpoint chains.
             if let Some(TargetKind::Dnat { to: Some(to), .. }) = rule.target_kind() {
                 f.endpoints.push(Endpoint {
-                    chain: name.to_string(),
+                    chain: name.clone(),
                     address: Some(to.to_string()),
                     from_comment: false,
                     packets: rule.counters.map(|c| c.packets),
@@ -124,12 +130,13 @@ impl ChainFacts {
                 }
             };
             f.endpoints.push(Endpoint {
-                chain: t.to_string(),
+                chain: table.chain(t).map_or_else(|| t.into(), |c| c.name.clone()),
                 address,
                 from_comment,
                 packets,
             });
         }
+        f.endpoints.shrink_to_fit();
         f
     }
 }

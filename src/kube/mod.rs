@@ -295,7 +295,7 @@ impl Catalog {
                     packets.lock().unwrap().insert(v.id, p);
                 }
                 let f = wanted[v.id.0 as usize]
-                    .then(|| Box::new(ChainFacts::read(&v.chain.name, v.rules(), |_| None)));
+                    .then(|| Box::new(ChainFacts::read(t, &v.chain.name, v.rules(), |_| None)));
                 (visit(ti, v), f)
             });
             facts = swept.iter_mut().map(|(_, f)| f.take()).collect();
@@ -495,6 +495,7 @@ impl Catalog {
         let facts = sp.chains().map(|c| {
             let chain = nat.chain(c?)?;
             Some(Box::new(ChainFacts::read(
+                nat,
                 &chain.name,
                 rs.rules(chain),
                 |t| {
@@ -569,7 +570,7 @@ impl Catalog {
             .flatten()
             .cloned()
             .collect();
-        chains.extend(sp.endpoints.iter().map(|e| e.chain.clone()));
+        chains.extend(sp.endpoints.iter().map(|e| e.chain.to_string()));
         for name in chains {
             if let Some(c) = nat.chain(&name) {
                 for r in rs.peek_rules(c) {
@@ -580,6 +581,11 @@ impl Catalog {
                 break;
             }
         }
+    }
+
+    /// The port its key names (`hash:…` for hashed chain names, see [`ServicePort::key`]).
+    pub fn port_by_key(&self, key: &str) -> Option<usize> {
+        self.index.get(key).copied()
     }
 
     /// Finds Service ports by `ns/name`, `ns/name:port`, `ip:port` or chain name.

@@ -1,6 +1,6 @@
 //! What kptrace knows of one Service port: its entry points, endpoints and chains.
 
-use crate::model::Protocol;
+use crate::model::{ChainName, Protocol};
 use serde::Serialize;
 use std::net::IpAddr;
 
@@ -42,8 +42,9 @@ pub struct Entry {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Endpoint {
-    /// The endpoint chain (KUBE-SEP-…).
-    pub chain: String,
+    /// The endpoint chain (KUBE-SEP-…): the name the rule set holds, shared rather than copied
+    /// (a large dump has half a million endpoints).
+    pub chain: ChainName,
     /// `ip:port` from its DNAT rule, or from the `-> ip:port` comment when the chain is not in the
     /// input. Not looked up by a catalogue of the whole dump ([`super::Catalog::build_resolved`]),
     /// which counts endpoints without holding their addresses.

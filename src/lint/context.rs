@@ -5,17 +5,22 @@ use crate::graph::{ChainGraph, ChainRef};
 use crate::kube::{Catalog, ServicePort};
 use crate::model::{Chain, Rule, Ruleset, Span, Table};
 use rustc_hash::FxHashMap;
+use std::sync::OnceLock;
 
 pub struct Context<'a> {
     pub rs: &'a Ruleset,
     pub graph: ChainGraph,
+    /// Which chains hold a DNAT rule, by graph node: whole-dump checks follow jumps through the
+    /// graph without reading rules again.
+    dnat: Vec<bool>,
     pub catalog: &'a Catalog,
     pub opts: &'a Options,
     /// Some built-in chain has rules: a whole node's `iptables-save`, with hooks, rather than
     /// kube-proxy's own restore payload (which never touches built-in chains).
     pub hooked: bool,
-    /// Chain name → index into `catalog.ports`, for naming the Service a finding concerns.
-    by_chain: FxHashMap<&'a str, usize>,
+    /// Chain name → index into `catalog.ports`, for naming the Service a finding concerns. Built
+    /// on first need: most findings are about hashed Service chains, found through their hash.
+    by_chain: OnceLock<FxHashMap<&'a str, usize>>,
 }
 
 impl<'a> Context<'a> {
@@ -23,27 +28,10 @@ impl<'a> Context<'a> {
     pub fn new(
         rs: &'a Ruleset,
         graph: ChainGraph,
+        dnat: Vec<bool>,
         catalog: &'a Catalog,
         opts: &'a Options,
     ) -> Context<'a> {
-        let mut by_chain = FxHashMap::default();
-        for (i, p) in catalog.ports.iter().enumerate() {
-            for c in [
-                &p.svc_chain,
-                &p.ext_chain,
-                &p.svl_chain,
-                &p.fw_chain,
-                &p.xlb_chain,
-            ]
-            .into_iter()
-            .flatten()
-            {
-                by_chain.insert(c.as_str(), i);
-            }
-            for e in p.endpoints.iter().chain(&p.local_endpoints) {
-                by_chain.entry(e.chain.as_str()).or_insert(i);
-            }
-        }
         let hooked = rs
             .tables
             .iter()
@@ -51,11 +39,43 @@ impl<'a> Context<'a> {
         Context {
             rs,
             graph,
+            dnat,
             catalog,
             opts,
             hooked,
-            by_chain,
+            by_chain: OnceLock::new(),
         }
+    }
+
+    /// Whether the chain holds a DNAT rule.
+    pub fn dnats(&self, r: ChainRef) -> bool {
+        self.graph
+            .node(r)
+            .is_some_and(|n| self.dnat.get(n.index()).copied().unwrap_or(false))
+    }
+
+    fn by_chain(&self) -> &FxHashMap<&'a str, usize> {
+        self.by_chain.get_or_init(|| {
+            let mut by_chain = FxHashMap::default();
+            for (i, p) in self.catalog.ports.iter().enumerate() {
+                for c in [
+                    &p.svc_chain,
+                    &p.ext_chain,
+                    &p.svl_chain,
+                    &p.fw_chain,
+                    &p.xlb_chain,
+                ]
+                .into_iter()
+                .flatten()
+                {
+                    by_chain.insert(c.as_str(), i);
+                }
+                for e in p.endpoints.iter().chain(&p.local_endpoints) {
+                    by_chain.entry(e.chain.as_str()).or_insert(i);
+                }
+            }
+            by_chain
+        })
     }
 
     pub fn table(&self, name: &str) -> Option<&'a Table> {
@@ -92,7 +112,22 @@ impl<'a> Context<'a> {
 
     /// The Service port a chain belongs to.
     pub fn port_of(&self, chain: &str) -> Option<&ServicePort> {
-        self.by_chain.get(chain).map(|&i| &self.catalog.ports[i])
+        if let Some(p) = crate::kube::chain_hash(chain)
+            .and_then(|h| self.catalog.port_by_key(&format!("hash:{h}")))
+            .map(|i| &self.catalog.ports[i])
+        {
+            let own = [
+                &p.svc_chain,
+                &p.ext_chain,
+                &p.svl_chain,
+                &p.fw_chain,
+                &p.xlb_chain,
+            ];
+            if own.iter().any(|c| c.as_deref() == Some(chain)) {
+                return Some(p);
+            }
+        }
+        self.by_chain().get(chain).map(|&i| &self.catalog.ports[i])
     }
 
     /// `ns/name:port` of the Service a chain belongs to.

@@ -52,7 +52,7 @@ pub fn run(rs: &crate::model::Ruleset, opts: &Options) -> Vec<Finding> {
     // Few chains have findings or undeclared targets: a list each, not a slot per chain.
     let found = Mutex::new(Vec::new());
     let dangling = Mutex::new(Vec::new());
-    let (catalog, jumps) = crate::kube::Catalog::build_resolved_with(rs, |ti, v| {
+    let (catalog, visited) = crate::kube::Catalog::build_resolved_with(rs, |ti, v| {
         let table = &rs.tables[ti];
         let cx = ChainContext::new(rs, table, v, opts);
         let mut mine = Vec::new();
@@ -62,14 +62,24 @@ pub fn run(rs: &crate::model::Ruleset, opts: &Options) -> Vec<Finding> {
         if !mine.is_empty() {
             found.lock().unwrap().extend(mine);
         }
-        read_jumps(table, v.rules(), |i, name| {
+        let jumps = read_jumps(table, v.rules(), |i, name| {
             let from = ChainRef {
                 table: ti,
                 chain: v.id,
             };
             dangling.lock().unwrap().push((from, i, name.to_string()));
-        })
+        });
+        let dnats = v
+            .rules()
+            .any(|r| matches!(r.target_kind(), Some(crate::model::TargetKind::Dnat { .. })));
+        (jumps, dnats)
     });
+    // In node order: table by table, chain by chain.
+    let dnats: Vec<bool> = visited.iter().flatten().map(|(_, d)| *d).collect();
+    let jumps = visited
+        .into_iter()
+        .map(|t| t.into_iter().map(|(j, _)| j).collect())
+        .collect();
     let mut per_rule: Vec<Vec<Finding>> = rules::ALL.iter().map(|_| Vec::new()).collect();
     let mut found = found.into_inner().unwrap();
     // Chains are checked on all cores: put their findings back in source order.
@@ -83,7 +93,7 @@ pub fn run(rs: &crate::model::Ruleset, opts: &Options) -> Vec<Finding> {
         }
     }
     let graph = ChainGraph::from_jumps(rs, jumps, dangling.into_inner().unwrap());
-    let cx = Context::new(rs, graph, &catalog, opts);
+    let cx = Context::new(rs, graph, dnats, &catalog, opts);
     let mut all: Vec<Finding> = rules::ALL
         .par_iter()
         .zip(per_rule)

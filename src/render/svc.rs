@@ -324,7 +324,7 @@ fn counters_table(r: &PortReport) -> String {
     t.set_header(vec!["endpoint", "expected", "counted packets", "observed"]);
     for (e, h) in &rows {
         t.add_row(vec![
-            e.address.clone().unwrap_or_else(|| e.chain.clone()),
+            e.address.clone().unwrap_or_else(|| e.chain.to_string()),
             expected
                 .get(e.chain.as_str())
                 .map(|p| share(*p))

@@ -21,7 +21,7 @@
 //! let kube-proxy resync; its rules for a Service without endpoints are a filter REJECT, not an empty chain.
 
 use super::prelude::*;
-use crate::model::Chain;
+use crate::graph::ChainRef;
 
 pub struct EmptyServiceChain;
 
@@ -33,38 +33,15 @@ static META: Meta = Meta {
     source: include_str!("empty_service_chain.rs"),
 };
 
-/// Whether some path from the chain `cx` looks at reaches a DNAT rule (None: a chain on the way is
-/// not in the input). Depth-first with an early exit: a Service chain's last endpoint usually
-/// answers at once, so this reads one endpoint chain besides the chain itself.
-fn dnats_somewhere<'a>(cx: &ChainContext<'a>) -> Option<bool> {
-    // Pushes the chains `rules` jump to; true when one of them DNATs.
-    let step = |rules: &mut dyn Iterator<Item = &IptRule>, stack: &mut Vec<&'a Chain>| {
-        for rule in rules {
-            match rule.target_kind() {
-                Some(TargetKind::Dnat { .. }) => return true,
-                Some(TargetKind::Chain(name)) => stack.extend(cx.table.chain(name)),
-                _ => {}
-            }
-        }
-        false
-    };
-    let mut stack = Vec::new();
-    if step(&mut cx.rules(), &mut stack) {
-        return Some(true);
-    }
-    let mut seen = rustc_hash::FxHashSet::default();
-    seen.insert(cx.chain as *const Chain);
+/// Whether some path from `start` reaches a DNAT rule (None: a chain on the way is not in the
+/// input). Follows the chain graph: no rule is read again.
+fn dnats_somewhere(cx: &Context, start: ChainRef) -> Option<bool> {
     let mut unknown = false;
-    while let Some(c) = stack.pop() {
-        if !seen.insert(c as *const Chain) {
-            continue;
-        }
-        if c.is_opaque() {
-            unknown = true;
-        }
-        if step(&mut cx.rs.peek_rules(c).iter().map(|r| &**r), &mut stack) {
+    for r in cx.graph.reachable_from(&[start]) {
+        if cx.dnats(r) {
             return Some(true);
         }
+        unknown |= cx.chain_of(r).1.is_opaque();
     }
     (!unknown).then_some(false)
 }
@@ -74,42 +51,37 @@ impl Rule for EmptyServiceChain {
         &META
     }
 
-    fn check_chain(&self, cx: &ChainContext, out: &mut Vec<Finding>) {
-        let chain = cx.chain;
-        if !cx.is("nat")
-            || !["KUBE-SVC-", "KUBE-SVL-", "KUBE-EXT-"]
-                .iter()
-                .any(|p| chain.name.starts_with(p))
-            || chain.is_opaque()
-        {
-            return;
-        }
-        // A jump to a chain the dump does not declare (kubelet's, or cut off) is not "nowhere".
-        if cx
-            .rules()
-            .any(|r| r.jump_target().is_some_and(|t| cx.table.id(t).is_none()))
-        {
-            return;
-        }
-        if dnats_somewhere(cx) != Some(false) {
-            return;
-        }
-        out.push(
-            Finding::new(&META, format!("`{}` leads to no endpoint, and no filter rule rejects its traffic", chain.name))
-                .at(chain.decl.unwrap_or(crate::model::Span::NONE), "no DNAT is reachable from this chain")
-                .in_chain("nat", &chain.name)
-                .for_its_service()
-                .help("kube-proxy rejects traffic of a Service without endpoints in filter KUBE-SERVICES (`… has no endpoints -j REJECT`); check the Service's endpoints and let kube-proxy resync"),
-        );
-    }
-
-    /// A Service whose filter rules reject its traffic for want of endpoints is not "nowhere".
     fn check(&self, cx: &Context, out: &mut Vec<Finding>) {
-        out.retain(|f| {
-            f.chain
-                .as_deref()
-                .and_then(|c| cx.port_of(c))
-                .is_none_or(|p| p.no_endpoint_rules.is_empty())
-        });
+        let Some(table) = cx.rs.tables.iter().position(|t| &*t.name == "nat") else {
+            return;
+        };
+        let nat = &cx.rs.tables[table];
+        // A jump to a chain the dump does not declare (kubelet's, or cut off) is not "nowhere".
+        let dangles: rustc_hash::FxHashSet<ChainRef> =
+            cx.graph.dangling.iter().map(|(from, _, _)| *from).collect();
+        for id in nat.chain_ids() {
+            let chain = nat.get(id);
+            let service_chain = ["KUBE-SVC-", "KUBE-SVL-", "KUBE-EXT-"]
+                .iter()
+                .any(|p| chain.name.starts_with(p));
+            let cref = ChainRef { table, chain: id };
+            if !service_chain || chain.is_opaque() || dangles.contains(&cref) {
+                continue;
+            }
+            if dnats_somewhere(cx, cref) != Some(false) {
+                continue;
+            }
+            let port = cx.port_of(&chain.name);
+            if port.is_some_and(|p| !p.no_endpoint_rules.is_empty()) {
+                continue;
+            }
+            out.push(
+                Finding::new(&META, format!("`{}` leads to no endpoint, and no filter rule rejects its traffic", chain.name))
+                    .at(cx.chain_span(chain), "no DNAT is reachable from this chain")
+                    .in_chain("nat", &chain.name)
+                    .service(port.map(|p| p.display_name()))
+                    .help("kube-proxy rejects traffic of a Service without endpoints in filter KUBE-SERVICES (`… has no endpoints -j REJECT`); check the Service's endpoints and let kube-proxy resync"),
+            );
+        }
     }
 }

@@ -39,11 +39,10 @@ impl Rule for NodeportsNotLast {
             return;
         };
         // A large dump's KUBE-SERVICES holds 100,000 rules: read, not kept.
-        let rules = cx.rs.peek_rules(chain);
-        let Some(at) = rules
-            .iter()
-            .position(|r| r.jump_target() == Some("KUBE-NODEPORTS"))
-        else {
+        let rules = cx.rs.map_rules(chain, |r| {
+            Some((r.jump_target() == Some("KUBE-NODEPORTS"), r.span))
+        });
+        let Some(at) = rules.iter().position(|(to_nodeports, _)| *to_nodeports) else {
             return;
         };
         let after = rules.len() - at - 1;
@@ -58,8 +57,8 @@ impl Rule for NodeportsNotLast {
                     if after == 1 { "" } else { "s" }
                 ),
             )
-            .at(rules[at + 1].span, "after the KUBE-NODEPORTS jump")
-            .because(rules[at].span, "kube-proxy writes this jump last")
+            .at(rules[at + 1].1, "after the KUBE-NODEPORTS jump")
+            .because(rules[at].1, "kube-proxy writes this jump last")
             .in_chain("nat", "KUBE-SERVICES")
             .help("move the KUBE-NODEPORTS jump to the end of KUBE-SERVICES"),
         );
