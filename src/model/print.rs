@@ -28,9 +28,11 @@ pub fn quote(s: &str) -> String {
     out
 }
 
-/// An option name (`--foo`) stays bare; anything else is quoted as a value would be.
+/// An option name (`--foo`) stays bare, as it was read (a bare word may hold quotes after its
+/// first character: `--"x` reads back as itself, quoted it would read back as a value); anything
+/// else is quoted as a value would be.
 fn word(s: &str) -> String {
-    if s.starts_with("--") && !s.contains([' ', '\t', '"', '\\', '\'']) {
+    if s.starts_with("--") && !s.contains([' ', '\t']) {
         s.to_string()
     } else {
         quote(s)
