@@ -115,12 +115,21 @@ pub fn human(files: &[FileFindings], summary: &Summary) -> String {
     for file in files {
         let mut sorted: Vec<&Finding> = file.findings.iter().collect();
         sorted.sort_by_key(|f| std::cmp::Reverse(f.severity));
-        for f in sorted {
-            let d = FindingDiagnostic {
-                f: f.clone(),
-                source: named(&file.rs.source),
-            };
-            out += &format!("{:?}\n", miette::Report::new_boxed(Box::new(d)));
+        // Each report lays out its snippet on its own: a dump with a thousand findings renders
+        // them on all cores.
+        use rayon::prelude::*;
+        let reports: Vec<String> = sorted
+            .par_iter()
+            .map(|f| {
+                let d = FindingDiagnostic {
+                    f: (*f).clone(),
+                    source: named(&file.rs.source),
+                };
+                format!("{:?}\n", miette::Report::new_boxed(Box::new(d)))
+            })
+            .collect();
+        for r in reports {
+            out += &r;
         }
     }
     let line = summary.line();

@@ -22,6 +22,7 @@
 
 use super::prelude::*;
 use crate::graph::ChainRef;
+use crate::model::ChainId;
 
 pub struct EmptyServiceChain;
 
@@ -59,29 +60,31 @@ impl Rule for EmptyServiceChain {
         // A jump to a chain the dump does not declare (kubelet's, or cut off) is not "nowhere".
         let dangles: rustc_hash::FxHashSet<ChainRef> =
             cx.graph.dangling.iter().map(|(from, _, _)| *from).collect();
-        for id in nat.chain_ids() {
+        use rayon::prelude::*;
+        let ids: Vec<ChainId> = nat.chain_ids().collect();
+        out.par_extend(ids.into_par_iter().with_min_len(1024).filter_map(|id| {
             let chain = nat.get(id);
             let service_chain = ["KUBE-SVC-", "KUBE-SVL-", "KUBE-EXT-"]
                 .iter()
                 .any(|p| chain.name.starts_with(p));
             let cref = ChainRef { table, chain: id };
             if !service_chain || chain.is_opaque() || dangles.contains(&cref) {
-                continue;
+                return None;
             }
             if dnats_somewhere(cx, cref) != Some(false) {
-                continue;
+                return None;
             }
             let port = cx.port_of(&chain.name);
             if port.is_some_and(|p| !p.no_endpoint_rules.is_empty()) {
-                continue;
+                return None;
             }
-            out.push(
+            Some(
                 Finding::new(&META, format!("`{}` leads to no endpoint, and no filter rule rejects its traffic", chain.name))
                     .at(cx.chain_span(chain), "no DNAT is reachable from this chain")
                     .in_chain("nat", &chain.name)
                     .service(port.map(|p| p.display_name()))
                     .help("kube-proxy rejects traffic of a Service without endpoints in filter KUBE-SERVICES (`… has no endpoints -j REJECT`); check the Service's endpoints and let kube-proxy resync"),
-            );
-        }
+            )
+        }));
     }
 }
