@@ -17,9 +17,10 @@ pub fn run(args: &GraphArgs, fmt: FormatChoice) -> super::Result<ExitCode> {
             Picture::service(&rs, &reports)
         }
         None => {
-            rs.parse_all();
+            // Reads every rule once: all parse errors are known after it.
+            let pic = Picture::ruleset(&rs, !args.no_collapse);
             input::check_late_errors(&rs)?;
-            Picture::ruleset(&rs, !args.no_collapse)
+            pic
         }
     };
     let out = match args.format {

@@ -6,13 +6,16 @@ use crate::kube::Catalog;
 use std::process::ExitCode;
 
 pub fn run(args: &LsArgs, fmt: FormatChoice) -> super::Result<ExitCode> {
-    let sets = input::load_all(&args.files, fmt)?;
+    let mut sets = input::load_all(&args.files, fmt)?;
     let mut all = Vec::new();
-    for rs in &sets {
+    for rs in &mut sets {
         // Reads every rule once: all parse errors are known after it.
         let cat = Catalog::build_resolved(rs);
         input::check_late_errors(rs)?;
         all.push(cat);
+        // The listing needs the Services, not the chains: hand their memory back before it is
+        // laid out (a large dump declares 650,000 chains).
+        rs.tables = Vec::new();
     }
     let out = match args.format {
         Format::Json => crate::render::ls::json(&sets, &all),

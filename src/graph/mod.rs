@@ -62,28 +62,26 @@ where
 }
 
 impl ChainGraph {
-    /// The graph of `rs`, reading every rule (and keeping it parsed).
+    /// The graph of `rs`, reading every rule once without keeping it (see [`Ruleset::sweep`]).
     pub fn build(rs: &Ruleset) -> ChainGraph {
-        let mut dangling = Vec::new();
+        let dangling = std::sync::Mutex::new(Vec::new());
         let jumps = rs
             .tables
             .iter()
             .enumerate()
             .map(|(ti, t)| {
-                t.chain_ids()
-                    .map(|id| {
-                        read_jumps(t, rs.rules(t.get(id)), |i, name| {
-                            let from = ChainRef {
-                                table: ti,
-                                chain: id,
-                            };
-                            dangling.push((from, i, name.to_string()));
-                        })
+                rs.sweep(t, |v| {
+                    read_jumps(t, v.rules(), |i, name| {
+                        let from = ChainRef {
+                            table: ti,
+                            chain: v.id,
+                        };
+                        dangling.lock().unwrap().push((from, i, name.to_string()));
                     })
-                    .collect()
+                })
             })
             .collect();
-        ChainGraph::from_jumps(rs, jumps, dangling)
+        ChainGraph::from_jumps(rs, jumps, dangling.into_inner().unwrap())
     }
 
     /// The graph of `rs` from the jumps of each chain of each table, in table and chain-id order,

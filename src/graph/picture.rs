@@ -301,7 +301,7 @@ impl Picture {
                     .entry(id)
                     .or_insert((t.name.to_string(), label, 0, 0, kind));
                 e.2 += 1;
-                e.3 += c.rules.len();
+                e.3 += c.rules.count();
             }
         }
         for (id, (table, label, chains, rules, kind)) in counts {

@@ -68,6 +68,8 @@ pub struct Catalog {
     pub cluster_cidrs: Vec<IpNet>,
     /// Node addresses the rules name (`--nodeport-addresses`).
     pub node_ips: Vec<IpAddr>,
+    /// Rules in the rule set it was read from.
+    pub rules: usize,
     /// Group key → index in `ports`, so building stays linear in the number of Services.
     index: FxHashMap<String, usize>,
     /// When set, only rules whose text holds one of these (or that every Service needs) are read.
@@ -201,6 +203,7 @@ impl Catalog {
             q
         };
         let mut cat = Catalog {
+            rules: rs.rule_count(),
             needles: Some(vec![needle.to_string()]),
             ..Catalog::default()
         };
@@ -239,7 +242,10 @@ impl Catalog {
     /// The Service ports of `rs` with their entry points; call [`Catalog::resolve`] on the ports
     /// whose endpoints you need.
     pub fn build(rs: &Ruleset) -> Catalog {
-        let mut cat = Catalog::default();
+        let mut cat = Catalog {
+            rules: rs.rule_count(),
+            ..Catalog::default()
+        };
         cat.scan(rs);
         cat
     }
@@ -259,7 +265,10 @@ impl Catalog {
         visit: impl Fn(usize, &Visit<'_>) -> T + Sync,
     ) -> (Catalog, Vec<Vec<T>>) {
         use rayon::prelude::*;
-        let mut cat = Catalog::default();
+        let mut cat = Catalog {
+            rules: rs.rule_count(),
+            ..Catalog::default()
+        };
         cat.scan(rs);
         let nat_index = rs.tables.iter().position(|t| &*t.name == "nat");
         // The chains each port reads, by id: names are looked up once, on all cores.

@@ -97,9 +97,12 @@ pub fn human(sets: &[Ruleset], cats: &[Catalog]) -> String {
     for (rs, cat) in sets.iter().zip(cats) {
         let ports = sorted(cat);
         let n_services = {
-            let mut names: Vec<String> = ports
+            let mut names: Vec<std::borrow::Cow<str>> = ports
                 .iter()
-                .map(|p| p.service.clone().unwrap_or_else(|| p.display_name()))
+                .map(|p| match &p.service {
+                    Some(s) => s.as_str().into(),
+                    None => p.display_name().into(),
+                })
                 .collect();
             names.sort();
             names.dedup();
@@ -114,7 +117,7 @@ pub fn human(sets: &[Ruleset], cats: &[Catalog]) -> String {
                 if n_services == 1 { "" } else { "s" },
                 ports.len(),
                 if ports.len() == 1 { "" } else { "s" },
-                rs.rule_count()
+                cat.rules
             ),
         );
         out.push('\n');
@@ -191,7 +194,7 @@ pub fn human(sets: &[Ruleset], cats: &[Catalog]) -> String {
                 row.push(sp.svc_chain.clone().unwrap_or_else(|| "–".into()));
                 row
             });
-            out += &listing(&header, rows);
+            listing(&mut out, &header, rows);
         }
         for n in &rs.notes {
             out += &paint(DIM, format!("note: {}\n", n.message));

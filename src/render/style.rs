@@ -34,15 +34,17 @@ pub fn finish(t: &comfy_table::Table) -> String {
 /// A listing: one row per line, columns aligned, laid out as [`table`] lays out a table that fits
 /// the screen. For tables as long as a dump's Service list (70,000 rows), where comfy-table would
 /// spend most of a second and a hundred megabytes: a listing is read with `grep` and `less -S`, so
-/// rows are never wrapped. Cells may hold styles; their width ignores them.
-pub fn listing<R, C>(header: &[&str], rows: R) -> String
+/// rows are never wrapped. Cells may hold styles; their width ignores them. Appends to `out`.
+pub fn listing<R, C>(out: &mut String, header: &[&str], rows: R)
 where
     R: IntoIterator<Item = C>,
     C: IntoIterator,
     C::Item: AsRef<str>,
 {
     use std::io::Write;
-    let mut tw = tabwriter::TabWriter::new(Vec::new())
+    // Written straight after what `out` already holds: a 70,000-row listing is not copied.
+    let before = out.len();
+    let mut tw = tabwriter::TabWriter::new(std::mem::take(out).into_bytes())
         .minwidth(0)
         .padding(2)
         .ansi(true);
@@ -70,11 +72,13 @@ where
     }
     let _ = tw.flush();
     let bytes = tw.into_inner().unwrap_or_default();
-    let text = String::from_utf8(bytes).unwrap_or_default();
-    let mut out = String::with_capacity(text.len());
-    for l in text.lines() {
-        out += l.trim_end();
-        out.push('\n');
+    *out = String::from_utf8(bytes).unwrap_or_default();
+    // The last column is never padded; only a cell ending in blanks leaves any to trim.
+    if out[before..].contains(" \n") {
+        let text = out.split_off(before);
+        for l in text.lines() {
+            *out += l.trim_end();
+            out.push('\n');
+        }
     }
-    out
 }
