@@ -12,7 +12,7 @@ dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 sizes=("${@:-1000 10000 50000}")
 [ $# -eq 0 ] && sizes=(1000 10000 50000)
-printf '| Services | MB | lines | cat | wc -l | iptables-restore --test | ls | svc (one) | lint | peak RSS ls / svc / lint |\n|---|---|---|---|---|---|---|---|---|---|\n'
+printf '| Services | MB | lines | cat | wc -l | iptables-restore --test | ls | svc (one) | lint | graph | peak RSS ls / svc / lint / graph |\n|---|---|---|---|---|---|---|---|---|---|---|\n'
 declare -A times
 for n in "${sizes[@]}"; do
   f="$dir/$n.rules"
@@ -34,13 +34,14 @@ for n in "${sizes[@]}"; do
   ls_t=$(t "$K ls $f"); times[ls:$n]=$(mean)
   svc_t=$(t "$K svc ns7/svc7 $f"); times[svc:$n]=$(mean)
   lint_t=$(t "$K lint --fail-on never -f json $f"); times[lint:$n]=$(mean)
+  graph_t=$(t "$K graph $f"); times[graph:$n]=$(mean)
   rss() { { /usr/bin/time -f '%M' "$K" "$@" >/dev/null; } 2>&1 | tail -1; }
-  rss_ls=$(rss ls "$f"); rss_svc=$(rss svc ns7/svc7 "$f"); rss_lint=$(rss lint --fail-on never -f json "$f")
-  printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s / %s / %s MB |\n' "$n" "$mb" "$lines" "$cat_t" "$wc_t" "$restore_t" "$ls_t" "$svc_t" "$lint_t" "$((rss_ls / 1024))" "$((rss_svc / 1024))" "$((rss_lint / 1024))"
+  rss_ls=$(rss ls "$f"); rss_svc=$(rss svc ns7/svc7 "$f"); rss_lint=$(rss lint --fail-on never -f json "$f"); rss_graph=$(rss graph "$f")
+  printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s / %s / %s / %s MB |\n' "$n" "$mb" "$lines" "$cat_t" "$wc_t" "$restore_t" "$ls_t" "$svc_t" "$lint_t" "$graph_t" "$((rss_ls / 1024))" "$((rss_svc / 1024))" "$((rss_lint / 1024))" "$((rss_graph / 1024))"
 done
 if [ "${#sizes[@]}" -ge 2 ]; then
   echo
-  for cmd in ls svc lint; do
+  for cmd in ls svc lint graph; do
     args=""
     for n in "${sizes[@]}"; do args="$args $n:${times[$cmd:$n]}"; done
     python3 - "$cmd" $args <<'PY'

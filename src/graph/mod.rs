@@ -214,3 +214,39 @@ impl ChainGraph {
         seen
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn graph(text: &str) -> (Ruleset, ChainGraph) {
+        let rs = crate::parse::read("t", text.as_bytes().to_vec(), None).unwrap();
+        let g = ChainGraph::build(&rs);
+        (rs, g)
+    }
+
+    fn names(rs: &Ruleset, cycles: &[Vec<ChainRef>]) -> Vec<Vec<String>> {
+        cycles
+            .iter()
+            .map(|c| {
+                c.iter()
+                    .map(|r| rs.tables[r.table].get(r.chain).name.to_string())
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// Trimming chains without callers or targets must keep every cycle, self-loops included,
+    /// whatever hangs off them.
+    #[test]
+    fn cycles_survive_the_trimming_of_their_tails() {
+        let (rs, g) = graph(
+            "*filter\n:A - [0:0]\n:B - [0:0]\n:C - [0:0]\n:D - [0:0]\n:E - [0:0]\n:F - [0:0]\n\
+             -A C -j A\n-A A -j B\n-A B -j A\n-A A -j D\n-A E -j E\n-A F -j C\nCOMMIT\n",
+        );
+        assert_eq!(names(&rs, &g.cycles()), [vec!["A", "B"], vec!["E"]]);
+        let (_, acyclic) =
+            graph("*filter\n:A - [0:0]\n:B - [0:0]\n-A A -j B\n-A B -j ACCEPT\nCOMMIT\n");
+        assert!(acyclic.cycles().is_empty());
+    }
+}

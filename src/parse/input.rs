@@ -73,13 +73,25 @@ fn scan_mapped(map: &memmap2::Mmap) -> Option<(Vec<u32>, Vec<usize>)> {
     let mut at = 0;
     while at < map.len() {
         let end = crate::model::source::window_end(map, at);
-        let w = &map[at..end];
-        std::str::from_utf8(w).ok()?;
-        line_starts.extend(memchr::memchr_iter(b'\n', w).map(|i| (at + i) as u32 + 1));
-        // Apart from corrupt input there are none: one quick search settles it.
-        if memchr::memchr(0, w).is_some() {
-            let room = MAX_ERRORS.saturating_sub(nuls.len());
-            nuls.extend(memchr::memchr_iter(0, w).take(room).map(|i| at + i));
+        // The three searches go over a piece small enough to stay in cache between them, cut
+        // after a line ending so that no character is split.
+        const PIECE: usize = 256 << 10;
+        let mut p = at;
+        while p < end {
+            let q = match memchr::memchr(b'\n', &map[(p + PIECE).min(end)..end]) {
+                Some(i) => (p + PIECE).min(end) + i + 1,
+                None => end,
+            };
+            let w = &map[p..q];
+            // Valid or not is all this pass needs: the slow path finds where, for the error.
+            simdutf8::basic::from_utf8(w).ok()?;
+            line_starts.extend(memchr::memchr_iter(b'\n', w).map(|i| (p + i) as u32 + 1));
+            // Apart from corrupt input there are none: one quick search settles it.
+            if memchr::memchr(0, w).is_some() {
+                let room = MAX_ERRORS.saturating_sub(nuls.len());
+                nuls.extend(memchr::memchr_iter(0, w).take(room).map(|i| p + i));
+            }
+            p = q;
         }
         crate::model::source::release_pages(map, at..end);
         at = end;
