@@ -1,8 +1,10 @@
 //! `kptrace lint`: rules that catch rule sets which would lose, misroute or leak Service traffic.
 //!
 //! Each rule is one file under [`rules`], with a stable kebab-case name, a code and its documentation
-//! in its `//!` comment (docs/rules/ is generated from those). Rules see the parsed rule set through a
-//! [`Context`] that also holds the chain graph and the Services recovered from the rules.
+//! in its `//!` comment (docs/rules/ is generated from those). A rule looks at one chain at a time
+//! through a [`ChainContext`], in the sweep that reads every chain once and keeps no rule parsed,
+//! and at the whole rule set afterwards through a [`Context`] that also holds the chain graph and
+//! the Services recovered from the rules.
 
 pub mod baseline;
 pub mod chain_context;
