@@ -89,11 +89,22 @@ impl ChainGraph {
     pub fn from_jumps(
         rs: &Ruleset,
         jumps: Vec<Vec<Jumps>>,
-        mut dangling: Vec<(ChainRef, usize, String)>,
+        dangling: Vec<(ChainRef, usize, String)>,
     ) -> ChainGraph {
+        let mut g = ChainGraph::with_chains(rs);
+        for (ti, table) in jumps.into_iter().enumerate() {
+            g.add_jumps(ti, ChainId(0), table);
+        }
+        g.set_dangling(dangling);
+        g
+    }
+
+    /// The chains of `rs` as nodes, with no jumps yet: a sweep adds them window by window
+    /// ([`ChainGraph::add_jumps`]) instead of holding every chain's jumps until the end.
+    pub fn with_chains(rs: &Ruleset) -> ChainGraph {
         let nodes = rs.tables.iter().map(|t| t.chains.len()).sum();
-        let edges = jumps.iter().flatten().map(|j| j.len()).sum();
-        let mut graph = DiGraph::with_capacity(nodes, edges);
+        // A rule jumps once at most. Room that is never written stays virtual memory.
+        let mut graph = DiGraph::with_capacity(nodes, rs.rule_count());
         let mut offsets = Vec::with_capacity(rs.tables.len());
         for (ti, t) in rs.tables.iter().enumerate() {
             offsets.push(graph.node_count());
@@ -104,24 +115,37 @@ impl ChainGraph {
                 });
             }
         }
-        dangling.sort_by_key(|(from, rule, _)| (from.table, from.chain, *rule));
-        for (ti, table) in jumps.into_iter().enumerate() {
-            for (ci, j) in table.into_iter().enumerate() {
-                let from = NodeIndex::new(offsets[ti] + ci);
-                for &(rule, to, goto) in j.iter() {
-                    graph.add_edge(
-                        from,
-                        NodeIndex::new(offsets[ti] + to.0 as usize),
-                        Jump { rule, goto },
-                    );
-                }
-            }
-        }
         ChainGraph {
             graph,
             offsets,
-            dangling,
+            dangling: Vec::new(),
         }
+    }
+
+    /// Adds the jumps of consecutive chains of table `table`, from chain `first` on.
+    pub fn add_jumps(
+        &mut self,
+        table: usize,
+        first: ChainId,
+        jumps: impl IntoIterator<Item = Jumps>,
+    ) {
+        let base = self.offsets[table];
+        for (ci, j) in jumps.into_iter().enumerate() {
+            let from = NodeIndex::new(base + first.0 as usize + ci);
+            for &(rule, to, goto) in j.iter() {
+                self.graph.add_edge(
+                    from,
+                    NodeIndex::new(base + to.0 as usize),
+                    Jump { rule, goto },
+                );
+            }
+        }
+    }
+
+    /// Records the jumps to undeclared chains, in table, chain and rule order.
+    pub fn set_dangling(&mut self, mut dangling: Vec<(ChainRef, usize, String)>) {
+        dangling.sort_by_key(|(from, rule, _)| (from.table, from.chain, *rule));
+        self.dangling = dangling;
     }
 
     pub fn node(&self, r: ChainRef) -> Option<NodeIndex> {

@@ -254,16 +254,18 @@ impl Catalog {
     /// about the whole dump. Reads every rule of the dump once, in one sweep that keeps no rule
     /// parsed (so every parse error is known after it); endpoint addresses are not looked up.
     pub fn build_resolved(rs: &Ruleset) -> Catalog {
-        Self::build_resolved_with(rs, |_, _| ()).0
+        Self::build_resolved_with(rs, |_, _| (), |_, _, _| ())
     }
 
-    /// [`Catalog::build_resolved`], and what `visit` makes of every chain of every table (by table
-    /// index, then chain id) in the same sweep: a whole-dump command that needs more than the
-    /// Services reads the dump once, not twice.
+    /// [`Catalog::build_resolved`], and what `visit` makes of every chain of every table, in the
+    /// same sweep: a whole-dump command that needs more than the Services reads the dump once,
+    /// not twice. `sink` gets the results a window at a time: (table index, id of the window's
+    /// first chain, results in chain order).
     pub fn build_resolved_with<T: Send>(
         rs: &Ruleset,
         visit: impl Fn(usize, &Visit<'_>) -> T + Sync,
-    ) -> (Catalog, Vec<Vec<T>>) {
+        mut sink: impl FnMut(usize, ChainId, Vec<T>),
+    ) -> Catalog {
         use rayon::prelude::*;
         let mut cat = Catalog {
             rules: rs.rule_count(),
@@ -290,29 +292,38 @@ impl Catalog {
         for id in ids.iter().flatten().flatten() {
             wanted[id.0 as usize] = true;
         }
-        let mut visited = Vec::with_capacity(rs.tables.len());
         let mut facts = Vec::new();
         // Only inputs with counters have any: a short list, not a slot per chain.
         let packets = std::sync::Mutex::new(FxHashMap::default());
         for (ti, t) in rs.tables.iter().enumerate() {
             if Some(ti) != nat_index {
-                visited.push(rs.sweep(t, |v| visit(ti, v)));
+                rs.sweep_into(t, |v| visit(ti, v), |first, xs| sink(ti, first, xs));
                 continue;
             }
-            let mut swept = rs.sweep(t, |v| {
-                if let Some(p) = dnat_packets(v.rules()) {
-                    packets.lock().unwrap().insert(v.id, p);
-                }
-                let f = wanted[v.id.0 as usize]
-                    .then(|| Box::new(ChainFacts::read(t, &v.chain.name, v.rules(), |_| None)));
-                (visit(ti, v), f)
-            });
-            facts = swept.iter_mut().map(|(_, f)| f.take()).collect();
-            visited.push(swept.into_iter().map(|(x, _)| x).collect());
+            facts.reserve_exact(t.chains.len());
+            rs.sweep_into(
+                t,
+                |v| {
+                    if let Some(p) = dnat_packets(v.rules()) {
+                        packets.lock().unwrap().insert(v.id, p);
+                    }
+                    let f = wanted[v.id.0 as usize]
+                        .then(|| Box::new(ChainFacts::read(t, &v.chain.name, v.rules(), |_| None)));
+                    (visit(ti, v), f)
+                },
+                |first, swept| {
+                    let mut xs = Vec::with_capacity(swept.len());
+                    for (x, f) in swept {
+                        xs.push(x);
+                        facts.push(f);
+                    }
+                    sink(ti, first, xs);
+                },
+            );
         }
         let packets = packets.into_inner().unwrap();
         let Some(nat) = nat_index.map(|n| &rs.tables[n]) else {
-            return (cat, visited);
+            return cat;
         };
         let taken: Vec<PortFacts> = ids
             .iter()
@@ -341,7 +352,7 @@ impl Catalog {
         cat.cluster_cidrs.extend(cidrs);
         cat.cluster_cidrs.sort();
         cat.cluster_cidrs.dedup();
-        (cat, visited)
+        cat
     }
 
     fn scan(&mut self, rs: &Ruleset) {

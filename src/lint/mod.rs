@@ -54,34 +54,44 @@ pub fn run(rs: &crate::model::Ruleset, opts: &Options) -> Vec<Finding> {
     // Few chains have findings or undeclared targets: a list each, not a slot per chain.
     let found = Mutex::new(Vec::new());
     let dangling = Mutex::new(Vec::new());
-    let (catalog, visited) = crate::kube::Catalog::build_resolved_with(rs, |ti, v| {
-        let table = &rs.tables[ti];
-        let cx = ChainContext::new(rs, table, v, opts);
-        let mut mine = Vec::new();
-        for r in rules::ALL {
-            r.check_chain(&cx, &mut mine);
-        }
-        if !mine.is_empty() {
-            found.lock().unwrap().extend(mine);
-        }
-        let jumps = read_jumps(table, v.rules(), |i, name| {
-            let from = ChainRef {
-                table: ti,
-                chain: v.id,
-            };
-            dangling.lock().unwrap().push((from, i, name.to_string()));
-        });
-        let dnats = v
-            .rules()
-            .any(|r| matches!(r.target_kind(), Some(crate::model::TargetKind::Dnat { .. })));
-        (jumps, dnats)
-    });
-    // In node order: table by table, chain by chain.
-    let dnats: Vec<bool> = visited.iter().flatten().map(|(_, d)| *d).collect();
-    let jumps = visited
-        .into_iter()
-        .map(|t| t.into_iter().map(|(j, _)| j).collect())
-        .collect();
+    let mut graph = ChainGraph::with_chains(rs);
+    // Which chains hold a DNAT rule, in node order: table by table, chain by chain.
+    let mut dnats: Vec<bool> = Vec::with_capacity(graph.graph.node_count());
+    let catalog = crate::kube::Catalog::build_resolved_with(
+        rs,
+        |ti, v| {
+            let table = &rs.tables[ti];
+            let cx = ChainContext::new(rs, table, v, opts);
+            let mut mine = Vec::new();
+            for r in rules::ALL {
+                r.check_chain(&cx, &mut mine);
+            }
+            if !mine.is_empty() {
+                found.lock().unwrap().extend(mine);
+            }
+            let jumps = read_jumps(table, v.rules(), |i, name| {
+                let from = ChainRef {
+                    table: ti,
+                    chain: v.id,
+                };
+                dangling.lock().unwrap().push((from, i, name.to_string()));
+            });
+            let dnat = v
+                .rules()
+                .any(|r| matches!(r.target_kind(), Some(crate::model::TargetKind::Dnat { .. })));
+            (jumps, dnat)
+        },
+        // The jumps of a window go into the graph as soon as it is done.
+        |ti, first, window| {
+            let mut jumps = Vec::with_capacity(window.len());
+            for (j, d) in window {
+                jumps.push(j);
+                dnats.push(d);
+            }
+            graph.add_jumps(ti, first, jumps);
+        },
+    );
+    graph.set_dangling(dangling.into_inner().unwrap());
     let mut per_rule: Vec<Vec<Finding>> = rules::ALL.iter().map(|_| Vec::new()).collect();
     let mut found = found.into_inner().unwrap();
     // Chains are checked on all cores: put their findings back in source order.
@@ -94,7 +104,6 @@ pub fn run(rs: &crate::model::Ruleset, opts: &Options) -> Vec<Finding> {
             per_rule[i].push(f);
         }
     }
-    let graph = ChainGraph::from_jumps(rs, jumps, dangling.into_inner().unwrap());
     let cx = Context::new(rs, graph, dnats, &catalog, opts);
     let mut all: Vec<Finding> = rules::ALL
         .par_iter()

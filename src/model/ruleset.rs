@@ -207,9 +207,20 @@ impl Ruleset {
         T: Send,
         F: Fn(&Visit<'_>) -> T + Sync,
     {
+        let mut out = Vec::with_capacity(table.chains.len());
+        self.sweep_into(table, visit, |_, results| out.extend(results));
+        out
+    }
+
+    /// [`Ruleset::sweep`], handing each window's results to `sink` (with the id of the window's
+    /// first chain) as soon as the window is done, rather than holding all of them.
+    pub fn sweep_into<T, F>(&self, table: &Table, visit: F, mut sink: impl FnMut(ChainId, Vec<T>))
+    where
+        T: Send,
+        F: Fn(&Visit<'_>) -> T + Sync,
+    {
         // Rules per window: about 8 MB of kube-proxy rule text.
         const WINDOW_RULES: usize = 80_000;
-        let mut out = Vec::with_capacity(table.chains.len());
         let first_rule = table
             .chains
             .iter()
@@ -226,22 +237,22 @@ impl Ruleset {
             }
             let window = &table.chains[at..end];
             let first = at;
-            out.par_extend(
-                window
-                    .par_iter()
-                    .enumerate()
-                    .with_min_len(256)
-                    .map(|(i, chain)| {
-                        let slots = chain.rules.peek();
-                        let rules = self.look_at(&slots);
-                        visit(&Visit {
-                            id: ChainId((first + i) as u32),
-                            chain,
-                            slots: &slots,
-                            rules: &rules,
-                        })
-                    }),
-            );
+            let results: Vec<T> = window
+                .par_iter()
+                .enumerate()
+                .with_min_len(256)
+                .map(|(i, chain)| {
+                    let slots = chain.rules.peek();
+                    let rules = self.look_at(&slots);
+                    visit(&Visit {
+                        id: ChainId((first + i) as u32),
+                        chain,
+                        slots: &slots,
+                        rules: &rules,
+                    })
+                })
+                .collect();
+            sink(ChainId(first as u32), results);
             // Everything from the table's first rule to this window's last: a visit may have
             // looked at chains elsewhere (a Service chain's endpoints), and their pages count too.
             let last = window
@@ -258,7 +269,6 @@ impl Ruleset {
             }
             at = end;
         }
-        out
     }
 
     /// Parses every rule now, on all cores, so that every error is known before a whole-dump command runs.
