@@ -135,9 +135,16 @@ pub fn nat_range(s: &str) -> Result<NatRange, ParseErrorKind> {
     let addr = if addrs.is_empty() {
         None
     } else {
-        let (lo, hi) = addrs.split_once('-').unwrap_or((addrs, addrs));
+        // Nearly always one address: parsed once, not once for each end of the range.
+        let (lo, hi) = match addrs.split_once('-') {
+            Some((lo, hi)) => (lo, Some(hi)),
+            None => (addrs, None),
+        };
         let lo: IpAddr = lo.parse().map_err(|_| bad())?;
-        let hi: IpAddr = hi.parse().map_err(|_| bad())?;
+        let hi: IpAddr = match hi {
+            Some(hi) => hi.parse().map_err(|_| bad())?,
+            None => lo,
+        };
         Some((lo, hi))
     };
     let ports = match ports {
