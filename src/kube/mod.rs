@@ -621,15 +621,7 @@ impl Catalog {
                     return true;
                 }
             }
-            if [
-                &sp.svc_chain,
-                &sp.ext_chain,
-                &sp.svl_chain,
-                &sp.fw_chain,
-                &sp.xlb_chain,
-            ]
-            .iter()
-            .any(|c| c.as_deref() == Some(q))
+            if sp.own_chains().any(|c| c == q)
                 || sp.key.strip_prefix("chain:") == Some(q)
                 || sp.entries.iter().any(|e| e.target == q)
             {

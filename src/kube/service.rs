@@ -105,6 +105,20 @@ impl ServicePort {
         ]
     }
 
+    /// Every chain of its own: SVC, EXT, SVL, FW and XLB, those it has.
+    pub fn own_chains(&self) -> impl Iterator<Item = &str> {
+        [
+            &self.svc_chain,
+            &self.ext_chain,
+            &self.svl_chain,
+            &self.fw_chain,
+            &self.xlb_chain,
+        ]
+        .into_iter()
+        .flatten()
+        .map(String::as_str)
+    }
+
     /// The chain traffic from outside enters: KUBE-EXT (v1.24+) or KUBE-XLB (before).
     pub fn external_chain(&self) -> Option<&str> {
         self.ext_chain.as_deref().or(self.xlb_chain.as_deref())

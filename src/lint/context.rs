@@ -58,17 +58,8 @@ impl<'a> Context<'a> {
         self.by_chain.get_or_init(|| {
             let mut by_chain = FxHashMap::default();
             for (i, p) in self.catalog.ports.iter().enumerate() {
-                for c in [
-                    &p.svc_chain,
-                    &p.ext_chain,
-                    &p.svl_chain,
-                    &p.fw_chain,
-                    &p.xlb_chain,
-                ]
-                .into_iter()
-                .flatten()
-                {
-                    by_chain.insert(c.as_str(), i);
+                for c in p.own_chains() {
+                    by_chain.insert(c, i);
                 }
                 for e in p.endpoints.iter().chain(&p.local_endpoints) {
                     by_chain.entry(e.chain.as_str()).or_insert(i);
@@ -116,14 +107,7 @@ impl<'a> Context<'a> {
             .and_then(|h| self.catalog.port_by_key(&format!("hash:{h}")))
             .map(|i| &self.catalog.ports[i])
         {
-            let own = [
-                &p.svc_chain,
-                &p.ext_chain,
-                &p.svl_chain,
-                &p.fw_chain,
-                &p.xlb_chain,
-            ];
-            if own.iter().any(|c| c.as_deref() == Some(chain)) {
+            if p.own_chains().any(|c| c == chain) {
                 return Some(p);
             }
         }
