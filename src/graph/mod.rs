@@ -5,7 +5,7 @@
 
 pub mod picture;
 
-use crate::model::{ChainId, Rule, Ruleset, Table};
+use crate::model::{ChainId, Ruleset, Table, Visit};
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::Direction;
 
@@ -38,14 +38,14 @@ pub struct ChainGraph {
 /// (rule index, target, goto).
 pub type Jumps = Box<[(u32, ChainId, bool)]>;
 
-/// The jumps of `rules`, a chain of `table`; a jump to a chain the table does not declare goes
-/// to `dangling` as (rule index, name).
-pub fn read_jumps<'r, I>(table: &Table, rules: I, mut dangling: impl FnMut(usize, &str)) -> Jumps
-where
-    I: IntoIterator<Item = &'r Rule>,
-    I::IntoIter: Clone,
-{
-    let rules = rules.into_iter();
+/// Jumps to chains a table does not declare, as a sweep finds them on all cores:
+/// (from, rule index, target name).
+pub type Dangling = std::sync::Mutex<Vec<(ChainRef, usize, String)>>;
+
+/// The jumps of the chain `v` visits in table `table` (index `ti`); a jump to a chain the table
+/// does not declare goes to `dangling`.
+pub fn read_jumps(ti: usize, table: &Table, v: &Visit<'_>, dangling: &Dangling) -> Jumps {
+    let rules = v.rules();
     // Sized once: a million chains each growing a list of jumps is a million reallocations.
     let mut to = Vec::with_capacity(rules.clone().filter(|r| r.jump_target().is_some()).count());
     for (i, rule) in rules.enumerate() {
@@ -55,7 +55,13 @@ where
         let goto = rule.target.as_ref().is_some_and(|t| t.goto);
         match table.id(target) {
             Some(id) => to.push((i as u32, id, goto)),
-            None => dangling(i, target),
+            None => {
+                let from = ChainRef {
+                    table: ti,
+                    chain: v.id,
+                };
+                dangling.lock().unwrap().push((from, i, target.to_string()));
+            }
         }
     }
     to.into()
@@ -64,38 +70,16 @@ where
 impl ChainGraph {
     /// The graph of `rs`, reading every rule once without keeping it (see [`Ruleset::sweep`]).
     pub fn build(rs: &Ruleset) -> ChainGraph {
-        let dangling = std::sync::Mutex::new(Vec::new());
-        let jumps = rs
-            .tables
-            .iter()
-            .enumerate()
-            .map(|(ti, t)| {
-                rs.sweep(t, |v| {
-                    read_jumps(t, v.rules(), |i, name| {
-                        let from = ChainRef {
-                            table: ti,
-                            chain: v.id,
-                        };
-                        dangling.lock().unwrap().push((from, i, name.to_string()));
-                    })
-                })
-            })
-            .collect();
-        ChainGraph::from_jumps(rs, jumps, dangling.into_inner().unwrap())
-    }
-
-    /// The graph of `rs` from the jumps of each chain of each table, in table and chain-id order,
-    /// and the jumps to undeclared chains.
-    pub fn from_jumps(
-        rs: &Ruleset,
-        jumps: Vec<Vec<Jumps>>,
-        dangling: Vec<(ChainRef, usize, String)>,
-    ) -> ChainGraph {
         let mut g = ChainGraph::with_chains(rs);
-        for (ti, table) in jumps.into_iter().enumerate() {
-            g.add_jumps(ti, ChainId(0), table);
+        let dangling = Dangling::default();
+        for (ti, t) in rs.tables.iter().enumerate() {
+            rs.sweep_into(
+                t,
+                |v| read_jumps(ti, t, v, &dangling),
+                |first, jumps| g.add_jumps(ti, first, jumps),
+            );
         }
-        g.set_dangling(dangling);
+        g.set_dangling(dangling.into_inner().unwrap());
         g
     }
 

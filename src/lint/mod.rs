@@ -48,12 +48,12 @@ impl Default for Options {
 /// Reads the dump once: one sweep over every chain builds the Services, the chain graph and every
 /// rule's per-chain findings, keeping no rule parsed; the whole-dump checks follow.
 pub fn run(rs: &crate::model::Ruleset, opts: &Options) -> Vec<Finding> {
-    use crate::graph::{read_jumps, ChainGraph, ChainRef};
+    use crate::graph::{read_jumps, ChainGraph, Dangling};
     use rayon::prelude::*;
     use std::sync::Mutex;
     // Few chains have findings or undeclared targets: a list each, not a slot per chain.
     let found = Mutex::new(Vec::new());
-    let dangling = Mutex::new(Vec::new());
+    let dangling = Dangling::default();
     let mut graph = ChainGraph::with_chains(rs);
     // Which chains hold a DNAT rule, in node order: table by table, chain by chain.
     let mut dnats: Vec<bool> = Vec::with_capacity(graph.graph.node_count());
@@ -69,13 +69,7 @@ pub fn run(rs: &crate::model::Ruleset, opts: &Options) -> Vec<Finding> {
             if !mine.is_empty() {
                 found.lock().unwrap().extend(mine);
             }
-            let jumps = read_jumps(table, v.rules(), |i, name| {
-                let from = ChainRef {
-                    table: ti,
-                    chain: v.id,
-                };
-                dangling.lock().unwrap().push((from, i, name.to_string()));
-            });
+            let jumps = read_jumps(ti, table, v, &dangling);
             let dnat = v
                 .rules()
                 .any(|r| matches!(r.target_kind(), Some(crate::model::TargetKind::Dnat { .. })));
@@ -83,11 +77,10 @@ pub fn run(rs: &crate::model::Ruleset, opts: &Options) -> Vec<Finding> {
         },
         // The jumps of a window go into the graph as soon as it is done.
         |ti, first, window| {
-            let mut jumps = Vec::with_capacity(window.len());
-            for (j, d) in window {
-                jumps.push(j);
+            let jumps = window.into_iter().map(|(j, d)| {
                 dnats.push(d);
-            }
+                j
+            });
             graph.add_jumps(ti, first, jumps);
         },
     );
