@@ -203,7 +203,6 @@ impl Catalog {
             q
         };
         let mut cat = Catalog {
-            rules: rs.rule_count(),
             needles: Some(vec![needle.to_string()]),
             ..Catalog::default()
         };
@@ -242,10 +241,7 @@ impl Catalog {
     /// The Service ports of `rs` with their entry points; call [`Catalog::resolve`] on the ports
     /// whose endpoints you need.
     pub fn build(rs: &Ruleset) -> Catalog {
-        let mut cat = Catalog {
-            rules: rs.rule_count(),
-            ..Catalog::default()
-        };
+        let mut cat = Catalog::default();
         cat.scan(rs);
         cat
     }
@@ -267,10 +263,7 @@ impl Catalog {
         mut sink: impl FnMut(usize, ChainId, Vec<T>),
     ) -> Catalog {
         use rayon::prelude::*;
-        let mut cat = Catalog {
-            rules: rs.rule_count(),
-            ..Catalog::default()
-        };
+        let mut cat = Catalog::default();
         cat.scan(rs);
         let nat_index = rs.tables.iter().position(|t| &*t.name == "nat");
         // The chains each port reads, by id: names are looked up once, on all cores.
@@ -356,6 +349,7 @@ impl Catalog {
     }
 
     fn scan(&mut self, rs: &Ruleset) {
+        self.rules = rs.rule_count();
         if let Some(nat) = rs.table("nat") {
             self.scan_nat(rs, nat);
         }
