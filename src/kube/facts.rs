@@ -32,22 +32,15 @@ pub struct Dnat {
 
 /// The first DNAT of a chain's rules: the address of its first DNAT with one, and the counters of
 /// its first DNAT.
-pub fn dnat_of<'r>(rules: impl IntoIterator<Item = &'r Rule>) -> Dnat {
-    let mut d = Dnat::default();
-    let mut counted = false;
-    for r in rules {
-        if let Some(TargetKind::Dnat { to, .. }) = r.target_kind() {
-            if !counted {
-                d.packets = r.counters.map(|c| c.packets);
-                counted = true;
-            }
-            if let Some(to) = to {
-                d.address = Some(to.to_string());
-                break;
-            }
-        }
+pub fn dnat_of<'r>(rules: impl IntoIterator<Item = &'r Rule, IntoIter: Clone>) -> Dnat {
+    let mut rules = rules.into_iter();
+    Dnat {
+        packets: dnat_packets(rules.clone()),
+        address: rules.find_map(|r| match r.target_kind() {
+            Some(TargetKind::Dnat { to: Some(to), .. }) => Some(to.to_string()),
+            _ => None,
+        }),
     }
-    d
 }
 
 /// The packets counted by the first DNAT of a chain's rules, when the input has counters.
