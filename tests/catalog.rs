@@ -18,6 +18,24 @@ fn keys(cat: &Catalog, q: &str) -> Vec<String> {
     v
 }
 
+/// Generated dumps of `services` Services, in the kernel's option order and in kube-proxy's.
+fn generated(services: usize, counters: bool) -> impl Iterator<Item = Ruleset> {
+    [
+        kptrace::synth::Order::Kernel,
+        kptrace::synth::Order::KubeProxy,
+    ]
+    .into_iter()
+    .map(move |order| {
+        let (_, text) = kptrace::synth::generate(&kptrace::synth::Options {
+            services,
+            order,
+            counters,
+            ..Default::default()
+        });
+        kptrace::parse::read("generated", text.into_bytes(), None).unwrap()
+    })
+}
+
 fn check(rs: &Ruleset, what: &str) -> usize {
     let full = Catalog::build(rs);
     let mut queries = Vec::new();
@@ -73,16 +91,7 @@ fn the_narrow_catalogue_agrees_with_the_full_one() {
             seed,
         );
     }
-    for order in [
-        kptrace::synth::Order::Kernel,
-        kptrace::synth::Order::KubeProxy,
-    ] {
-        let (_, text) = kptrace::synth::generate(&kptrace::synth::Options {
-            services: 600,
-            order,
-            ..Default::default()
-        });
-        let rs = kptrace::parse::read("generated", text.into_bytes(), None).unwrap();
+    for rs in generated(600, false) {
         hits += check(&rs, "generated");
     }
     assert!(
@@ -144,17 +153,7 @@ fn the_whole_dump_catalogue_resolves_every_port_as_svc_does() {
     ] {
         endpoints += resolve_both_ways(&common::load(&common::fixture(name)), name);
     }
-    for order in [
-        kptrace::synth::Order::Kernel,
-        kptrace::synth::Order::KubeProxy,
-    ] {
-        let (_, text) = kptrace::synth::generate(&kptrace::synth::Options {
-            services: 400,
-            order,
-            counters: true,
-            ..Default::default()
-        });
-        let rs = kptrace::parse::read("generated", text.into_bytes(), None).unwrap();
+    for rs in generated(400, true) {
         endpoints += resolve_both_ways(&rs, "generated");
     }
     assert!(endpoints > 1000, "only {endpoints} endpoints compared");
