@@ -394,6 +394,10 @@ impl Catalog {
         if let Some(nodeports) = nat.chain("KUBE-NODEPORTS") {
             seen.extend(self.read_chain(rs, nodeports, read_nodeports_rule));
         }
+        // Every port has at least one entry rule: room for them all at once, so the port list is
+        // not grown (and copied into fresh memory) a dozen times on a large dump.
+        self.ports.reserve(seen.len());
+        self.index.reserve(seen.len());
         for s in seen {
             let (entry, name) = match s {
                 EntryRule::NodeIp(ip) => {
