@@ -210,16 +210,22 @@ impl ChainGraph {
             .collect()
     }
 
-    /// Every chain reachable from the given start chains.
-    pub fn reachable_from(&self, starts: &[ChainRef]) -> rustc_hash::FxHashSet<ChainRef> {
+    /// Visits the chains reachable from `start` (itself first), depth first, until `stop` answers
+    /// true; returns whether it did. Stopping early matters: a Service chain's first endpoint
+    /// usually answers the question, and a large dump asks it 100,000 times.
+    pub fn any_reachable(&self, start: ChainRef, mut stop: impl FnMut(ChainRef) -> bool) -> bool {
         let mut seen = rustc_hash::FxHashSet::default();
-        let mut stack: Vec<NodeIndex> = starts.iter().filter_map(|s| self.node(*s)).collect();
+        let mut stack: Vec<NodeIndex> = self.node(start).into_iter().collect();
         while let Some(n) = stack.pop() {
-            if seen.insert(self.graph[n]) {
-                stack.extend(self.graph.neighbors(n));
+            if !seen.insert(n) {
+                continue;
             }
+            if stop(self.graph[n]) {
+                return true;
+            }
+            stack.extend(self.graph.neighbors(n));
         }
-        seen
+        false
     }
 }
 

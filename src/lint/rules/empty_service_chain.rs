@@ -38,13 +38,11 @@ static META: Meta = Meta {
 /// input). Follows the chain graph: no rule is read again.
 fn dnats_somewhere(cx: &Context, start: ChainRef) -> Option<bool> {
     let mut unknown = false;
-    for r in cx.graph.reachable_from(&[start]) {
-        if cx.dnats(r) {
-            return Some(true);
-        }
+    let found = cx.graph.any_reachable(start, |r| {
         unknown |= cx.chain_of(r).1.is_opaque();
-    }
-    (!unknown).then_some(false)
+        cx.dnats(r)
+    });
+    (found || !unknown).then_some(found)
 }
 
 impl Rule for EmptyServiceChain {
