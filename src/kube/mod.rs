@@ -13,7 +13,7 @@ use crate::model::criterion::{Dir, MultiDir};
 use crate::model::*;
 use facts::{dnat_of, dnat_packets, ChainFacts};
 use ipnet::IpNet;
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 pub use service::{Endpoint, Entry, EntryKind, ServicePort};
 use std::net::IpAddr;
 
@@ -429,76 +429,89 @@ impl Catalog {
     }
 
     fn scan_filter(&mut self, rs: &Ruleset, filter: &Table) {
-        let mut by_name: FxHashMap<(String, Option<String>), usize> = FxHashMap::default();
-        for (i, p) in self.ports.iter().enumerate() {
-            if let Some(s) = &p.service {
-                by_name.entry((s.clone(), p.port_name.clone())).or_insert(i);
-            }
-        }
+        let mut rejects = Vec::new();
         for chain_name in ["KUBE-SERVICES", "KUBE-EXTERNAL-SERVICES"] {
             let Some(chain) = filter.chain(chain_name) else {
                 continue;
             };
-            for rule in &self.read_chain(rs, chain, |r| Some(r.clone())) {
+            for rule in self.read_chain(rs, chain, |r| Some(r.clone())) {
                 let Some(c) = rule.comment().and_then(comment::parse) else {
                     continue;
                 };
-                if !c.tail.contains("has no endpoints")
-                    && !c.tail.contains("has no local endpoints")
+                if c.tail.contains("has no endpoints") || c.tail.contains("has no local endpoints")
                 {
-                    continue;
+                    rejects.push((chain_name, rule, c));
                 }
-                let port = dport(rule);
-                let name = (c.port.service.clone(), c.port.port.clone());
-                let existing = by_name.get(&name).copied();
-                let idx = match existing {
-                    Some(i) => i,
-                    None => {
-                        let key = format!(
-                            "noep:{}:{}",
-                            c.port.service,
-                            c.port.port.clone().unwrap_or_default()
-                        );
-                        let sp = self.group(key.clone());
-                        sp.service = Some(c.port.service.clone());
-                        sp.port_name = c.port.port.clone();
-                        self.index[&key]
-                    }
-                };
-                let sp = &mut self.ports[idx];
-                sp.protocol = sp.protocol.or(protocol(rule));
-                sp.no_endpoint_rules
-                    .push((chain_name.to_string(), rule.line, c.tail.clone()));
-                if existing.is_none() {
-                    if let Some(port) = port {
-                        let kind = if is_local_addrtype(rule) {
-                            Some(EntryKind::NodePort)
-                        } else if chain_name == "KUBE-SERVICES" {
-                            Some(EntryKind::ClusterIp)
-                        } else {
-                            Some(EntryKind::ExternalIp)
-                        };
-                        let address = rule.destination().filter(|d| !d.0).and_then(|d| host(d.1));
-                        if let Some(kind) =
-                            kind.filter(|k| *k == EntryKind::NodePort || address.is_some())
-                        {
-                            sp.entries.push(Entry {
-                                kind,
-                                address: if kind == EntryKind::NodePort {
-                                    None
-                                } else {
-                                    address
-                                },
-                                port,
-                                protocol: protocol(rule),
-                                chain: chain_name,
-                                line: rule.line,
-                                target: rule
-                                    .target_kind()
-                                    .map(|t| t.name().to_string())
-                                    .unwrap_or_default(),
-                            });
-                        }
+            }
+        }
+        if rejects.is_empty() {
+            return;
+        }
+        // Only the few Services without endpoints are looked up by name: no copy of every name.
+        let wanted: FxHashSet<(&str, Option<&str>)> = rejects
+            .iter()
+            .map(|(_, _, c)| (c.port.service.as_str(), c.port.port.as_deref()))
+            .collect();
+        let mut by_name: FxHashMap<(String, Option<String>), usize> = FxHashMap::default();
+        for (i, p) in self.ports.iter().enumerate() {
+            if let Some(s) = &p.service {
+                if wanted.contains(&(s.as_str(), p.port_name.as_deref())) {
+                    by_name.entry((s.clone(), p.port_name.clone())).or_insert(i);
+                }
+            }
+        }
+        for (chain_name, rule, c) in rejects {
+            let rule = &rule;
+            let port = dport(rule);
+            let name = (c.port.service.clone(), c.port.port.clone());
+            let existing = by_name.get(&name).copied();
+            let idx = match existing {
+                Some(i) => i,
+                None => {
+                    let key = format!(
+                        "noep:{}:{}",
+                        c.port.service,
+                        c.port.port.clone().unwrap_or_default()
+                    );
+                    let sp = self.group(key.clone());
+                    sp.service = Some(c.port.service.clone());
+                    sp.port_name = c.port.port.clone();
+                    self.index[&key]
+                }
+            };
+            let sp = &mut self.ports[idx];
+            sp.protocol = sp.protocol.or(protocol(rule));
+            sp.no_endpoint_rules
+                .push((chain_name.to_string(), rule.line, c.tail.clone()));
+            if existing.is_none() {
+                if let Some(port) = port {
+                    let kind = if is_local_addrtype(rule) {
+                        Some(EntryKind::NodePort)
+                    } else if chain_name == "KUBE-SERVICES" {
+                        Some(EntryKind::ClusterIp)
+                    } else {
+                        Some(EntryKind::ExternalIp)
+                    };
+                    let address = rule.destination().filter(|d| !d.0).and_then(|d| host(d.1));
+                    if let Some(kind) =
+                        kind.filter(|k| *k == EntryKind::NodePort || address.is_some())
+                    {
+                        sp.entries.push(Entry {
+                            kind,
+                            address: if kind == EntryKind::NodePort {
+                                None
+                            } else {
+                                address
+                            },
+                            port,
+                            protocol: protocol(rule),
+                            chain: chain_name,
+                            line: rule.line,
+                            target: rule
+                                .target_kind()
+                                .map(|t| t.name().to_string())
+                                .unwrap_or_default(),
+                        });
                     }
                 }
             }
