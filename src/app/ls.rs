@@ -22,7 +22,8 @@ pub fn run(args: &LsArgs, fmt: FormatChoice) -> super::Result<ExitCode> {
         Format::Human => crate::render::ls::human(&sets, &all),
     };
     anstream::print!("{out}");
-    // Freeing a large rule set piece by piece only delays the exit.
+    // Freeing a large rule set or catalogue piece by piece only delays the exit.
     std::mem::forget(sets);
+    std::mem::forget(all);
     Ok(ExitCode::SUCCESS)
 }

@@ -117,5 +117,9 @@ pub fn run(rs: &crate::model::Ruleset, opts: &Options) -> Vec<Finding> {
             f.rule.code,
         )
     });
+    drop(cx);
+    // A large dump's catalogue is a million small allocations: free them beside the rendering
+    // that comes next rather than before it.
+    std::thread::spawn(move || drop(catalog));
     all
 }
