@@ -63,38 +63,61 @@ pub fn decode(name: &str, raw: RawInput) -> (Arc<Source>, Vec<ParseError>) {
     (source, errors)
 }
 
-/// One pass over a mapped file, a window at a time so that its pages are not all resident at
-/// once: whether it is UTF-8 (windows end after a line ending, which no character straddles),
-/// where its lines start, and where its NUL bytes are. None when it is not UTF-8.
+/// One pass over a mapped file, a window at a time on all cores so that its pages are not all
+/// resident at once: whether it is UTF-8 (windows end after a line ending, which no character
+/// straddles), where its lines start, and where its NUL bytes are. None when it is not UTF-8.
 fn scan_mapped(map: &memmap2::Mmap) -> Option<(Vec<u32>, Vec<usize>)> {
-    let mut line_starts = Vec::with_capacity(map.len() / 64 + 1);
-    line_starts.push(0u32);
-    let mut nuls = Vec::new();
+    use rayon::prelude::*;
+    let mut windows = Vec::new();
     let mut at = 0;
     while at < map.len() {
         let end = crate::model::source::window_end(map, at);
-        // The three searches go over a piece small enough to stay in cache between them, cut
-        // after a line ending so that no character is split.
-        const PIECE: usize = 256 << 10;
-        let mut p = at;
-        while p < end {
-            let q = match memchr::memchr(b'\n', &map[(p + PIECE).min(end)..end]) {
-                Some(i) => (p + PIECE).min(end) + i + 1,
-                None => end,
-            };
-            let w = &map[p..q];
-            // Valid or not is all this pass needs: the slow path finds where, for the error.
-            simdutf8::basic::from_utf8(w).ok()?;
-            line_starts.extend(memchr::memchr_iter(b'\n', w).map(|i| (p + i) as u32 + 1));
-            // Apart from corrupt input there are none: one quick search settles it.
-            if memchr::memchr(0, w).is_some() {
-                let room = MAX_ERRORS.saturating_sub(nuls.len());
-                nuls.extend(memchr::memchr_iter(0, w).take(room).map(|i| p + i));
-            }
-            p = q;
-        }
-        crate::model::source::release_pages(map, at..end);
+        windows.push(at..end);
         at = end;
+    }
+    let scanned: Vec<(Vec<u32>, Vec<usize>)> = windows
+        .into_par_iter()
+        .map(|w| {
+            let found = scan_window(map, w.clone());
+            crate::model::source::release_pages(map, w);
+            found
+        })
+        .collect::<Option<_>>()?;
+    let mut line_starts = Vec::with_capacity(1 + scanned.iter().map(|s| s.0.len()).sum::<usize>());
+    line_starts.push(0u32);
+    let mut nuls = Vec::new();
+    for (starts, n) in scanned {
+        line_starts.extend_from_slice(&starts);
+        nuls.extend(n);
+    }
+    nuls.truncate(MAX_ERRORS);
+    Some((line_starts, nuls))
+}
+
+/// [`scan_mapped`] of one window: the line starts after each of its line endings, and its first
+/// NUL bytes.
+fn scan_window(map: &[u8], window: std::ops::Range<usize>) -> Option<(Vec<u32>, Vec<usize>)> {
+    let mut line_starts = Vec::with_capacity(window.len() / 64 + 1);
+    let mut nuls = Vec::new();
+    // The three searches go over a piece small enough to stay in cache between them, cut after a
+    // line ending so that no character is split.
+    const PIECE: usize = 256 << 10;
+    let (mut p, end) = (window.start, window.end);
+    while p < end {
+        let q = match memchr::memchr(b'\n', &map[(p + PIECE).min(end)..end]) {
+            Some(i) => (p + PIECE).min(end) + i + 1,
+            None => end,
+        };
+        let w = &map[p..q];
+        // Valid or not is all this pass needs: the slow path finds where, for the error.
+        simdutf8::basic::from_utf8(w).ok()?;
+        line_starts.extend(memchr::memchr_iter(b'\n', w).map(|i| (p + i) as u32 + 1));
+        // Apart from corrupt input there are none: one quick search settles it.
+        if memchr::memchr(0, w).is_some() {
+            let room = MAX_ERRORS.saturating_sub(nuls.len());
+            nuls.extend(memchr::memchr_iter(0, w).take(room).map(|i| p + i));
+        }
+        p = q;
     }
     Some((line_starts, nuls))
 }
