@@ -6,20 +6,13 @@ use crate::model::Ruleset;
 use serde::Serialize;
 
 fn sorted(cat: &Catalog) -> Vec<&ServicePort> {
+    use rayon::prelude::*;
     let mut v: Vec<&ServicePort> = cat.ports.iter().collect();
-    v.sort_by(|a, b| {
-        (
-            a.service.is_none(),
-            &a.service,
-            &a.port_name,
-            a.cluster_ip(),
-        )
-            .cmp(&(
-                b.service.is_none(),
-                &b.service,
-                &b.port_name,
-                b.cluster_ip(),
-            ))
+    // The cluster IP is looked up only to break a tie: ports have distinct names.
+    v.par_sort_by(|a, b| {
+        (a.service.is_none(), &a.service, &a.port_name)
+            .cmp(&(b.service.is_none(), &b.service, &b.port_name))
+            .then_with(|| a.cluster_ip().cmp(&b.cluster_ip()))
     });
     v
 }
@@ -140,61 +133,67 @@ pub fn human(sets: &[Ruleset], cats: &[Catalog]) -> String {
                 header.push("conns");
             }
             header.push("chain");
-            let rows = ports.into_iter().zip(counts).map(|(sp, count)| {
-                let (name, port_name) = match &sp.service {
-                    Some(s) => (
-                        s.clone(),
-                        sp.port_name.clone().unwrap_or_else(|| "–".into()),
-                    ),
-                    None => (sp.display_name(), "–".into()),
-                };
-                let cip = sp
-                    .cluster_ip()
-                    .map(|(a, p)| crate::kube::host_port(a, p))
-                    .unwrap_or_else(|| "–".into());
-                let mut ext: Vec<String> = sp
-                    .addresses(EntryKind::LoadBalancer)
-                    .iter()
-                    .map(|a| format!("{a} (LB)"))
-                    .collect();
-                ext.extend(
-                    sp.addresses(EntryKind::ExternalIp)
+            use rayon::prelude::*;
+            let rows: Vec<Vec<String>> = ports
+                .par_iter()
+                .zip(counts)
+                .with_min_len(1024)
+                .map(|(sp, count)| {
+                    let (name, port_name) = match &sp.service {
+                        Some(s) => (
+                            s.clone(),
+                            sp.port_name.clone().unwrap_or_else(|| "–".into()),
+                        ),
+                        None => (sp.display_name(), "–".into()),
+                    };
+                    let cip = sp
+                        .cluster_ip()
+                        .map(|(a, p)| crate::kube::host_port(a, p))
+                        .unwrap_or_else(|| "–".into());
+                    let mut ext: Vec<String> = sp
+                        .addresses(EntryKind::LoadBalancer)
                         .iter()
-                        .map(|a| a.to_string()),
-                );
-                let eps = if sp.endpoints.is_empty() && !sp.no_endpoint_rules.is_empty() {
-                    paint(BAD, "0 ✗ no endpoints")
-                } else {
-                    let mut s = sp.endpoints.len().to_string();
-                    if sp.external_local || sp.svl_chain.is_some() {
-                        s += &format!(" ({} local)", sp.local_endpoints.len());
-                    }
-                    s
-                };
-                let mut row = vec![
-                    name,
-                    port_name,
-                    sp.protocol
-                        .map(|p| p.to_string())
-                        .unwrap_or_else(|| "–".into()),
-                    cip,
-                    sp.node_port()
-                        .map(|p| p.to_string())
-                        .unwrap_or_else(|| "–".into()),
-                    if ext.is_empty() {
-                        "–".into()
+                        .map(|a| format!("{a} (LB)"))
+                        .collect();
+                    ext.extend(
+                        sp.addresses(EntryKind::ExternalIp)
+                            .iter()
+                            .map(|a| a.to_string()),
+                    );
+                    let eps = if sp.endpoints.is_empty() && !sp.no_endpoint_rules.is_empty() {
+                        paint(BAD, "0 ✗ no endpoints")
                     } else {
-                        ext.join(", ")
-                    },
-                    eps,
-                ];
-                if with_counters {
-                    row.push(count.map(|n| n.to_string()).unwrap_or_else(|| "–".into()));
-                }
-                row.push(sp.svc_chain.clone().unwrap_or_else(|| "–".into()));
-                row
-            });
-            listing(&mut out, &header, rows);
+                        let mut s = sp.endpoints.len().to_string();
+                        if sp.external_local || sp.svl_chain.is_some() {
+                            s += &format!(" ({} local)", sp.local_endpoints.len());
+                        }
+                        s
+                    };
+                    let mut row = vec![
+                        name,
+                        port_name,
+                        sp.protocol
+                            .map(|p| p.to_string())
+                            .unwrap_or_else(|| "–".into()),
+                        cip,
+                        sp.node_port()
+                            .map(|p| p.to_string())
+                            .unwrap_or_else(|| "–".into()),
+                        if ext.is_empty() {
+                            "–".into()
+                        } else {
+                            ext.join(", ")
+                        },
+                        eps,
+                    ];
+                    if with_counters {
+                        row.push(count.map(|n| n.to_string()).unwrap_or_else(|| "–".into()));
+                    }
+                    row.push(sp.svc_chain.clone().unwrap_or_else(|| "–".into()));
+                    row
+                })
+                .collect();
+            listing(&mut out, &header, &rows);
         }
         for n in &rs.notes {
             out += &paint(DIM, format!("note: {}\n", n.message));

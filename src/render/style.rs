@@ -35,50 +35,69 @@ pub fn finish(t: &comfy_table::Table) -> String {
 /// the screen. For tables as long as a dump's Service list (70,000 rows), where comfy-table would
 /// spend most of a second and a hundred megabytes: a listing is read with `grep` and `less -S`, so
 /// rows are never wrapped. Cells may hold styles; their width ignores them. Appends to `out`.
-pub fn listing<R, C>(out: &mut String, header: &[&str], rows: R)
-where
-    R: IntoIterator<Item = C>,
-    C: IntoIterator,
-    C::Item: AsRef<str>,
-{
-    use std::io::Write;
-    // Written straight after what `out` already holds: a 70,000-row listing is not copied.
-    let before = out.len();
-    let mut tw = tabwriter::TabWriter::new(std::mem::take(out).into_bytes())
-        .minwidth(0)
-        .padding(2)
-        .ansi(true);
-    let mut line = String::new();
-    let mut put = |cells: &mut dyn Iterator<Item = &str>| {
-        line.clear();
-        line.push(' ');
-        for (i, cell) in cells.enumerate() {
-            if i > 0 {
-                line.push('\t');
+pub fn listing(out: &mut String, header: &[&str], rows: &[Vec<String>]) {
+    use rayon::prelude::*;
+    let header: Vec<String> = header.iter().map(|h| h.to_string()).collect();
+    let cols = header.len();
+    // Every column but the last is as wide as its widest cell; rows are laid out on all cores.
+    let widths: Vec<usize> = (0..cols.saturating_sub(1))
+        .map(|c| {
+            rows.par_iter()
+                .with_min_len(4096)
+                .map(|r| r.get(c).map_or(0, |cell| width(cell)))
+                .max()
+                .unwrap_or(0)
+                .max(width(&header[c]))
+        })
+        .collect();
+    out.reserve(rows.len() * 64);
+    line(out, &header, &widths);
+    let pieces: Vec<String> = rows
+        .par_chunks(4096)
+        .map(|chunk| {
+            let mut s = String::with_capacity(chunk.len() * 64);
+            for r in chunk {
+                line(&mut s, r, &widths);
             }
-            // A tab or a line break inside a cell would start another cell or row.
-            line.extend(
-                cell.chars()
-                    .map(|c| if c == '\t' || c == '\n' { ' ' } else { c }),
-            );
-        }
-        line.push('\n');
-        let _ = tw.write_all(line.as_bytes());
-    };
-    put(&mut header.iter().copied());
-    for row in rows {
-        let cells: Vec<C::Item> = row.into_iter().collect();
-        put(&mut cells.iter().map(|c| c.as_ref()));
+            s
+        })
+        .collect();
+    for p in pieces {
+        out.push_str(&p);
     }
-    let _ = tw.flush();
-    let bytes = tw.into_inner().unwrap_or_default();
-    *out = String::from_utf8(bytes).unwrap_or_default();
-    // The last column is never padded; only a cell ending in blanks leaves any to trim.
-    if out[before..].contains(" \n") {
-        let text = out.split_off(before);
-        for l in text.lines() {
-            *out += l.trim_end();
-            out.push('\n');
+}
+
+/// One row of a listing: a blank, then each cell padded to its column's width and two blanks,
+/// the last one as it is; no trailing blanks.
+fn line(out: &mut String, cells: &[String], widths: &[usize]) {
+    let start = out.len();
+    out.push(' ');
+    for (i, cell) in cells.iter().enumerate() {
+        // A line break inside a cell would start another row; a tab would misalign it.
+        let cell = if cell.contains(['\t', '\n']) {
+            std::borrow::Cow::Owned(cell.replace(['\t', '\n'], " "))
+        } else {
+            std::borrow::Cow::Borrowed(cell.as_str())
+        };
+        out.push_str(&cell);
+        if let Some(&w) = widths.get(i) {
+            let pad = w - width(&cell) + 2;
+            out.extend(std::iter::repeat_n(' ', pad));
         }
     }
+    let kept = out[start..].trim_end().len();
+    out.truncate(start + kept);
+    out.push('\n');
+}
+
+/// How many columns a cell takes on a terminal: styles take none.
+fn width(cell: &str) -> usize {
+    use unicode_width::UnicodeWidthStr;
+    if cell.is_ascii() && !cell.contains('\x1b') {
+        return cell.len();
+    }
+    if !cell.contains('\x1b') {
+        return cell.width();
+    }
+    anstream::adapter::strip_str(cell).to_string().width()
 }
