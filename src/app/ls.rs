@@ -13,9 +13,10 @@ pub fn run(args: &LsArgs, fmt: FormatChoice) -> super::Result<ExitCode> {
         let cat = Catalog::build_resolved(rs);
         input::check_late_errors(rs)?;
         all.push(cat);
-        // The listing needs the Services, not the chains: hand their memory back before it is
+        // The listing needs the Services, not the chains: hand their memory back while it is
         // laid out (a large dump declares 650,000 chains).
-        rs.tables = Vec::new();
+        let tables = std::mem::take(&mut rs.tables);
+        std::thread::spawn(move || drop(tables));
     }
     let out = match args.format {
         Format::Json => crate::render::ls::json(&sets, &all),

@@ -16,6 +16,8 @@ pub struct ChainContext<'a> {
     pub slots: &'a [RuleSlot],
     pub rules: &'a [Cow<'a, Rule>],
     pub opts: &'a Options,
+    /// The chain as a load-balancing ladder, worked out once for the rules that ask.
+    balancing: std::sync::OnceLock<Option<super::ladder::Ladder>>,
 }
 
 impl<'a> ChainContext<'a> {
@@ -27,7 +29,15 @@ impl<'a> ChainContext<'a> {
             slots: v.slots,
             rules: v.rules,
             opts,
+            balancing: std::sync::OnceLock::new(),
         }
+    }
+
+    /// The chain's endpoint rules with their shares, when it is a Service's balancing chain.
+    pub fn balancing(&self) -> Option<&super::ladder::Ladder> {
+        self.balancing
+            .get_or_init(|| super::ladder::balancing(self))
+            .as_ref()
     }
 
     pub fn rule(&self, i: usize) -> &'a Rule {

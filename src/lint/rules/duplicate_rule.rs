@@ -43,25 +43,47 @@ impl Rule for DuplicateRule {
         }
         // Compare the text iptables-save printed: it normalises every rule, so equal rules
         // print equally. Rules built by kptrace (no text) compare by their printed form.
-        let mut seen: FxHashMap<std::borrow::Cow<str>, usize> = FxHashMap::default();
+        let texts: Vec<std::borrow::Cow<str>> = cx
+            .slots
+            .iter()
+            .enumerate()
+            .map(|(i, slot)| {
+                if slot.body_start > slot.span.start
+                    || cx.rs.format == crate::model::InputFormat::Save
+                {
+                    cx.rs
+                        .source
+                        .slice(Span {
+                            start: slot.body_start,
+                            end: slot.span.end,
+                        })
+                        .into()
+                } else {
+                    crate::model::print::rule_spec(cx.rule(i)).into()
+                }
+            })
+            .collect();
+        // Each rule against the ones before it: most chains hold a few rules, where that beats
+        // hashing every rule's text; long chains go through a map.
+        let texts = &texts;
+        let mut seen: FxHashMap<&str, usize> = FxHashMap::default();
+        let mut first_copy = |i: usize| {
+            if texts.len() <= 16 {
+                return (0..i).find(|&j| texts[j] == texts[i]);
+            }
+            match seen.entry(&texts[i]) {
+                std::collections::hash_map::Entry::Occupied(e) => Some(*e.get()),
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(i);
+                    None
+                }
+            }
+        };
         for (i, slot) in cx.slots.iter().enumerate() {
-            let text: std::borrow::Cow<str> = if slot.body_start > slot.span.start
-                || cx.rs.format == crate::model::InputFormat::Save
-            {
-                cx.rs
-                    .source
-                    .slice(Span {
-                        start: slot.body_start,
-                        end: slot.span.end,
-                    })
-                    .into()
-            } else {
-                crate::model::print::rule_spec(cx.rule(i)).into()
-            };
-            if text.is_empty() {
+            if texts[i].is_empty() {
                 continue;
             }
-            if let Some(&first) = seen.get(&text) {
+            if let Some(first) = first_copy(i) {
                 out.push(
                     Finding::new(
                         &META,
@@ -73,8 +95,6 @@ impl Rule for DuplicateRule {
                     .for_its_service()
                     .help("delete the second copy"),
                 );
-            } else {
-                seen.insert(text, i);
             }
         }
     }

@@ -21,7 +21,6 @@
 //! kube-proxy rewrite the chain (restart it, or touch the Service) rather than editing by hand.
 
 use super::prelude::*;
-use crate::lint::ladder::balancing;
 use crate::render::trace::{exact, share};
 
 pub struct ProbabilityLeak;
@@ -41,7 +40,7 @@ impl Rule for ProbabilityLeak {
 
     fn check_chain(&self, cx: &ChainContext, out: &mut Vec<Finding>) {
         let chain = cx.chain;
-        if let Some(l) = balancing(cx) {
+        if let Some(l) = cx.balancing() {
             let last = l.steps.last().unwrap();
             let message = match l.rest {
                 Some(rest) if rest > 1e-12 => format!(

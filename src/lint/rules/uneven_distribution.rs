@@ -23,7 +23,6 @@
 //! Let kube-proxy rewrite the chain; by hand, give endpoint i of n the probability 1/(n−i).
 
 use super::prelude::*;
-use crate::lint::ladder::balancing;
 use crate::render::trace::share;
 
 pub struct UnevenDistribution;
@@ -43,7 +42,7 @@ impl Rule for UnevenDistribution {
 
     fn check_chain(&self, cx: &ChainContext, out: &mut Vec<Finding>) {
         let chain = cx.chain;
-        if let Some(l) = balancing(cx) {
+        if let Some(l) = cx.balancing() {
             let shares: Vec<f64> = l.steps.iter().filter_map(|s| s.share).collect();
             if shares.len() < 2 || shares.len() != l.steps.len() {
                 return;
