@@ -18,7 +18,7 @@ pub use chain::{Chain, ChainOrigin, Policy, RuleSlot};
 pub use chain_name::ChainName;
 pub use criterion::{Criterion, Match, Protocol};
 pub use rule::{Counters, Rule};
-pub use rule_list::{RuleList, RunReader};
+pub use rule_list::{RuleList, RunReader, RunSource};
 pub use ruleset::{Family, InputFormat, Note, Ruleset, Visit};
 pub use source::{Source, Span};
 pub use table::{ChainId, Table};

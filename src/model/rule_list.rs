@@ -13,9 +13,15 @@ use std::sync::{Arc, OnceLock};
 /// run: only it knows the line syntax.
 pub type RunReader = fn(source: &Source, line: u32, len: u32) -> Vec<RuleSlot>;
 
+/// Where a front end's runs of lines are read from, and how: one for a whole rule set, which every
+/// chain's run points to (a pointer a chain, not a copy of both).
+pub struct RunSource {
+    pub source: Arc<Source>,
+    pub read: RunReader,
+}
+
 struct Run {
-    source: Arc<Source>,
-    read: RunReader,
+    from: Arc<RunSource>,
     line: u32,
     len: u32,
 }
@@ -54,15 +60,14 @@ impl RuleList {
     /// Records the rule on line `line` as part of this chain's run of lines, when it continues it
     /// (or starts it, for a chain with no rules yet). Returns false when it cannot: the caller then
     /// appends a slot.
-    pub fn extend_run(&mut self, source: &Arc<Source>, read: RunReader, line: u32) -> bool {
+    pub fn extend_run(&mut self, from: &Arc<RunSource>, line: u32) -> bool {
         if self.slots.get().is_some() {
             return false;
         }
         match &mut self.run {
             None => {
                 self.run = Some(Run {
-                    source: source.clone(),
-                    read,
+                    from: from.clone(),
                     line,
                     len: 1,
                 });
@@ -105,7 +110,7 @@ impl RuleList {
     fn read(&self) -> Vec<RuleSlot> {
         self.run
             .as_ref()
-            .map(|r| (r.read)(&r.source, r.line, r.len))
+            .map(|r| (r.from.read)(&r.from.source, r.line, r.len))
             .unwrap_or_default()
     }
 }
