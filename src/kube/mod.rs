@@ -260,7 +260,7 @@ impl Catalog {
     pub fn build_resolved_with<T: Send>(
         rs: &Ruleset,
         visit: impl Fn(usize, &Visit<'_>) -> T + Sync,
-        mut sink: impl FnMut(usize, ChainId, Vec<T>),
+        mut sink: impl FnMut(usize, ChainId, Vec<T>) + Send,
     ) -> Catalog {
         use rayon::prelude::*;
         let mut cat = Catalog::default();

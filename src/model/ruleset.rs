@@ -214,8 +214,12 @@ impl Ruleset {
 
     /// [`Ruleset::sweep`], handing each window's results to `sink` (with the id of the window's
     /// first chain) as soon as the window is done, rather than holding all of them.
-    pub fn sweep_into<T, F>(&self, table: &Table, visit: F, mut sink: impl FnMut(ChainId, Vec<T>))
-    where
+    pub fn sweep_into<T, F>(
+        &self,
+        table: &Table,
+        visit: F,
+        mut sink: impl FnMut(ChainId, Vec<T>) + Send,
+    ) where
         T: Send,
         F: Fn(&Visit<'_>) -> T + Sync,
     {
@@ -228,6 +232,9 @@ impl Ruleset {
             .map(|(l, _)| l)
             .min();
         let mut at = 0;
+        // A window's results go to the sink while the next window is read: the sink (adding
+        // jumps to a graph, say) runs on one core, and the cores would otherwise wait for it.
+        let mut done: Option<(ChainId, Vec<T>)> = None;
         while at < table.chains.len() {
             let mut end = at;
             let mut rules = 0;
@@ -237,22 +244,28 @@ impl Ruleset {
             }
             let window = &table.chains[at..end];
             let first = at;
-            let results: Vec<T> = window
-                .par_iter()
-                .enumerate()
-                .with_min_len(256)
-                .map(|(i, chain)| {
-                    let slots = chain.rules.peek();
-                    let rules = self.look_at(&slots);
-                    visit(&Visit {
-                        id: ChainId((first + i) as u32),
-                        chain,
-                        slots: &slots,
-                        rules: &rules,
+            let read = || {
+                window
+                    .par_iter()
+                    .enumerate()
+                    .with_min_len(256)
+                    .map(|(i, chain)| {
+                        let slots = chain.rules.peek();
+                        let rules = self.look_at(&slots);
+                        visit(&Visit {
+                            id: ChainId((first + i) as u32),
+                            chain,
+                            slots: &slots,
+                            rules: &rules,
+                        })
                     })
-                })
-                .collect();
-            sink(ChainId(first as u32), results);
+                    .collect::<Vec<T>>()
+            };
+            let results = match done.take() {
+                Some((id, previous)) => rayon::join(read, || sink(id, previous)).0,
+                None => read(),
+            };
+            done = Some((ChainId(first as u32), results));
             // Everything from the table's first rule to this window's last: a visit may have
             // looked at chains elsewhere (a Service chain's endpoints), and their pages count too.
             let last = window
@@ -268,6 +281,9 @@ impl Ruleset {
                 }
             }
             at = end;
+        }
+        if let Some((id, results)) = done {
+            sink(id, results);
         }
     }
 
