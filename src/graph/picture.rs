@@ -315,7 +315,7 @@ impl Picture {
         let mut jumps: BTreeMap<EdgeKey, (usize, bool)> = BTreeMap::new();
         for e in g.graph.edge_indices() {
             let (a, b) = g.graph.edge_endpoints(e).unwrap();
-            let (fa, fb) = (g.graph[a], g.graph[b]);
+            let (fa, fb) = (g.chain_at(a), g.chain_at(b));
             let ta = &rs.tables[fa.table];
             let from = id_of(&ta.name, &ta.get(fa.chain).name);
             let to = id_of(&ta.name, &ta.get(fb.chain).name);
