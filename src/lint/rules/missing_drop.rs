@@ -97,8 +97,60 @@ fn drop_mark(cx: &Context, out: &mut Vec<Finding>) {
     }
 }
 
+/// What filter KUBE-PROXY-FIREWALL drops, indexed: a large dump has thousands of firewall chains
+/// and as many drop rules, and comparing each chain with each rule would be millions of searches.
+struct FirewallDrops<'a> {
+    /// Every drop rule's comment from each `KUBE-FW-` in it on, sorted: a comment names a chain
+    /// exactly when one of its tails starts with the name.
+    tails: Vec<&'a str>,
+    /// Single addresses the drop rules match as their destination.
+    hosts: rustc_hash::FxHashSet<std::net::IpAddr>,
+    /// Wider destination ranges.
+    nets: Vec<ipnet::IpNet>,
+}
+
+impl<'a> FirewallDrops<'a> {
+    fn read(cx: &Context<'a>) -> FirewallDrops<'a> {
+        let mut d = FirewallDrops {
+            tails: Vec::new(),
+            hosts: Default::default(),
+            nets: Vec::new(),
+        };
+        let Some(fw) = cx.table("filter").and_then(|f| f.chain("KUBE-PROXY-FIREWALL")) else {
+            return d;
+        };
+        for r in cx.rules(fw).filter(|r| r.target_kind().is_some_and(drops)) {
+            if let Some(c) = r.comment() {
+                d.tails
+                    .extend(c.match_indices("KUBE-FW-").map(|(i, _)| &c[i..]));
+            }
+            match r.destination() {
+                Some((false, net)) if net.prefix_len() == net.max_prefix_len() => {
+                    d.hosts.insert(net.addr());
+                }
+                Some((false, net)) => d.nets.push(net),
+                _ => {}
+            }
+        }
+        d.tails.sort_unstable();
+        d
+    }
+
+    /// Whether a drop rule's comment names `chain` (a `KUBE-FW-` chain).
+    fn names(&self, chain: &str) -> bool {
+        let i = self.tails.partition_point(|t| *t < chain);
+        self.tails.get(i).is_some_and(|t| t.starts_with(chain))
+    }
+
+    /// Whether a drop rule's destination holds `a`.
+    fn covers(&self, a: &std::net::IpAddr) -> bool {
+        self.hosts.contains(a) || self.nets.iter().any(|n| n.contains(a))
+    }
+}
+
 fn source_ranges(cx: &Context, out: &mut Vec<Finding>) {
     let Some(nat) = cx.table("nat") else { return };
+    let drops_of_filter = std::sync::OnceLock::new();
     for chain in nat
         .chains
         .iter()
@@ -117,20 +169,12 @@ fn source_ranges(cx: &Context, out: &mut Vec<Finding>) {
             r.jump_target() == Some("KUBE-MARK-DROP") || r.target_kind().is_some_and(drops)
         });
         let port = cx.port_of(&chain.name);
-        let filter_drop = cx
-            .table("filter")
-            .and_then(|f| f.chain("KUBE-PROXY-FIREWALL"))
-            .is_some_and(|fw| {
-                cx.rules(fw).any(|r| {
-                    r.target_kind().is_some_and(drops)
-                        && (r.comment().is_some_and(|c| c.contains(&*chain.name))
-                            || port.is_some_and(|p| {
-                                let lbs = p.addresses(EntryKind::LoadBalancer);
-                                r.destination().is_some_and(|(neg, d)| {
-                                    !neg && lbs.iter().any(|a| d.contains(a))
-                                })
-                            }))
-                })
+        let filter = drops_of_filter.get_or_init(|| FirewallDrops::read(cx));
+        let filter_drop = filter.names(&chain.name)
+            || port.is_some_and(|p| {
+                p.addresses(EntryKind::LoadBalancer)
+                    .iter()
+                    .any(|a| filter.covers(a))
             });
         if !legacy_drop && !filter_drop {
             out.push(

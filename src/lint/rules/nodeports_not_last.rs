@@ -34,18 +34,18 @@ impl Rule for NodeportsNotLast {
         &META
     }
 
-    fn check(&self, cx: &Context, out: &mut Vec<Finding>) {
-        let Some(chain) = cx.rs.chain("nat", "KUBE-SERVICES") else {
+    fn check_chain(&self, cx: &ChainContext, out: &mut Vec<Finding>) {
+        // Read in the sweep: a large dump's KUBE-SERVICES holds 100,000 rules.
+        if !cx.is("nat") || &*cx.chain.name != "KUBE-SERVICES" {
+            return;
+        }
+        let Some(at) = cx
+            .rules()
+            .position(|r| r.jump_target() == Some("KUBE-NODEPORTS"))
+        else {
             return;
         };
-        // A large dump's KUBE-SERVICES holds 100,000 rules: read, not kept.
-        let rules = cx.rs.map_rules(chain, |r| {
-            Some((r.jump_target() == Some("KUBE-NODEPORTS"), r.span))
-        });
-        let Some(at) = rules.iter().position(|(to_nodeports, _)| *to_nodeports) else {
-            return;
-        };
-        let after = rules.len() - at - 1;
+        let after = cx.rules.len() - at - 1;
         if after == 0 {
             return;
         }
@@ -57,8 +57,8 @@ impl Rule for NodeportsNotLast {
                     if after == 1 { "" } else { "s" }
                 ),
             )
-            .at(rules[at + 1].1, "after the KUBE-NODEPORTS jump")
-            .because(rules[at].1, "kube-proxy writes this jump last")
+            .at(cx.slots[at + 1].span, "after the KUBE-NODEPORTS jump")
+            .because(cx.slots[at].span, "kube-proxy writes this jump last")
             .in_chain("nat", "KUBE-SERVICES")
             .help("move the KUBE-NODEPORTS jump to the end of KUBE-SERVICES"),
         );
