@@ -165,3 +165,73 @@ fn tempdir() -> std::path::PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+/// Every chain's rules as (line, text), and the errors, of `text` parsed with runs of lines found
+/// on another thread (waited for) or without.
+fn indexed(
+    text: &str,
+    runs: kptrace::parse::save::RunsFound,
+) -> Result<Vec<Vec<(u32, String)>>, Vec<String>> {
+    let (source, errors) = kptrace::parse::input::decode(
+        "t.rules",
+        kptrace::parse::input::RawInput::Bytes(text.as_bytes().to_vec()),
+    );
+    assert!(errors.is_empty());
+    let rs = kptrace::parse::save::parse_finding_runs(source, runs).map_err(|e| {
+        e.iter()
+            .map(|e| format!("{:?} {:?}", e.span, e.kind))
+            .collect::<Vec<_>>()
+    })?;
+    Ok(rs
+        .tables
+        .iter()
+        .flat_map(|t| &t.chains)
+        .map(|c| {
+            (0..c.rules.len())
+                .map(|i| {
+                    let r = rs.rule(c, i);
+                    (r.line, rs.source.slice(r.span).to_string())
+                })
+                .collect()
+        })
+        .collect())
+}
+
+#[test]
+fn runs_found_on_another_thread_index_the_same_rules_as_lines_read_one_by_one() {
+    use kptrace::parse::save::RunsFound;
+    // Runs broken by a blank line, a comment, counters, a second blank between `-A` and the
+    // name, a chain declared twice over, an undeclared chain, and a chain's rules split in two.
+    let tricky = "\
+*nat
+:A - [0:0]
+:B - [0:0]
+-A A -j B
+-A A -s 10.0.0.1/32 -j RETURN
+-A  A -j ACCEPT
+-A A -j ACCEPT
+
+-A A -d 10.0.0.2/32 -j RETURN
+# between
+-A A -d 10.0.0.3/32 -j RETURN
+-A A -d 10.0.0.4/32 -j RETURN
+[5:300] -A B -p tcp -j ACCEPT
+-A B -p udp -j ACCEPT
+-A B -p sctp -j ACCEPT
+-A A -j RETURN
+-A A -j RETURN
+COMMIT
+";
+    let generated = large_dump();
+    for text in [tricky.to_string(), generated.clone() + tricky] {
+        let found = indexed(&text, RunsFound::Wait).unwrap();
+        assert_eq!(found, indexed(&text, RunsFound::Never).unwrap());
+        assert!(found.iter().any(|c| c.len() > 3));
+    }
+    let undeclared = tricky
+        .replace("-A B -p udp", "-A C -p udp")
+        .replace("-A B -p sctp", "-A C -p sctp");
+    let errors = indexed(&undeclared, RunsFound::Wait).unwrap_err();
+    assert_eq!(errors, indexed(&undeclared, RunsFound::Never).unwrap_err());
+    assert_eq!(errors.len(), 1, "{errors:?}");
+}

@@ -81,6 +81,19 @@ impl RuleList {
         }
     }
 
+    /// Adds the `n` lines after the end of the pending run to it, when the run ends on the line
+    /// before `line`; returns whether it did. For a front end that found the lines of one chain
+    /// together (see [`RuleList::extend_run`]).
+    pub fn extend_run_by(&mut self, line: u32, n: u32) -> bool {
+        match (self.slots.get(), &mut self.run) {
+            (None, Some(run)) if run.line.checked_add(run.len) == Some(line) => {
+                run.len += n;
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// The number of rules, without reading a pending run.
     pub fn count(&self) -> usize {
         match (self.slots.get(), &self.run) {

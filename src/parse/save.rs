@@ -226,33 +226,84 @@ impl State {
 }
 
 pub fn parse(source: Arc<Source>) -> Result<Ruleset, Vec<ParseError>> {
+    parse_finding_runs(source, RunsFound::WhenReady)
+}
+
+/// When [`parse`] uses the runs of lines another thread finds.
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunsFound {
+    /// Once they are found; lines met before are read one by one.
+    WhenReady,
+    /// From the first rule on, waiting for them: the same answer, for tests to compare.
+    Wait,
+    /// Never: every line is read one by one.
+    Never,
+}
+
+#[doc(hidden)]
+pub fn parse_finding_runs(
+    source: Arc<Source>,
+    when: RunsFound,
+) -> Result<Ruleset, Vec<ParseError>> {
     let src = source.clone();
     let text = &src.text;
     let fragment = lines(text)
         .find(|l| !l.text.is_empty() && !l.text.starts_with('#') && !is_shell_noise(l.text))
         .is_some_and(|l| !l.text.starts_with('*'));
     let mut st = State::new(source, InputFormat::Save, fragment);
-    let mut released = 0;
-    for (no, start, end) in src.line_ranges() {
-        if start - released > crate::model::source::WINDOW {
-            // Rules are read again only when a command needs them: hand the pages back meanwhile.
-            text.release(released..start);
-            released = start;
+    std::thread::scope(|scope| {
+        // While this thread reads the declarations, another finds the runs of lines that append
+        // to one chain: of each run, this thread then reads the first line only.
+        let mut finding = (when != RunsFound::Never).then(|| scope.spawn(|| find_runs(&src)));
+        let mut runs = None;
+        let mut next_run = 0;
+        let mut released = 0;
+        let mut lines = src.line_ranges();
+        while let Some((no, start, end)) = lines.next() {
+            if start - released > crate::model::source::WINDOW {
+                // Rules are read again only when a command needs them: hand the pages back.
+                text.release(released..start);
+                released = start;
+            }
+            let line = Line::trimmed(no, start, &text[start..end]);
+            if line.text.is_empty() || line.text.starts_with('#') {
+                continue;
+            }
+            if line.text.starts_with(':') {
+                // Chains are named by their declarations' text, and every lookup by name reads
+                // it: declarations stay resident.
+                released = end;
+            }
+            st.line(&line);
+            if st.errors.len() > super::input::MAX_ERRORS {
+                break;
+            }
+            if !line.text.starts_with("-A ") {
+                continue;
+            }
+            // Until they are found, lines are read one by one (the other thread may still be
+            // on its way: a dump's first rules come before the bulk of its declarations).
+            if runs.is_none()
+                && finding
+                    .as_ref()
+                    .is_some_and(|f| when == RunsFound::Wait || f.is_finished())
+            {
+                runs = finding.take().and_then(|f| f.join().ok());
+            }
+            let Some(runs) = &runs else {
+                continue;
+            };
+            while runs.get(next_run).is_some_and(|r| r.0 < no) {
+                next_run += 1;
+            }
+            if let Some(&(first, n)) = runs.get(next_run) {
+                if first == no && st.extend_last_run(no + 1, n - 1) {
+                    lines.nth(n as usize - 2);
+                }
+            }
         }
-        let line = Line::trimmed(no, start, &text[start..end]);
-        if line.text.is_empty() || line.text.starts_with('#') {
-            continue;
-        }
-        if line.text.starts_with(':') {
-            // Chains are named by their declarations' text, and every lookup by name reads it:
-            // declarations stay resident.
-            released = end;
-        }
-        st.line(&line);
-        if st.errors.len() > super::input::MAX_ERRORS {
-            break;
-        }
-    }
+    });
     if let Some(i) = st.open {
         let t = &st.rs.tables[i];
         st.errors.push(ParseError::new(
@@ -283,6 +334,36 @@ pub fn parse(source: Arc<Source>) -> Result<Ruleset, Vec<ParseError>> {
     } else {
         Err(st.errors)
     }
+}
+
+/// Runs of two or more consecutive `-A CHAIN` lines of one chain, as (first line, lines), in
+/// order. Reads the text a window at a time and hands each window's pages back.
+fn find_runs(source: &Source) -> Vec<(u32, u32)> {
+    let text = &source.text;
+    let mut runs = Vec::new();
+    let mut run: Option<(&str, u32, u32)> = None;
+    let mut released = 0;
+    for (no, start, end) in source.line_ranges() {
+        if start - released > crate::model::source::WINDOW {
+            text.release(released..start);
+            released = start;
+        }
+        let line = Line::trimmed(no, start, &text[start..end]);
+        let chain = line.text.strip_prefix("-A ").map(|rest| first_word(rest).0);
+        match (chain, &mut run) {
+            (Some(c), Some((name, first, n))) if c == *name && *first + *n == no => *n += 1,
+            _ => {
+                if let Some((_, first, n)) = run.take().filter(|r| r.2 > 1) {
+                    runs.push((first, n));
+                }
+                run = chain.filter(|c| !c.is_empty()).map(|c| (c, no, 1));
+            }
+        }
+    }
+    if let Some((_, first, n)) = run.filter(|r| r.2 > 1) {
+        runs.push((first, n));
+    }
+    runs
 }
 
 /// Lines a person pastes around a dump: shell prompts and the commands that printed it.
@@ -395,6 +476,17 @@ impl State {
                 let shown: String = t.chars().take(60).collect();
                 self.err(l.span(), ParseErrorKind::UnknownLine(shown))
             }
+        }
+    }
+
+    /// Adds the `n` lines from `line` on to the run of the last rule's chain, when that run ends
+    /// just before `line`; returns whether it did.
+    fn extend_last_run(&mut self, line: u32, n: u32) -> bool {
+        match (self.last_chain, self.open) {
+            (Some((ti, id)), Some(open)) if ti == open && !self.eager => {
+                self.rs.tables[ti].get_mut(id).rules.extend_run_by(line, n)
+            }
+            _ => false,
         }
     }
 

@@ -116,7 +116,10 @@ impl<'a> FirewallDrops<'a> {
             hosts: Default::default(),
             nets: Vec::new(),
         };
-        let Some(fw) = cx.table("filter").and_then(|f| f.chain("KUBE-PROXY-FIREWALL")) else {
+        let Some(fw) = cx
+            .table("filter")
+            .and_then(|f| f.chain("KUBE-PROXY-FIREWALL"))
+        else {
             return d;
         };
         for r in cx.rules(fw).filter(|r| r.target_kind().is_some_and(drops)) {
