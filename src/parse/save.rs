@@ -735,6 +735,10 @@ impl State {
         let (chain, arg) = first_word(rest);
         let table = &mut self.rs.tables[ti];
         match verb {
+            // As iptables-restore says: `option "-N" requires an argument`.
+            "-N" | "--new-chain" if chain.is_empty() => {
+                self.err(l.span(), ParseErrorKind::MissingValue(verb.to_string()))
+            }
             "-N" | "--new-chain" => {
                 let c = Chain::new(chain, ChainOrigin::Declared, &table.name);
                 if table.declare(c).is_none() {
