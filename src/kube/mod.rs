@@ -387,18 +387,17 @@ impl Catalog {
     }
 
     fn scan_nat(&mut self, rs: &Ruleset, nat: &Table) {
-        let mut seen = Vec::new();
-        if let Some(services) = nat.chain("KUBE-SERVICES") {
-            seen = self.read_chain(rs, services, read_services_rule);
-        }
-        if let Some(nodeports) = nat.chain("KUBE-NODEPORTS") {
-            seen.extend(self.read_chain(rs, nodeports, read_nodeports_rule));
-        }
+        let read = |name, rule: fn(&Rule) -> Option<EntryRule>| {
+            nat.chain(name).map(|c| self.read_chain(rs, c, rule))
+        };
+        let services = read("KUBE-SERVICES", read_services_rule).unwrap_or_default();
+        let nodeports = read("KUBE-NODEPORTS", read_nodeports_rule).unwrap_or_default();
         // Every port has at least one entry rule: room for them all at once, so the port list is
         // not grown (and copied into fresh memory) a dozen times on a large dump.
-        self.ports.reserve(seen.len());
-        self.index.reserve(seen.len());
-        for s in seen {
+        let entries = services.len() + nodeports.len();
+        self.ports.reserve(entries);
+        self.index.reserve(entries);
+        for s in services.into_iter().chain(nodeports) {
             let (entry, name) = match s {
                 EntryRule::NodeIp(ip) => {
                     self.node_ips.push(ip);
