@@ -101,3 +101,38 @@ fn width(cell: &str) -> usize {
     }
     anstream::adapter::strip_str(cell).to_string().width()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn laid_out(header: &[&str], rows: &[&[&str]]) -> String {
+        let rows: Vec<Vec<String>> = rows
+            .iter()
+            .map(|r| r.iter().map(|c| c.to_string()).collect())
+            .collect();
+        let mut out = String::from("headline\n");
+        listing(&mut out, header, &rows);
+        out
+    }
+
+    #[test]
+    fn columns_are_as_wide_as_their_widest_cell_and_styles_take_no_room() {
+        let bad = paint(BAD, "0 ✗");
+        let out = laid_out(
+            &["name", "n", "chain"],
+            &[&["a", &bad, "KUBE-SVC-X"], &["longer–name", "12", "–"]],
+        );
+        let plain = anstream::adapter::strip_str(&out).to_string();
+        assert_eq!(
+            plain,
+            "headline\n name         n    chain\n a            0 ✗  KUBE-SVC-X\n longer–name  12   –\n"
+        );
+    }
+
+    #[test]
+    fn a_line_break_or_tab_in_a_cell_stays_in_its_row_and_no_line_ends_in_blanks() {
+        let out = laid_out(&["a", "b"], &[&["x\ty", "two\nlines "], &["z", ""]]);
+        assert_eq!(out, "headline\n a    b\n x y  two lines\n z\n");
+    }
+}
