@@ -173,6 +173,9 @@ impl ChainGraph {
         // the component search below does not build a component for each of a million chains.
         let g = &self.graph;
         let n = g.node_count();
+        if self.acyclic() {
+            return Vec::new();
+        }
         let mut ins: Vec<u32> = vec![0; n];
         let mut outs: Vec<u32> = vec![0; n];
         for e in g.raw_edges() {
@@ -219,6 +222,34 @@ impl ChainGraph {
         sccs.into_iter()
             .map(|scc| scc.into_iter().map(|n| self.chain_at(n)).collect())
             .collect()
+    }
+
+    /// Whether no chain can jump back into itself: chains that jump nowhere are taken away, then
+    /// those left jumping nowhere, and so on, until none is left (acyclic) or some are (a cycle,
+    /// or a chain leading into one). One count per chain: on a large dump, building anything
+    /// bigger costs more in fresh memory than it saves.
+    fn acyclic(&self) -> bool {
+        let g = &self.graph;
+        let n = g.node_count();
+        let mut outs: Vec<u32> = vec![0; n];
+        for e in g.raw_edges() {
+            outs[e.source().index()] += 1;
+        }
+        let mut done: Vec<NodeIndex> = (0..n)
+            .filter(|&v| outs[v] == 0)
+            .map(NodeIndex::new)
+            .collect();
+        let mut removed = 0;
+        while let Some(v) = done.pop() {
+            removed += 1;
+            for c in g.neighbors_directed(v, Direction::Incoming) {
+                outs[c.index()] -= 1;
+                if outs[c.index()] == 0 {
+                    done.push(c);
+                }
+            }
+        }
+        removed == n
     }
 
     /// Visits the chains reachable from `start` (itself first), depth first, until `stop` answers
