@@ -1,6 +1,6 @@
 //! Renders `kptrace ls`: a table for people, a `services` array for machines.
 
-use super::style::{listing, paint, BAD, BOLD, DIM};
+use super::style::{listing, paint, Cells, BAD, BOLD, DIM};
 use crate::kube::{Catalog, EntryKind, ServicePort};
 use crate::model::Ruleset;
 use serde::Serialize;
@@ -85,6 +85,65 @@ pub fn json(sets: &[Ruleset], cats: &[Catalog]) -> String {
     serde_json::to_string_pretty(&Listing { notes, services }).unwrap() + "\n"
 }
 
+/// The cells of a port's row of the listing; `count`, when the listing has a column of counts.
+fn row(cells: &mut Cells, sp: &ServicePort, count: Option<Option<u64>>) {
+    const NONE: &str = "–";
+    match &sp.service {
+        Some(s) => {
+            cells.push(s);
+            cells.push(sp.port_name.as_deref().unwrap_or(NONE));
+        }
+        None => {
+            cells.push(sp.display_name());
+            cells.push(NONE);
+        }
+    }
+    match sp.protocol {
+        Some(p) => cells.push(p),
+        None => cells.push(NONE),
+    }
+    match sp.cluster_ip() {
+        Some((a, p)) => cells.push(crate::kube::host_port(a, p)),
+        None => cells.push(NONE),
+    }
+    match sp.node_port() {
+        Some(p) => cells.push(p),
+        None => cells.push(NONE),
+    }
+    let mut ext: Vec<String> = sp
+        .addresses(EntryKind::LoadBalancer)
+        .iter()
+        .map(|a| format!("{a} (LB)"))
+        .collect();
+    ext.extend(
+        sp.addresses(EntryKind::ExternalIp)
+            .iter()
+            .map(|a| a.to_string()),
+    );
+    if ext.is_empty() {
+        cells.push(NONE);
+    } else {
+        cells.push(ext.join(", "));
+    }
+    if sp.endpoints.is_empty() && !sp.no_endpoint_rules.is_empty() {
+        cells.push(paint(BAD, "0 ✗ no endpoints"));
+    } else if sp.external_local || sp.svl_chain.is_some() {
+        cells.push(format_args!(
+            "{} ({} local)",
+            sp.endpoints.len(),
+            sp.local_endpoints.len()
+        ));
+    } else {
+        cells.push(sp.endpoints.len());
+    }
+    match count {
+        Some(Some(n)) => cells.push(n),
+        Some(None) => cells.push(NONE),
+        None => {}
+    }
+    cells.push(sp.svc_chain.as_deref().unwrap_or(NONE));
+}
+
 pub fn human(sets: &[Ruleset], cats: &[Catalog]) -> String {
     let mut out = String::new();
     for (rs, cat) in sets.iter().zip(cats) {
@@ -134,63 +193,16 @@ pub fn human(sets: &[Ruleset], cats: &[Catalog]) -> String {
             }
             header.push("chain");
             use rayon::prelude::*;
-            let rows: Vec<Vec<String>> = ports
-                .par_iter()
-                .zip(counts)
-                .with_min_len(1024)
-                .map(|(sp, count)| {
-                    let (name, port_name) = match &sp.service {
-                        Some(s) => (
-                            s.clone(),
-                            sp.port_name.clone().unwrap_or_else(|| "–".into()),
-                        ),
-                        None => (sp.display_name(), "–".into()),
-                    };
-                    let cip = sp
-                        .cluster_ip()
-                        .map(|(a, p)| crate::kube::host_port(a, p))
-                        .unwrap_or_else(|| "–".into());
-                    let mut ext: Vec<String> = sp
-                        .addresses(EntryKind::LoadBalancer)
-                        .iter()
-                        .map(|a| format!("{a} (LB)"))
-                        .collect();
-                    ext.extend(
-                        sp.addresses(EntryKind::ExternalIp)
-                            .iter()
-                            .map(|a| a.to_string()),
-                    );
-                    let eps = if sp.endpoints.is_empty() && !sp.no_endpoint_rules.is_empty() {
-                        paint(BAD, "0 ✗ no endpoints")
-                    } else {
-                        let mut s = sp.endpoints.len().to_string();
-                        if sp.external_local || sp.svl_chain.is_some() {
-                            s += &format!(" ({} local)", sp.local_endpoints.len());
-                        }
-                        s
-                    };
-                    let mut row = vec![
-                        name,
-                        port_name,
-                        sp.protocol
-                            .map(|p| p.to_string())
-                            .unwrap_or_else(|| "–".into()),
-                        cip,
-                        sp.node_port()
-                            .map(|p| p.to_string())
-                            .unwrap_or_else(|| "–".into()),
-                        if ext.is_empty() {
-                            "–".into()
-                        } else {
-                            ext.join(", ")
-                        },
-                        eps,
-                    ];
-                    if with_counters {
-                        row.push(count.map(|n| n.to_string()).unwrap_or_else(|| "–".into()));
+            const ROWS: usize = 1024;
+            let rows: Vec<Cells> = ports
+                .par_chunks(ROWS)
+                .zip(counts.par_chunks(ROWS))
+                .map(|(ports, counts)| {
+                    let mut cells = Cells::default();
+                    for (sp, count) in ports.iter().zip(counts) {
+                        row(&mut cells, sp, with_counters.then_some(*count));
                     }
-                    row.push(sp.svc_chain.clone().unwrap_or_else(|| "–".into()));
-                    row
+                    cells
                 })
                 .collect();
             listing(&mut out, &header, &rows);
