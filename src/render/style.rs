@@ -89,10 +89,10 @@ pub fn listing(out: &mut String, header: &[&str], rows: &[Cells]) {
         }
         w
     };
-    let widths = rows
-        .par_iter()
-        .map(widest)
-        .reduce(|| widest(&head), |a, b| a.iter().zip(&b).map(|(x, y)| *x.max(y)).collect());
+    let widths = rows.par_iter().map(widest).reduce(
+        || widest(&head),
+        |a, b| a.iter().zip(&b).map(|(x, y)| *x.max(y)).collect(),
+    );
     line(out, head.row(0, columns), &widths);
     let pieces: Vec<String> = rows
         .par_iter()
@@ -149,7 +149,9 @@ mod tests {
             .iter()
             .map(|rows| {
                 let mut cells = Cells::default();
-                rows.iter().flat_map(|r| r.iter()).for_each(|c| cells.push(c));
+                rows.iter()
+                    .flat_map(|r| r.iter())
+                    .for_each(|c| cells.push(c));
                 cells
             })
             .collect();
