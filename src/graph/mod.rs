@@ -168,48 +168,14 @@ impl ChainGraph {
 
     /// Groups of chains that can jump back into themselves (each group is one cycle or more).
     pub fn cycles(&self) -> Vec<Vec<ChainRef>> {
-        // Chains nothing jumps to, or that jump nowhere, are on no cycle; trimming them (and what
-        // that leaves without callers or targets) first leaves nothing on a kube-proxy dump, so
-        // the component search below does not build a component for each of a million chains.
         let g = &self.graph;
-        let n = g.node_count();
-        if self.acyclic() {
-            return Vec::new();
-        }
-        let mut ins: Vec<u32> = vec![0; n];
-        let mut outs: Vec<u32> = vec![0; n];
-        for e in g.raw_edges() {
-            outs[e.source().index()] += 1;
-            ins[e.target().index()] += 1;
-        }
-        let mut alive = vec![true; n];
-        let mut queue: Vec<NodeIndex> = (0..n)
-            .filter(|&i| ins[i] == 0 || outs[i] == 0)
-            .map(NodeIndex::new)
-            .collect();
-        while let Some(v) = queue.pop() {
-            if !std::mem::replace(&mut alive[v.index()], false) {
-                continue;
-            }
-            for m in g.neighbors_directed(v, Direction::Outgoing) {
-                ins[m.index()] -= 1;
-                if ins[m.index()] == 0 && alive[m.index()] {
-                    queue.push(m);
-                }
-            }
-            for p in g.neighbors_directed(v, Direction::Incoming) {
-                outs[p.index()] -= 1;
-                if outs[p.index()] == 0 && alive[p.index()] {
-                    queue.push(p);
-                }
-            }
-        }
-        if !alive.contains(&true) {
+        let left = self.leading_into_cycles();
+        if !left.contains(&true) {
             return Vec::new();
         }
         // Kosaraju walks with explicit stacks; petgraph's Tarjan recurses once per chain and
         // overflows the stack on a 100,000-deep chain of jumps.
-        let rest = petgraph::visit::NodeFiltered::from_fn(g, |v: NodeIndex| alive[v.index()]);
+        let rest = petgraph::visit::NodeFiltered::from_fn(g, |v: NodeIndex| left[v.index()]);
         let mut sccs: Vec<Vec<NodeIndex>> = petgraph::algo::kosaraju_scc(&rest)
             .into_iter()
             .filter(|scc| scc.len() > 1 || g.find_edge(scc[0], scc[0]).is_some())
@@ -224,11 +190,11 @@ impl ChainGraph {
             .collect()
     }
 
-    /// Whether no chain can jump back into itself: chains that jump nowhere are taken away, then
-    /// those left jumping nowhere, and so on, until none is left (acyclic) or some are (a cycle,
-    /// or a chain leading into one). One count per chain: on a large dump, building anything
-    /// bigger costs more in fresh memory than it saves.
-    fn acyclic(&self) -> bool {
+    /// The chains on a cycle or leading into one, by node: chains that jump nowhere are taken
+    /// away, then those left jumping nowhere, and so on. On a kube-proxy dump none is left, so
+    /// the component search does not build a component for each of a million chains; one count
+    /// per chain keeps the fresh memory this costs small.
+    fn leading_into_cycles(&self) -> Vec<bool> {
         let g = &self.graph;
         let n = g.node_count();
         let mut outs: Vec<u32> = vec![0; n];
@@ -239,9 +205,7 @@ impl ChainGraph {
             .filter(|&v| outs[v] == 0)
             .map(NodeIndex::new)
             .collect();
-        let mut removed = 0;
         while let Some(v) = done.pop() {
-            removed += 1;
             for c in g.neighbors_directed(v, Direction::Incoming) {
                 outs[c.index()] -= 1;
                 if outs[c.index()] == 0 {
@@ -249,7 +213,8 @@ impl ChainGraph {
                 }
             }
         }
-        removed == n
+        // A chain taken away was pushed when its count reached zero; every other keeps a jump.
+        outs.into_iter().map(|o| o > 0).collect()
     }
 
     /// Visits the chains reachable from `start` (itself first), depth first, until `stop` answers
