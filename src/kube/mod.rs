@@ -13,7 +13,7 @@ use crate::model::criterion::{Dir, MultiDir};
 use crate::model::*;
 use facts::{dnat_of, dnat_packets, ChainFacts};
 use ipnet::IpNet;
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashMap;
 pub use service::{Endpoint, Entry, EntryKind, ServicePort};
 use std::net::IpAddr;
 
@@ -450,23 +450,28 @@ impl Catalog {
             return;
         }
         // Only the few Services without endpoints are looked up by name: no copy of every name.
-        let wanted: FxHashSet<(&str, Option<&str>)> = rejects
+        // (A cell, so that looking a port's name up borrows the map, and the ports, briefly.)
+        let by_name: FxHashMap<(&str, Option<&str>), std::cell::Cell<Option<usize>>> = rejects
             .iter()
-            .map(|(_, _, c)| (c.port.service.as_str(), c.port.port.as_deref()))
+            .map(|(_, _, c)| {
+                (
+                    (c.port.service.as_str(), c.port.port.as_deref()),
+                    None.into(),
+                )
+            })
             .collect();
-        let mut by_name: FxHashMap<(String, Option<String>), usize> = FxHashMap::default();
         for (i, p) in self.ports.iter().enumerate() {
             if let Some(s) = &p.service {
-                if wanted.contains(&(s.as_str(), p.port_name.as_deref())) {
-                    by_name.entry((s.clone(), p.port_name.clone())).or_insert(i);
+                let slot = by_name.get(&(s.as_str(), p.port_name.as_deref()));
+                if let Some(slot) = slot.filter(|slot| slot.get().is_none()) {
+                    slot.set(Some(i));
                 }
             }
         }
-        for (chain_name, rule, c) in rejects {
-            let rule = &rule;
+        for (chain_name, rule, c) in &rejects {
+            let (chain_name, rule) = (*chain_name, &rule);
             let port = dport(rule);
-            let name = (c.port.service.clone(), c.port.port.clone());
-            let existing = by_name.get(&name).copied();
+            let existing = by_name[&(c.port.service.as_str(), c.port.port.as_deref())].get();
             let idx = match existing {
                 Some(i) => i,
                 None => {
