@@ -74,22 +74,28 @@ fn check(rs: &Ruleset, what: &str) -> usize {
     narrow_hits
 }
 
+/// Every conformance dump, then the named fixtures, each with its name.
+fn conformance_and(fixtures: &[&str]) -> Vec<(Ruleset, String)> {
+    let conformance = common::conformance_dumps()
+        .into_iter()
+        .map(|path| (common::load(&path), path.display().to_string()));
+    let named = fixtures
+        .iter()
+        .map(|name| (common::load(&common::fixture(name)), name.to_string()));
+    conformance.chain(named).collect()
+}
+
 #[test]
 fn the_narrow_catalogue_agrees_with_the_full_one() {
     let mut hits = 0;
-    for path in common::conformance_dumps() {
-        hits += check(&common::load(&path), &path.display().to_string());
-    }
-    for seed in [
-        "001-nginx-svc.rules",
-        "003-nginx-demo-nodeport-session.txt",
-        "004-testsvc-lb-listing.txt",
-        "002-clusterip-nodeport-script.sh",
-    ] {
-        hits += check(
-            &common::load(&common::fixture(&format!("seeds/{seed}"))),
-            seed,
-        );
+    let dumps = conformance_and(&[
+        "seeds/001-nginx-svc.rules",
+        "seeds/003-nginx-demo-nodeport-session.txt",
+        "seeds/004-testsvc-lb-listing.txt",
+        "seeds/002-clusterip-nodeport-script.sh",
+    ]);
+    for (rs, name) in dumps {
+        hits += check(&rs, &name);
     }
     for rs in generated(600, false) {
         hits += check(&rs, "generated");
@@ -143,15 +149,13 @@ fn resolve_both_ways(rs: &Ruleset, what: &str) -> usize {
 #[test]
 fn the_whole_dump_catalogue_resolves_every_port_as_svc_does() {
     let mut endpoints = 0;
-    for path in common::conformance_dumps() {
-        endpoints += resolve_both_ways(&common::load(&path), &path.display().to_string());
-    }
-    for name in [
+    let dumps = conformance_and(&[
         "seeds/001-nginx-svc.rules",
         "seeds/003-nginx-demo-nodeport-session.txt",
         "valid/counters-30-services.rules",
-    ] {
-        endpoints += resolve_both_ways(&common::load(&common::fixture(name)), name);
+    ]);
+    for (rs, name) in dumps {
+        endpoints += resolve_both_ways(&rs, &name);
     }
     for rs in generated(400, true) {
         endpoints += resolve_both_ways(&rs, "generated");
