@@ -23,6 +23,27 @@ impl ChainName {
         ChainName(Repr::InSource(source.clone(), span))
     }
 
+    /// The name `name` written at the start of `within` (after one option word and blanks, as in
+    /// `-j NAME`) in the same source as this one, without a copy; None when this name is not in a
+    /// source or the text there is not `name` as such (quoted, say).
+    pub fn sibling(&self, name: &str, within: Span) -> Option<ChainName> {
+        let Repr::InSource(src, _) = &self.0 else {
+            return None;
+        };
+        let text = src.text.get(within.range())?;
+        let option = text.find([' ', '\t'])?;
+        let rest = text[option..].trim_start_matches([' ', '\t']);
+        let written = rest.split([' ', '\t']).next()?;
+        if written != name {
+            return None;
+        }
+        let start = within.start as usize + (text.len() - rest.len());
+        Some(ChainName(Repr::InSource(
+            src.clone(),
+            Span::new(start, start + name.len()),
+        )))
+    }
+
     pub fn as_str(&self) -> &str {
         match &self.0 {
             Repr::Owned(s) => s,
@@ -105,5 +126,26 @@ mod tests {
         assert_eq!(&*n, "KUBE-SEP-ABC");
         assert_eq!(n, ChainName::from("KUBE-SEP-ABC"));
         assert_eq!(n.to_string(), "KUBE-SEP-ABC");
+    }
+
+    #[test]
+    fn a_sibling_is_the_name_after_the_option_of_its_span() {
+        let text = ":KUBE-SVC-A - [0:0]\n-A KUBE-SVC-A -j  KUBE-SEP-B\n-A KUBE-SVC-A -j \"j\"\n";
+        let src = Source::new("t", text.to_string());
+        let svc = ChainName::in_source(&src, Span::new(1, 11));
+        let jump = text.find("-j ").unwrap();
+        let sep = svc
+            .sibling("KUBE-SEP-B", Span::new(jump, jump + 14))
+            .unwrap();
+        assert_eq!(&*sep, "KUBE-SEP-B");
+        // Quoted, or another name: not this text.
+        let quoted = text.rfind("-j ").unwrap();
+        assert!(svc.sibling("j", Span::new(quoted, quoted + 6)).is_none());
+        assert!(svc
+            .sibling("KUBE-SEP", Span::new(jump, jump + 14))
+            .is_none());
+        assert!(ChainName::from("X")
+            .sibling("KUBE-SEP-B", Span::new(jump, jump + 14))
+            .is_none());
     }
 }
