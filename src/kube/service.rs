@@ -142,20 +142,20 @@ impl ServicePort {
     /// endpoints not among them), when the input carries counters (`iptables-save -c`, `-L -v`).
     /// nat rules see only the first packet of a connection, so these are new connections.
     pub fn counted_packets(&self) -> Option<Vec<(&Endpoint, u64)>> {
-        if self.endpoints.iter().all(|e| e.packets.is_none()) && self.local_endpoints.is_empty() {
+        // An endpoint chain counts the same packets wherever it is listed: one without a count
+        // leaves the port uncounted, which most ports of a dump without counters are, and their
+        // chains' names need not be read.
+        let mut all = self.endpoints.iter().chain(&self.local_endpoints);
+        if all.clone().next().is_none() || all.any(|e| e.packets.is_none()) {
             return None;
         }
         let mut seen = std::collections::HashSet::new();
-        let eps: Vec<&Endpoint> = self
-            .endpoints
+        self.endpoints
             .iter()
-            .chain(self.local_endpoints.iter())
+            .chain(&self.local_endpoints)
             .filter(|e| seen.insert(e.chain.as_str()))
-            .collect();
-        if eps.is_empty() {
-            return None;
-        }
-        eps.into_iter().map(|e| Some((e, e.packets?))).collect()
+            .map(|e| Some((e, e.packets?)))
+            .collect()
     }
 
     pub fn addresses(&self, kind: EntryKind) -> Vec<IpAddr> {
