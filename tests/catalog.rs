@@ -153,6 +153,7 @@ fn the_whole_dump_catalogue_resolves_every_port_as_svc_does() {
         "seeds/001-nginx-svc.rules",
         "seeds/003-nginx-demo-nodeport-session.txt",
         "valid/counters-30-services.rules",
+        "valid/hand-named-service-chain.rules",
     ]);
     for (rs, name) in dumps {
         endpoints += resolve_both_ways(&rs, &name);

@@ -25,6 +25,9 @@ pub fn host_port(ip: IpAddr, port: u16) -> String {
     }
 }
 
+/// The chains whose facts a port reads ([`ServicePort::chains`]), as kube-proxy names them.
+const PORT_CHAIN_PREFIXES: &[&str] = &["KUBE-SVC-", "KUBE-EXT-", "KUBE-SVL-", "KUBE-XLB-"];
+
 const FAMILY_PREFIXES: &[&str] = &[
     "KUBE-SVC-",
     "KUBE-EXT-",
@@ -263,61 +266,78 @@ impl Catalog {
         mut sink: impl FnMut(usize, ChainId, Vec<T>) + Send,
     ) -> Catalog {
         use rayon::prelude::*;
-        let mut cat = Catalog::default();
-        cat.scan(rs);
         let nat_index = rs.tables.iter().position(|t| &*t.name == "nat");
-        // The chains each port reads, by id: names are looked up once, on all cores.
-        let ids: Vec<[Option<ChainId>; 4]> = match nat_index {
-            Some(n) => {
-                let nat = &rs.tables[n];
-                cat.ports
-                    .par_iter_mut()
-                    .with_min_len(256)
-                    .map(|sp| {
-                        Self::name_chains(nat, sp);
-                        sp.chains().map(|c| nat.id(c?))
-                    })
-                    .collect()
-            }
-            None => Vec::new(),
-        };
-        let mut wanted = vec![false; nat_index.map_or(0, |n| rs.tables[n].chains.len())];
-        for id in ids.iter().flatten().flatten() {
-            wanted[id.0 as usize] = true;
-        }
-        let mut facts = Vec::new();
+        let mut facts: Vec<Option<Box<ChainFacts>>> = Vec::new();
         // Only inputs with counters have any: a short list, not a slot per chain.
         let packets = std::sync::Mutex::new(FxHashMap::default());
-        for (ti, t) in rs.tables.iter().enumerate() {
-            if Some(ti) != nat_index {
-                rs.sweep_into(t, |v| visit(ti, v), |first, xs| sink(ti, first, xs));
-                continue;
-            }
-            facts.reserve_exact(t.chains.len());
-            rs.sweep_into(
-                t,
-                |v| {
-                    if let Some(p) = dnat_packets(v.rules()) {
-                        packets.lock().unwrap().insert(v.id, p);
+        let swept = |c: &Chain| PORT_CHAIN_PREFIXES.iter().any(|p| c.name.starts_with(p));
+        // The entry rules are grouped into ports on one core while the sweep reads every chain on
+        // the others: the sweep reads the facts of every chain named as kube-proxy names the
+        // chains a port reads, and the few ports named otherwise are read after it.
+        let ((mut cat, ids), ()) = rayon::join(
+            || {
+                let mut cat = Catalog::default();
+                cat.scan(rs);
+                // The chains each port reads, by id: names are looked up once, on all cores.
+                let ids: Vec<[Option<ChainId>; 4]> = match nat_index {
+                    Some(n) => {
+                        let nat = &rs.tables[n];
+                        cat.ports
+                            .par_iter_mut()
+                            .with_min_len(256)
+                            .map(|sp| {
+                                Self::name_chains(nat, sp);
+                                sp.chains().map(|c| nat.id(c?))
+                            })
+                            .collect()
                     }
-                    let f = wanted[v.id.0 as usize]
-                        .then(|| Box::new(ChainFacts::read(t, &v.chain.name, v.rules(), |_| None)));
-                    (visit(ti, v), f)
-                },
-                |first, swept| {
-                    let mut xs = Vec::with_capacity(swept.len());
-                    for (x, f) in swept {
-                        xs.push(x);
-                        facts.push(f);
+                    None => Vec::new(),
+                };
+                (cat, ids)
+            },
+            || {
+                for (ti, t) in rs.tables.iter().enumerate() {
+                    if Some(ti) != nat_index {
+                        rs.sweep_into(t, |v| visit(ti, v), |first, xs| sink(ti, first, xs));
+                        continue;
                     }
-                    sink(ti, first, xs);
-                },
-            );
-        }
+                    facts.reserve_exact(t.chains.len());
+                    rs.sweep_into(
+                        t,
+                        |v| {
+                            if let Some(p) = dnat_packets(v.rules()) {
+                                packets.lock().unwrap().insert(v.id, p);
+                            }
+                            let f = swept(v.chain).then(|| {
+                                Box::new(ChainFacts::read(t, &v.chain.name, v.rules(), |_| None))
+                            });
+                            (visit(ti, v), f)
+                        },
+                        |first, window| {
+                            let mut xs = Vec::with_capacity(window.len());
+                            for (x, f) in window {
+                                xs.push(x);
+                                facts.push(f);
+                            }
+                            sink(ti, first, xs);
+                        },
+                    );
+                }
+            },
+        );
         let packets = packets.into_inner().unwrap();
         let Some(nat) = nat_index.map(|n| &rs.tables[n]) else {
             return cat;
         };
+        // Ports whose chains kube-proxy did not name: read them now (a hand-written dump's few).
+        for &id in ids.iter().flatten().flatten() {
+            let chain = nat.get(id);
+            if !swept(chain) && facts[id.0 as usize].is_none() {
+                let rules = rs.peek_rules(chain);
+                let f = ChainFacts::read(nat, &chain.name, rules.iter().map(|r| &**r), |_| None);
+                facts[id.0 as usize] = Some(Box::new(f));
+            }
+        }
         let taken: Vec<PortFacts> = ids
             .iter()
             .map(|ids| ids.map(|id| id.and_then(|id| facts[id.0 as usize].take())))
