@@ -285,10 +285,7 @@ impl Catalog {
                         cat.ports
                             .par_iter_mut()
                             .with_min_len(256)
-                            .map(|sp| {
-                                Self::name_chains(nat, sp);
-                                sp.chains().map(|c| nat.id(c?))
-                            })
+                            .map(|sp| Self::name_chains(nat, sp))
                             .collect()
                     }
                     None => Vec::new(),
@@ -575,23 +572,33 @@ impl Catalog {
     }
 
     /// Names a port's chains after its key: the chains of its hash that exist, or the chain that
-    /// keys it.
-    fn name_chains(nat: &Table, sp: &mut ServicePort) {
+    /// keys it. Returns the ids of the chains a port reads ([`ServicePort::chains`]), found on
+    /// the way.
+    fn name_chains(nat: &Table, sp: &mut ServicePort) -> [Option<ChainId>; 4] {
         if let Some(h) = sp.key.strip_prefix("hash:") {
             let mut name = String::with_capacity(16 + h.len());
             let mut has = |p: &str| {
                 name.clear();
                 name.push_str(p);
                 name.push_str(h);
-                nat.chain(&name).map(|c| c.name.to_string())
+                nat.id(&name).map(|id| (id, nat.get(id).name.to_string()))
             };
-            sp.svc_chain = has("KUBE-SVC-");
-            sp.ext_chain = has("KUBE-EXT-");
-            sp.svl_chain = has("KUBE-SVL-");
-            sp.fw_chain = has("KUBE-FW-");
-            sp.xlb_chain = has("KUBE-XLB-");
-        } else if let Some(c) = sp.key.strip_prefix("chain:") {
-            sp.svc_chain = Some(c.to_string());
+            let named = |slot: &mut Option<String>, found: Option<(ChainId, String)>| {
+                let (id, name) = found.unzip();
+                *slot = name;
+                id
+            };
+            let svc = named(&mut sp.svc_chain, has("KUBE-SVC-"));
+            let ext = named(&mut sp.ext_chain, has("KUBE-EXT-"));
+            let svl = named(&mut sp.svl_chain, has("KUBE-SVL-"));
+            named(&mut sp.fw_chain, has("KUBE-FW-"));
+            let xlb = named(&mut sp.xlb_chain, has("KUBE-XLB-"));
+            [svc, ext, svl, xlb]
+        } else {
+            if let Some(c) = sp.key.strip_prefix("chain:") {
+                sp.svc_chain = Some(c.to_string());
+            }
+            sp.chains().map(|c| nat.id(c?))
         }
     }
 
