@@ -43,26 +43,53 @@ impl Rule for DuplicateRule {
         }
         // Compare the text iptables-save printed: it normalises every rule, so equal rules
         // print equally. Rules built by kptrace (no text) compare by their printed form.
-        let texts: Vec<std::borrow::Cow<str>> = cx
-            .slots
-            .iter()
-            .enumerate()
-            .map(|(i, slot)| {
-                if slot.body_start > slot.span.start
-                    || cx.rs.format == crate::model::InputFormat::Save
-                {
-                    cx.rs
-                        .source
-                        .slice(Span {
-                            start: slot.body_start,
-                            end: slot.span.end,
-                        })
-                        .into()
-                } else {
-                    crate::model::print::rule_spec(cx.rule(i)).into()
+        let from_text = |slot: &crate::model::RuleSlot| {
+            slot.body_start > slot.span.start || cx.rs.format == crate::model::InputFormat::Save
+        };
+        let text = |i: usize| -> std::borrow::Cow<str> {
+            let slot = &cx.slots[i];
+            if from_text(slot) {
+                cx.rs
+                    .source
+                    .slice(Span {
+                        start: slot.body_start,
+                        end: slot.span.end,
+                    })
+                    .into()
+            } else {
+                crate::model::print::rule_spec(cx.rule(i)).into()
+            }
+        };
+        let report = |out: &mut Vec<Finding>, i: usize, first: usize| {
+            out.push(
+                Finding::new(
+                    &META,
+                    format!("the same rule appears twice in `{}`", chain.name),
+                )
+                .at(cx.slots[i].span, "duplicate")
+                .because(cx.slots[first].span, "first here")
+                .in_chain(&cx.table.name, &chain.name)
+                .for_its_service()
+                .help("delete the second copy"),
+            );
+        };
+        let n = cx.slots.len();
+        if n <= 16 && cx.slots.iter().all(from_text) {
+            // Each rule against the ones before it, reading the text only of rules as long as
+            // each other: a chain's rules nearly always differ in length (an endpoint chain's
+            // two never match), so most chains are checked without reading any text.
+            let len = |i: usize| cx.slots[i].span.end.saturating_sub(cx.slots[i].body_start);
+            for i in 1..n {
+                if len(i) == 0 {
+                    continue;
                 }
-            })
-            .collect();
+                if let Some(first) = (0..i).find(|&j| len(j) == len(i) && text(j) == text(i)) {
+                    report(out, i, first);
+                }
+            }
+            return;
+        }
+        let texts: Vec<std::borrow::Cow<str>> = (0..n).map(text).collect();
         // Each rule against the ones before it: most chains hold a few rules, where that beats
         // hashing every rule's text; long chains go through a map.
         let texts = &texts;
@@ -79,22 +106,12 @@ impl Rule for DuplicateRule {
                 }
             }
         };
-        for (i, slot) in cx.slots.iter().enumerate() {
-            if texts[i].is_empty() {
+        for (i, t) in texts.iter().enumerate() {
+            if t.is_empty() {
                 continue;
             }
             if let Some(first) = first_copy(i) {
-                out.push(
-                    Finding::new(
-                        &META,
-                        format!("the same rule appears twice in `{}`", chain.name),
-                    )
-                    .at(slot.span, "duplicate")
-                    .because(cx.slots[first].span, "first here")
-                    .in_chain(&cx.table.name, &chain.name)
-                    .for_its_service()
-                    .help("delete the second copy"),
-                );
+                report(out, i, first);
             }
         }
     }
