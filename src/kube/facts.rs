@@ -85,7 +85,7 @@ impl ChainFacts {
             if let Some(TargetKind::Dnat { to: Some(to), .. }) = rule.target_kind() {
                 f.endpoints.push(Endpoint {
                     chain: name.clone(),
-                    address: Some(to.to_string()),
+                    address: Some(to.to_string().into()),
                     from_comment: false,
                     packets: rule.counters.map(|c| c.packets),
                 });
@@ -131,7 +131,7 @@ impl ChainFacts {
                     .and_then(|j| name.sibling(t, j.span))
                     .or_else(|| table.chain(t).map(|c| c.name.clone()))
                     .unwrap_or_else(|| t.into()),
-                address,
+                address: address.map(Into::into),
                 from_comment,
                 packets,
             });

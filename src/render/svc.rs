@@ -324,7 +324,9 @@ fn counters_table(r: &PortReport) -> String {
     t.set_header(vec!["endpoint", "expected", "counted packets", "observed"]);
     for (e, h) in &rows {
         t.add_row(vec![
-            e.address.clone().unwrap_or_else(|| e.chain.to_string()),
+            e.address
+                .as_deref()
+                .map_or_else(|| e.chain.to_string(), str::to_string),
             expected
                 .get(e.chain.as_str())
                 .map(|p| share(*p))
