@@ -650,11 +650,12 @@ impl State {
                 position = Some(0);
             }
         }
-        let body_start = l.sub(body).start as usize;
+        // An empty body may be no part of the line (`first_word` answers a literal ""): its
+        // start is the line's end.
         let body_start = if body.is_empty() {
             l.start + l.text.len()
         } else {
-            body_start
+            l.sub(body).start as usize
         };
         let Some(ti) = self.current_table(l, verb) else {
             // A fragment: parse now, the table is decided once every rule is known.
