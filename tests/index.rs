@@ -235,3 +235,98 @@ COMMIT
     assert_eq!(errors, indexed(&undeclared, RunsFound::Never).unwrap_err());
     assert_eq!(errors.len(), 1, "{errors:?}");
 }
+
+/// Every chain of `text` with its id as looked up by name, its rules as (line, text), and the
+/// errors, with large blocks of declarations indexed on another thread or one by one.
+#[allow(clippy::type_complexity)]
+fn declared(
+    text: &str,
+    blocks: kptrace::parse::save::IndexBlocks,
+) -> Result<Vec<(String, Option<bool>, Vec<(u32, String)>)>, Vec<String>> {
+    let (source, errors) = kptrace::parse::input::decode(
+        "t.rules",
+        kptrace::parse::input::RawInput::Bytes(text.as_bytes().to_vec()),
+    );
+    assert!(errors.is_empty());
+    let rs = kptrace::parse::save::parse_indexing(
+        source,
+        kptrace::parse::save::RunsFound::WhenReady,
+        blocks,
+    )
+    .map_err(|e| {
+        e.iter()
+            .map(|e| format!("{:?} {:?}", e.span, e.kind))
+            .collect::<Vec<_>>()
+    })?;
+    Ok(rs
+        .tables
+        .iter()
+        .flat_map(|t| t.chains.iter().map(move |c| (t, c)))
+        .map(|(t, c)| {
+            let rules = (0..c.rules.len())
+                .map(|i| {
+                    let r = rs.rule(c, i);
+                    (r.line, rs.source.slice(r.span).to_string())
+                })
+                .collect();
+            // Looked up by name, the chain's place in its table.
+            let found = t.id(&c.name).map(|id| std::ptr::eq(t.get(id), c));
+            (c.name.to_string(), found, rules)
+        })
+        .collect())
+}
+
+#[test]
+fn declarations_indexed_on_another_thread_name_the_same_chains_as_indexed_one_by_one() {
+    use kptrace::parse::save::IndexBlocks;
+    let kube_proxy = synth::generate(&Options {
+        services: 3000,
+        order: Order::KubeProxy,
+        counters: true,
+        seed: 3,
+    })
+    .1;
+    let kernel = large_dump();
+    let declarations: Vec<&str> = kernel
+        .lines()
+        .filter(|l| l.starts_with(":KUBE-SEP-"))
+        .collect();
+    assert!(declarations.len() > 5000, "{}", declarations.len());
+    let (early, late) = (declarations[10], declarations[5000]);
+    let late_name = late[1..].split(' ').next().unwrap();
+    let answers = |text: &str| {
+        let aside = declared(text, IndexBlocks::Aside);
+        assert_eq!(aside, declared(text, IndexBlocks::InLine));
+        aside
+    };
+    for text in [&kernel, &kube_proxy] {
+        let chains = answers(text).unwrap();
+        assert!(chains.len() > 5000);
+        // Every chain is found by its name at its own place.
+        for (name, found, _) in &chains {
+            assert_eq!(*found, Some(true), "{name}");
+        }
+    }
+    // A chain declared twice, a bad policy, bad counters, a rule of a chain declared late in the
+    // block before any other, and a rule of a chain never declared: the same chains and errors.
+    let broken = [
+        kernel.replacen(late, &format!("{late}\n{early}"), 1),
+        kernel.replacen(late, &late.replacen(" - ", " BOGUS ", 1), 1),
+        kernel.replacen(late, &late.replacen("[0:0]", "[x:0]", 1), 1),
+        {
+            let nat = kernel.find("*nat\n").unwrap();
+            let first_rule = nat + kernel[nat..].find("\n-A ").unwrap();
+            let mut text = kernel.clone();
+            text.insert_str(first_rule, &format!("\n-A {late_name} -j RETURN"));
+            text
+        },
+        kernel.replacen(&format!("{late}\n"), "", 1),
+    ];
+    for (i, text) in broken.iter().enumerate() {
+        assert_ne!(text, &kernel, "case {i} changes nothing");
+        let _ = answers(text);
+    }
+    assert!(answers(&broken[0]).is_err());
+    assert!(answers(&broken[1]).is_err());
+    assert!(answers(&broken[4]).is_err());
+}

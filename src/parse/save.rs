@@ -147,6 +147,47 @@ pub(super) struct State {
     pub(super) eager: bool,
     /// What every chain's run of `-A` lines is read from.
     runs: Arc<RunSource>,
+    /// Index a large table's declarations on another thread ([`Deferred`]).
+    pub(super) defer_index: bool,
+    deferred: Option<Deferred>,
+    /// The other thread's index did not agree with the chains read here: the input has to be
+    /// read again without it (only input with errors in its declarations comes to this).
+    pub(super) redo: bool,
+}
+
+/// A table whose block of declarations another thread is indexing while this one reads them.
+struct Deferred {
+    table: usize,
+    /// Declarations of the block not read yet.
+    remaining: usize,
+    /// A declaration of the block was refused: the other thread's index counts it.
+    failed: bool,
+    index: std::thread::JoinHandle<Option<crate::model::table::ChainIndex>>,
+}
+
+/// Below this many declarations, a table is indexed as it is read.
+const DEFER_INDEX_FROM: usize = 4096;
+
+/// The index of a table whose built-in chains are `builtins` (ids from 0, in order) and whose
+/// declarations are lines `first..first + n`: names read as [`State::declaration`] reads them.
+fn index_block(
+    source: &Source,
+    table: &str,
+    builtins: &[&str],
+    first: u32,
+    n: usize,
+) -> Option<crate::model::table::ChainIndex> {
+    let mut names: Vec<&str> = Vec::with_capacity(builtins.len() + n);
+    names.extend_from_slice(builtins);
+    for no in first..first + n as u32 {
+        let (start, end) = source.line_range(no);
+        let line = Line::trimmed(no, start, &source.text[start..end]);
+        let (name, _) = first_word(line.text.strip_prefix(':')?);
+        if !crate::model::table::is_builtin_chain(table, name) {
+            names.push(name);
+        }
+    }
+    crate::model::table::ChainIndex::of(&names)
 }
 
 impl State {
@@ -167,7 +208,24 @@ impl State {
             last_chain: None,
             eager: false,
             runs,
+            defer_index: false,
+            deferred: None,
+            redo: false,
         }
+    }
+
+    /// Waits for the index of a table whose declarations another thread indexed, and installs
+    /// it; sets `redo` when it does not agree with the chains read here.
+    pub(super) fn settle_index(&mut self) {
+        let Some(d) = self.deferred.take() else {
+            return;
+        };
+        let index = d.index.join().ok().flatten();
+        let installed = match index {
+            Some(index) if !d.failed => self.rs.tables[d.table].install_index(index),
+            _ => false,
+        };
+        self.redo |= !installed;
     }
 
     pub(super) fn errors(&mut self) -> Vec<ParseError> {
@@ -246,12 +304,32 @@ pub fn parse_finding_runs(
     source: Arc<Source>,
     when: RunsFound,
 ) -> Result<Ruleset, Vec<ParseError>> {
+    parse_indexing(source, when, IndexBlocks::Aside)
+}
+
+/// How [`parse`] indexes a large table's block of declarations.
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IndexBlocks {
+    /// On another thread while this one reads them (read again in line when it disagrees).
+    Aside,
+    /// As each is read: the same answer, for tests to compare.
+    InLine,
+}
+
+#[doc(hidden)]
+pub fn parse_indexing(
+    source: Arc<Source>,
+    when: RunsFound,
+    blocks: IndexBlocks,
+) -> Result<Ruleset, Vec<ParseError>> {
     let src = source.clone();
     let text = &src.text;
     let fragment = lines(text)
         .find(|l| !l.text.is_empty() && !l.text.starts_with('#') && !is_shell_noise(l.text))
         .is_some_and(|l| !l.text.starts_with('*'));
     let mut st = State::new(source, InputFormat::Save, fragment);
+    st.defer_index = blocks == IndexBlocks::Aside;
     std::thread::scope(|scope| {
         // While this thread reads the declarations, another finds the runs of lines that append
         // to one chain: of each run, this thread then reads the first line only.
@@ -276,7 +354,7 @@ pub fn parse_finding_runs(
                 released = end;
             }
             st.line(&line);
-            if st.errors.len() > super::input::MAX_ERRORS {
+            if st.errors.len() > super::input::MAX_ERRORS || st.redo {
                 break;
             }
             if !line.text.starts_with("-A ") {
@@ -304,6 +382,10 @@ pub fn parse_finding_runs(
             }
         }
     });
+    st.settle_index();
+    if st.redo {
+        return parse_indexing(src, when, IndexBlocks::InLine);
+    }
     if let Some(i) = st.open {
         let t = &st.rs.tables[i];
         st.errors.push(ParseError::new(
@@ -422,6 +504,14 @@ impl State {
 
     pub(super) fn line(&mut self, l: &Line<'_>) {
         let t = l.text;
+        if let Some(d) = &self.deferred {
+            // Only the block's declarations and `-A` lines go on without the index (`-A` lines
+            // find their chain in declaration order, and wait for it otherwise).
+            let in_block = d.remaining > 0 && t.starts_with(':');
+            if !in_block && !t.starts_with("-A ") {
+                self.settle_index();
+            }
+        }
         // Nearly every line of a large dump is a plain `-A CHAIN …`, most often continuing the
         // previous line's chain.
         if let Some(rest) = t.strip_prefix("-A ") {
@@ -550,7 +640,29 @@ impl State {
             }
             declared += 1;
         }
-        self.rs.tables[idx].reserve(declared);
+        let table = &mut self.rs.tables[idx];
+        let builtins = crate::model::table::builtin_chains(name);
+        // A fresh table's block of declarations: another thread indexes it meanwhile.
+        if self.defer_index
+            && !self.eager
+            && self.deferred.is_none()
+            && declared >= DEFER_INDEX_FROM
+            && table.chains.len() == builtins.len()
+        {
+            table.reserve_chains(declared);
+            let source = self.rs.source.clone();
+            let (name, first) = (name.to_string(), l.no + 1);
+            let index =
+                std::thread::spawn(move || index_block(&source, &name, builtins, first, declared));
+            self.deferred = Some(Deferred {
+                table: idx,
+                remaining: declared,
+                failed: false,
+                index,
+            });
+        } else {
+            table.reserve(declared);
+        }
     }
 
     fn current_table(&mut self, l: &Line<'_>, what: &str) -> Option<usize> {
@@ -567,6 +679,22 @@ impl State {
             }
             return;
         };
+        let deferring = match &mut self.deferred {
+            Some(d) if d.table == ti && d.remaining > 0 => {
+                d.remaining -= 1;
+                true
+            }
+            _ => false,
+        };
+        let errors = self.errors.len();
+        self.declare(l, decl, ti, deferring);
+        if let Some(d) = self.deferred.as_mut().filter(|_| deferring) {
+            d.failed |= self.errors.len() > errors;
+        }
+    }
+
+    /// Reads a declaration of table `ti`; `deferring`: another thread indexes it.
+    fn declare(&mut self, l: &Line<'_>, decl: &str, ti: usize, deferring: bool) {
         let (name, rest) = first_word(decl);
         let (policy, rest) = first_word(rest);
         if name.is_empty() || policy.is_empty() {
@@ -613,7 +741,9 @@ impl State {
         );
         chain.counters = counters.map(Box::new);
         chain.decl = Some(l.span());
-        if table.declare(chain).is_none() {
+        if deferring {
+            table.push_unindexed(chain);
+        } else if table.declare(chain).is_none() {
             let prev = table.chain(name).and_then(|c| c.decl).unwrap_or(Span::NONE);
             let e = ParseError::new(l.span(), ParseErrorKind::DuplicateChain(name.into()))
                 .with_cause(prev, "first declared here");
@@ -680,6 +810,14 @@ impl State {
                     .map(ChainId)
                     .find(|&i| *table.get(i).name == *chain)
             });
+        let builtin = crate::model::table::is_builtin_chain(&table.name, chain);
+        if cached.is_none() && !builtin && self.deferred.as_ref().is_some_and(|d| d.table == ti) {
+            self.settle_index();
+            if self.redo {
+                return;
+            }
+        }
+        let table = &mut self.rs.tables[ti];
         let id = match cached.or_else(|| table.id(chain)) {
             Some(id) => id,
             None => {
