@@ -142,7 +142,7 @@ mod tests {
     #[test]
     fn a_chain_stays_small() {
         assert!(
-            std::mem::size_of::<Chain>() <= 80,
+            std::mem::size_of::<Chain>() <= 72,
             "{}",
             std::mem::size_of::<Chain>()
         );
