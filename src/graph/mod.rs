@@ -17,12 +17,27 @@ pub struct ChainRef {
     pub chain: ChainId,
 }
 
-/// A jump or goto, as an edge.
+/// A jump or goto, as an edge: the index of the rule within its chain, and whether it is a goto,
+/// in one 32-bit word (a graph of a large dump has over a million edges, each four bytes smaller
+/// for it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Jump {
-    /// Index of the rule within its chain (32 bits: a graph of a large dump has a million edges).
-    pub rule: u32,
-    pub goto: bool,
+pub struct Jump(u32);
+
+impl Jump {
+    pub fn new(rule: u32, goto: bool) -> Jump {
+        debug_assert!(rule < 1 << 31, "rule {rule}");
+        Jump(rule << 1 | goto as u32)
+    }
+
+    /// Index of the rule within its chain.
+    pub fn rule(self) -> u32 {
+        self.0 >> 1
+    }
+
+    /// `-g` rather than `-j`.
+    pub fn goto(self) -> bool {
+        self.0 & 1 == 1
+    }
 }
 
 pub struct ChainGraph {
@@ -121,7 +136,7 @@ impl ChainGraph {
                 self.graph.add_edge(
                     from,
                     NodeIndex::new(base + to.0 as usize),
-                    Jump { rule, goto },
+                    Jump::new(rule, goto),
                 );
             }
         }
@@ -244,6 +259,15 @@ mod tests {
         let rs = crate::parse::read("t", text.as_bytes().to_vec(), None).unwrap();
         let g = ChainGraph::build(&rs);
         (rs, g)
+    }
+
+    #[test]
+    fn a_jump_keeps_its_rule_and_whether_it_is_a_goto_in_one_word() {
+        assert_eq!(std::mem::size_of::<Jump>(), 4);
+        for (rule, goto) in [(0, false), (0, true), (7, true), ((1 << 31) - 1, false)] {
+            let j = Jump::new(rule, goto);
+            assert_eq!((j.rule(), j.goto()), (rule, goto));
+        }
     }
 
     fn names(rs: &Ruleset, cycles: &[Vec<ChainRef>]) -> Vec<Vec<String>> {

@@ -321,7 +321,7 @@ impl Picture {
             let to = id_of(&ta.name, &ta.get(fb.chain).name);
             let j = jumps.entry(EdgeKey { from, to }).or_insert((0, false));
             j.0 += 1;
-            j.1 |= g.graph[e].goto;
+            j.1 |= g.graph[e].goto();
         }
         for (k, (n, goto)) in jumps {
             let label = match (n, goto) {
