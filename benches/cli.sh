@@ -12,7 +12,7 @@ dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 sizes=("${@:-1000 10000 50000}")
 [ $# -eq 0 ] && sizes=(1000 10000 50000)
-printf '| Services | MB | lines | cat | wc -l | iptables-restore --test | ls | svc (one) | lint | graph | peak RSS ls / svc / lint / graph |\n|---|---|---|---|---|---|---|---|---|---|---|\n'
+printf '| Services | MB | lines | cat | wc -l | iptables-restore --test | ls | svc (one) | lint | graph | peak RSS ls / svc / lint / graph | peak RSS ÷ dump |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n'
 declare -A times
 for n in "${sizes[@]}"; do
   f="$dir/$n.rules"
@@ -35,9 +35,14 @@ for n in "${sizes[@]}"; do
   svc_t=$(t "$K svc ns7/svc7 $f"); times[svc:$n]=$(mean)
   lint_t=$(t "$K lint --fail-on never -f json $f"); times[lint:$n]=$(mean)
   graph_t=$(t "$K graph $f"); times[graph:$n]=$(mean)
+  # /usr/bin/time reports KiB; RSS is shown in MB (10^6 bytes), as the dump's size is, and each
+  # ratio is bytes over bytes.
   rss() { { /usr/bin/time -f '%M' "$K" "$@" >/dev/null; } 2>&1 | tail -1; }
   rss_ls=$(rss ls "$f"); rss_svc=$(rss svc ns7/svc7 "$f"); rss_lint=$(rss lint --fail-on never -f json "$f"); rss_graph=$(rss graph "$f")
-  printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s / %s / %s / %s MB |\n' "$n" "$mb" "$lines" "$cat_t" "$wc_t" "$restore_t" "$ls_t" "$svc_t" "$lint_t" "$graph_t" "$((rss_ls / 1024))" "$((rss_svc / 1024))" "$((rss_lint / 1024))" "$((rss_graph / 1024))"
+  bytes=$(stat -c %s "$f")
+  mbs=$(python3 -c "print(' / '.join(str(round(k * 1024 / 1e6)) for k in [$rss_ls, $rss_svc, $rss_lint, $rss_graph]))")
+  ratios=$(python3 -c "print(' / '.join('%.2f' % (k * 1024 / $bytes) for k in [$rss_ls, $rss_svc, $rss_lint, $rss_graph]))")
+  printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s MB | %s |\n' "$n" "$mb" "$lines" "$cat_t" "$wc_t" "$restore_t" "$ls_t" "$svc_t" "$lint_t" "$graph_t" "$mbs" "$ratios"
 done
 if [ "${#sizes[@]}" -ge 2 ]; then
   echo
