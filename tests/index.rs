@@ -166,34 +166,47 @@ fn tempdir() -> std::path::PathBuf {
     dir
 }
 
+/// `text` parsed as a save dump, its runs of lines and its blocks of declarations found as asked;
+/// the errors as (span, kind).
+fn parse_as(
+    text: &str,
+    runs: kptrace::parse::save::RunsFound,
+    blocks: kptrace::parse::save::IndexBlocks,
+) -> Result<Ruleset, Vec<String>> {
+    let (source, errors) = kptrace::parse::input::decode(
+        "t.rules",
+        kptrace::parse::input::RawInput::Bytes(text.as_bytes().to_vec()),
+    );
+    assert!(errors.is_empty());
+    kptrace::parse::save::parse_indexing(source, runs, blocks).map_err(|e| {
+        e.iter()
+            .map(|e| format!("{:?} {:?}", e.span, e.kind))
+            .collect::<Vec<_>>()
+    })
+}
+
+/// A chain's rules as (line, text).
+fn chain_rules(rs: &Ruleset, c: &kptrace::model::Chain) -> Vec<(u32, String)> {
+    (0..c.rules.len())
+        .map(|i| {
+            let r = rs.rule(c, i);
+            (r.line, rs.source.slice(r.span).to_string())
+        })
+        .collect()
+}
+
 /// Every chain's rules as (line, text), and the errors, of `text` parsed with runs of lines found
 /// on another thread (waited for) or without.
 fn indexed(
     text: &str,
     runs: kptrace::parse::save::RunsFound,
 ) -> Result<Vec<Vec<(u32, String)>>, Vec<String>> {
-    let (source, errors) = kptrace::parse::input::decode(
-        "t.rules",
-        kptrace::parse::input::RawInput::Bytes(text.as_bytes().to_vec()),
-    );
-    assert!(errors.is_empty());
-    let rs = kptrace::parse::save::parse_finding_runs(source, runs).map_err(|e| {
-        e.iter()
-            .map(|e| format!("{:?} {:?}", e.span, e.kind))
-            .collect::<Vec<_>>()
-    })?;
+    let rs = parse_as(text, runs, kptrace::parse::save::IndexBlocks::Aside)?;
     Ok(rs
         .tables
         .iter()
         .flat_map(|t| &t.chains)
-        .map(|c| {
-            (0..c.rules.len())
-                .map(|i| {
-                    let r = rs.rule(c, i);
-                    (r.line, rs.source.slice(r.span).to_string())
-                })
-                .collect()
-        })
+        .map(|c| chain_rules(&rs, c))
         .collect())
 }
 
@@ -236,42 +249,22 @@ COMMIT
     assert_eq!(errors.len(), 1, "{errors:?}");
 }
 
-/// Every chain of `text` with its id as looked up by name, its rules as (line, text), and the
-/// errors, with large blocks of declarations indexed on another thread or one by one.
+/// Every chain of `text` with whether looking its name up finds it, its rules as (line, text),
+/// and the errors, with large blocks of declarations indexed on another thread or one by one.
 #[allow(clippy::type_complexity)]
 fn declared(
     text: &str,
     blocks: kptrace::parse::save::IndexBlocks,
 ) -> Result<Vec<(String, Option<bool>, Vec<(u32, String)>)>, Vec<String>> {
-    let (source, errors) = kptrace::parse::input::decode(
-        "t.rules",
-        kptrace::parse::input::RawInput::Bytes(text.as_bytes().to_vec()),
-    );
-    assert!(errors.is_empty());
-    let rs = kptrace::parse::save::parse_indexing(
-        source,
-        kptrace::parse::save::RunsFound::WhenReady,
-        blocks,
-    )
-    .map_err(|e| {
-        e.iter()
-            .map(|e| format!("{:?} {:?}", e.span, e.kind))
-            .collect::<Vec<_>>()
-    })?;
+    let rs = parse_as(text, kptrace::parse::save::RunsFound::WhenReady, blocks)?;
     Ok(rs
         .tables
         .iter()
         .flat_map(|t| t.chains.iter().map(move |c| (t, c)))
         .map(|(t, c)| {
-            let rules = (0..c.rules.len())
-                .map(|i| {
-                    let r = rs.rule(c, i);
-                    (r.line, rs.source.slice(r.span).to_string())
-                })
-                .collect();
             // Looked up by name, the chain's place in its table.
             let found = t.id(&c.name).map(|id| std::ptr::eq(t.get(id), c));
-            (c.name.to_string(), found, rules)
+            (c.name.to_string(), found, chain_rules(&rs, c))
         })
         .collect())
 }
