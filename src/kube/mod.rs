@@ -267,7 +267,9 @@ impl Catalog {
     ) -> Catalog {
         use rayon::prelude::*;
         let nat_index = rs.tables.iter().position(|t| &*t.name == "nat");
-        let mut facts: Vec<Option<Box<ChainFacts>>> = Vec::new();
+        // The facts of the chains that have them, by id in increasing order: a tenth of the
+        // chains, so not a slot for every chain.
+        let mut facts: Vec<(ChainId, Option<Box<ChainFacts>>)> = Vec::new();
         // Only inputs with counters have any: a short list, not a slot per chain.
         let packets = std::sync::Mutex::new(FxHashMap::default());
         let swept = |c: &Chain| PORT_CHAIN_PREFIXES.iter().any(|p| c.name.starts_with(p));
@@ -298,7 +300,6 @@ impl Catalog {
                         rs.sweep_into(t, |v| visit(ti, v), |first, xs| sink(ti, first, xs));
                         continue;
                     }
-                    facts.reserve_exact(t.chains.len());
                     rs.sweep_into(
                         t,
                         |v| {
@@ -312,9 +313,11 @@ impl Catalog {
                         },
                         |first, window| {
                             let mut xs = Vec::with_capacity(window.len());
-                            for (x, f) in window {
+                            for (i, (x, f)) in window.into_iter().enumerate() {
                                 xs.push(x);
-                                facts.push(f);
+                                if f.is_some() {
+                                    facts.push((ChainId(first.0 + i as u32), f));
+                                }
                             }
                             sink(ti, first, xs);
                         },
@@ -329,17 +332,28 @@ impl Catalog {
         // Ports whose chains kube-proxy did not name: read them now (a hand-written dump's few).
         // Only a chain without facts has its name read: 300,000 names read at random would cost
         // more than the few chains they find.
+        let at = |id: ChainId| facts.binary_search_by_key(&id, |f| f.0).ok();
+        let mut unswept: FxHashMap<ChainId, Box<ChainFacts>> = FxHashMap::default();
         for &id in ids.iter().flatten().flatten() {
             let chain = nat.get(id);
-            if facts[id.0 as usize].is_none() && !swept(chain) {
+            if at(id).is_none() && !unswept.contains_key(&id) && !swept(chain) {
                 let rules = rs.peek_rules(chain);
                 let f = ChainFacts::read(nat, &chain.name, rules.iter().map(|r| &**r), |_| None);
-                facts[id.0 as usize] = Some(Box::new(f));
+                unswept.insert(id, Box::new(f));
             }
         }
+        // Each chain's facts go to the first port that reads it.
         let taken: Vec<PortFacts> = ids
             .iter()
-            .map(|ids| ids.map(|id| id.and_then(|id| facts[id.0 as usize].take())))
+            .map(|ids| {
+                ids.map(|id| {
+                    let id = id?;
+                    match facts.binary_search_by_key(&id, |f| f.0) {
+                        Ok(i) => facts[i].1.take(),
+                        Err(_) => unswept.remove(&id),
+                    }
+                })
+            })
             .collect();
         drop(facts);
         let counted = !packets.is_empty();
