@@ -810,8 +810,11 @@ impl State {
                     .map(ChainId)
                     .find(|&i| *table.get(i).name == *chain)
             });
-        let builtin = crate::model::table::is_builtin_chain(&table.name, chain);
-        if cached.is_none() && !builtin && self.deferred.as_ref().is_some_and(|d| d.table == ti) {
+        // Built-in chains are in the index from the start: only a user chain waits for the rest.
+        if cached.is_none()
+            && self.deferred.as_ref().is_some_and(|d| d.table == ti)
+            && !crate::model::table::is_builtin_chain(&table.name, chain)
+        {
             self.settle_index();
             if self.redo {
                 return;
