@@ -89,29 +89,18 @@ impl Rule for DuplicateRule {
             }
             return;
         }
+        // Long chains, and rules printed from another form: through a map of their texts.
         let texts: Vec<std::borrow::Cow<str>> = (0..n).map(text).collect();
-        // Each rule against the ones before it: most chains hold a few rules, where that beats
-        // hashing every rule's text; long chains go through a map.
-        let texts = &texts;
         let mut seen: FxHashMap<&str, usize> = FxHashMap::default();
-        let mut first_copy = |i: usize| {
-            if texts.len() <= 16 {
-                return (0..i).find(|&j| texts[j] == texts[i]);
-            }
-            match seen.entry(&texts[i]) {
-                std::collections::hash_map::Entry::Occupied(e) => Some(*e.get()),
-                std::collections::hash_map::Entry::Vacant(v) => {
-                    v.insert(i);
-                    None
-                }
-            }
-        };
         for (i, t) in texts.iter().enumerate() {
             if t.is_empty() {
                 continue;
             }
-            if let Some(first) = first_copy(i) {
-                report(out, i, first);
+            match seen.entry(t) {
+                std::collections::hash_map::Entry::Occupied(e) => report(out, i, *e.get()),
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(i);
+                }
             }
         }
     }
