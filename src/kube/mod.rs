@@ -332,11 +332,11 @@ impl Catalog {
         // Ports whose chains kube-proxy did not name: read them now (a hand-written dump's few).
         // Only a chain without facts has its name read: 300,000 names read at random would cost
         // more than the few chains they find.
-        let at = |id: ChainId| facts.binary_search_by_key(&id, |f| f.0).ok();
+        let at = |facts: &[(ChainId, _)], id| facts.binary_search_by_key(&id, |f| f.0).ok();
         let mut unswept: FxHashMap<ChainId, Box<ChainFacts>> = FxHashMap::default();
         for &id in ids.iter().flatten().flatten() {
             let chain = nat.get(id);
-            if at(id).is_none() && !unswept.contains_key(&id) && !swept(chain) {
+            if at(&facts, id).is_none() && !unswept.contains_key(&id) && !swept(chain) {
                 let rules = rs.peek_rules(chain);
                 let f = ChainFacts::read(nat, &chain.name, rules.iter().map(|r| &**r), |_| None);
                 unswept.insert(id, Box::new(f));
@@ -348,9 +348,9 @@ impl Catalog {
             .map(|ids| {
                 ids.map(|id| {
                     let id = id?;
-                    match facts.binary_search_by_key(&id, |f| f.0) {
-                        Ok(i) => facts[i].1.take(),
-                        Err(_) => unswept.remove(&id),
+                    match at(&facts, id) {
+                        Some(i) => facts[i].1.take(),
+                        None => unswept.remove(&id),
                     }
                 })
             })
