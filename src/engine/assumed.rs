@@ -13,6 +13,7 @@ fn jump(chain: &str, new_only: bool) -> Rule {
     let mut m = Vec::new();
     if new_only {
         m.push(Match {
+            continues: false,
             negated: false,
             criterion: Criterion::CtState {
                 states: vec![CtState::New],
@@ -89,6 +90,7 @@ pub fn standard_chain(name: &str) -> Option<Vec<Rule>> {
         "KUBE-POSTROUTING" => {
             let ret = Rule::assumed(
                 vec![Match {
+                    continues: false,
                     negated: true,
                     criterion: Criterion::Mark {
                         value: 0x4000,
@@ -130,6 +132,7 @@ pub fn standard_chain(name: &str) -> Option<Vec<Rule>> {
 pub fn nodeports_rule() -> Rule {
     Rule::assumed(
         vec![Match {
+            continues: false,
             negated: false,
             criterion: Criterion::AddrType {
                 dir: crate::model::criterion::Dir::Dst,

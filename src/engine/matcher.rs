@@ -96,6 +96,18 @@ pub fn criterion(ctx: &Ctx, p: &PacketState, c: &Criterion) -> Tri {
     match c {
         Criterion::Source(n) => bool_tri(contains(n, p.src)),
         Criterion::Destination(n) => bool_tri(contains(n, p.dst)),
+        Criterion::Masked { dir, addr, mask } => {
+            let a = if *dir == Dir::Src { p.src } else { p.dst };
+            bool_tri(match (a, addr, mask) {
+                (IpAddr::V4(a), IpAddr::V4(v), IpAddr::V4(m)) => {
+                    u32::from(a) & u32::from(*m) == u32::from(*v)
+                }
+                (IpAddr::V6(a), IpAddr::V6(v), IpAddr::V6(m)) => {
+                    u128::from(a) & u128::from(*m) == u128::from(*v)
+                }
+                _ => false,
+            })
+        }
         Criterion::Protocol(pr) => bool_tri(*pr == Protocol::All || *pr == p.proto),
         Criterion::InIface(i) => iface(ctx, &p.in_iface, i, "in"),
         Criterion::OutIface(i) => iface(ctx, &p.out_iface, i, "out"),

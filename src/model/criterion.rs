@@ -13,6 +13,9 @@ use std::fmt;
 #[derive(Clone, Debug, PartialEq)]
 pub struct Match {
     pub negated: bool,
+    /// The option belongs to the same `-m` as the criterion before it, so it is printed without
+    /// repeating `-m` (`-m physdev --physdev-in eth0 --physdev-is-bridged` is one match).
+    pub continues: bool,
     pub criterion: Criterion,
     /// Where the option (from its `!` or `--option` to its last value) stands in the source.
     pub span: Span,
@@ -29,6 +32,63 @@ pub enum Protocol {
     Number(u8),
 }
 
+/// Protocol names iptables takes from /etc/protocols (and its own aliases), for `-p NAME`.
+const PROTOCOL_NAMES: &[(&str, u8)] = &[
+    ("hopopt", 0),
+    ("ip", 0),
+    ("igmp", 2),
+    ("ggp", 3),
+    ("ipencap", 4),
+    ("st", 5),
+    ("egp", 8),
+    ("igp", 9),
+    ("pup", 12),
+    ("hmp", 20),
+    ("xns-idp", 22),
+    ("rdp", 27),
+    ("iso-tp4", 29),
+    ("dccp", 33),
+    ("xtp", 36),
+    ("ddp", 37),
+    ("idpr-cmtp", 38),
+    ("ipv6", 41),
+    ("ipv6-route", 43),
+    ("ipv6-frag", 44),
+    ("idrp", 45),
+    ("rsvp", 46),
+    ("gre", 47),
+    ("esp", 50),
+    ("ah", 51),
+    ("skip", 57),
+    ("ipv6-nonxt", 59),
+    ("ipv6-opts", 60),
+    ("rspf", 73),
+    ("vmtp", 81),
+    ("eigrp", 88),
+    ("ospf", 89),
+    ("ax.25", 93),
+    ("ipip", 94),
+    ("etherip", 97),
+    ("encap", 98),
+    ("pim", 103),
+    ("ipcomp", 108),
+    ("vrrp", 112),
+    ("l2tp", 115),
+    ("isis", 124),
+    ("fc", 133),
+    ("mh", 135),
+    ("ipv6-mh", 135),
+    ("mobility-header", 135),
+    ("udplite", 136),
+    ("mpls-in-ip", 137),
+    ("manet", 138),
+    ("hip", 139),
+    ("shim6", 140),
+    ("wesp", 141),
+    ("rohc", 142),
+    ("ethernet", 143),
+];
+
 impl Protocol {
     pub fn parse(s: &str) -> Option<Protocol> {
         Some(match s.to_ascii_lowercase().as_str() {
@@ -38,7 +98,10 @@ impl Protocol {
             "icmp" | "1" => Protocol::Icmp,
             "icmpv6" | "ipv6-icmp" | "58" => Protocol::Icmpv6,
             "all" | "0" => Protocol::All,
-            other => Protocol::Number(other.parse().ok()?),
+            other => Protocol::Number(match other.parse() {
+                Ok(n) => n,
+                Err(_) => PROTOCOL_NAMES.iter().find(|(n, _)| *n == other)?.1,
+            }),
         })
     }
 
@@ -264,6 +327,13 @@ pub enum Physdev {
 pub enum Criterion {
     Source(IpNet),
     Destination(IpNet),
+    /// `-s`/`-d` with a netmask whose ones are not contiguous (`10.0.0.7/255.0.0.255`): the address
+    /// (bits outside the mask cleared) and the mask.
+    Masked {
+        dir: Dir,
+        addr: std::net::IpAddr,
+        mask: std::net::IpAddr,
+    },
     Protocol(Protocol),
     InIface(Iface),
     OutIface(Iface),
@@ -336,6 +406,7 @@ impl Criterion {
         Some(match self {
             Criterion::Source(_)
             | Criterion::Destination(_)
+            | Criterion::Masked { .. }
             | Criterion::Protocol(_)
             | Criterion::InIface(_)
             | Criterion::OutIface(_)

@@ -66,12 +66,18 @@ fn tcp_flags(bits: u8) -> String {
 pub fn criterion(m: &Match, proto: Option<Protocol>) -> String {
     let n = neg(m);
     let pm = match proto {
+        Some(Protocol::Number(33)) => "dccp".into(),
+        Some(Protocol::Number(136)) => "udplite".into(),
         Some(p) if p.has_ports() => p.to_string(),
         _ => "tcp".into(),
     };
     match &m.criterion {
         Criterion::Source(a) => format!("{n}-s {a}"),
         Criterion::Destination(a) => format!("{n}-d {a}"),
+        Criterion::Masked { dir, addr, mask } => {
+            let o = if *dir == Dir::Src { "-s" } else { "-d" };
+            format!("{n}{o} {addr}/{mask}")
+        }
         Criterion::Protocol(p) => format!("{n}-p {p}"),
         Criterion::InIface(i) => format!("{n}-i {}", quote(&i.0)),
         Criterion::OutIface(i) => format!("{n}-o {}", quote(&i.0)),
@@ -269,7 +275,14 @@ pub fn rule_spec(r: &Rule) -> String {
         .matches
         .iter()
         .filter(|m| !matches!(m.criterion, Criterion::Hidden(_)))
-        .map(|m| criterion(m, proto))
+        .map(|m| {
+            let s = criterion(m, proto);
+            // The same `-m` as the option before: its name is not repeated.
+            match s.strip_prefix("-m ").and_then(|r| r.split_once(' ')) {
+                Some((_, rest)) if m.continues => rest.to_string(),
+                _ => s,
+            }
+        })
         .collect();
     if let Some(t) = &r.target {
         parts.push(target(t));

@@ -161,39 +161,6 @@ impl TargetKind {
     }
 }
 
-/// Extension targets that iptables knows and kptrace does not model; none of them is a chain name.
-pub const KNOWN_EXTENSION_TARGETS: &[&str] = &[
-    "AUDIT",
-    "CHECKSUM",
-    "CLASSIFY",
-    "CLUSTERIP",
-    "CONNSECMARK",
-    "CT",
-    "DSCP",
-    "ECN",
-    "HL",
-    "HMARK",
-    "IDLETIMER",
-    "LED",
-    "NETMAP",
-    "NFLOG",
-    "NFQUEUE",
-    "NOTRACK",
-    "QUEUE",
-    "RATEEST",
-    "SECMARK",
-    "SET",
-    "SYNPROXY",
-    "TCPMSS",
-    "TCPOPTSTRIP",
-    "TEE",
-    "TOS",
-    "TPROXY",
-    "TRACE",
-    "TTL",
-    "ULOG",
-];
-
 /// Extension targets that stop the packet's traversal (verdict NF_QUEUE / stolen), so the engine must
 /// not continue after them.
 pub fn other_target_is_terminal(name: &str) -> bool {

@@ -1,15 +1,15 @@
 //! Splits a rule specification into tokens, undoing iptables-save's quoting.
 //!
 //! iptables-save wraps an argument in double quotes when it contains blanks or quotes, and escapes
-//! `"` and `\` inside with a backslash (`--comment "a \"b\""`). Tokens keep their byte span so every
+//! `"`, `'` and `\` inside with a backslash (`--comment "a \"b\""`); iptables-restore takes any
+//! character after a backslash inside quotes literally. Tokens keep their byte span so every
 //! later error can point at the user's text.
 
 use crate::error::{ParseError, ParseErrorKind};
 use crate::model::Span;
-use nom::branch::alt;
-use nom::bytes::complete::{escaped_transform, is_not, tag};
-use nom::character::complete::char;
-use nom::combinator::{opt, value};
+use nom::bytes::complete::{escaped_transform, is_not};
+use nom::character::complete::{anychar, char};
+use nom::combinator::opt;
 use nom::sequence::delimited;
 use nom::{IResult, Parser};
 use std::borrow::Cow;
@@ -39,12 +39,9 @@ impl Token<'_> {
 fn quoted(input: &str) -> IResult<&str, String> {
     delimited(
         char('"'),
-        opt(escaped_transform(
-            is_not("\\\""),
-            '\\',
-            alt((value("\\", tag("\\")), value("\"", tag("\"")))),
-        ))
-        .map(Option::unwrap_or_default),
+        // iptables-restore takes the character after a backslash literally, whatever it is
+        // (iptables-save writes `\'` in kube-router's comments).
+        opt(escaped_transform(is_not("\\\""), '\\', anychar)).map(Option::unwrap_or_default),
         char('"'),
     )
     .parse(input)

@@ -537,6 +537,7 @@ pub fn parse(source: Arc<Source>) -> Result<Ruleset, Vec<ParseError>> {
                     hidden += 1;
                     let mut ms = std::mem::take(&mut r.matches).into_vec();
                     ms.push(Match {
+                        continues: false,
                         negated: false,
                         criterion: Criterion::Hidden(
                             "the listing does not show interfaces (`-L` without `-v`); this rule may have one"

@@ -3,6 +3,7 @@
 //! Each input language has its own module and shares the rule-specification parser
 //! ([`rule_spec`]) where the syntax is iptables' own. Nothing outside `parse/` sees input text.
 
+pub mod extensions;
 pub mod fragment;
 pub mod input;
 pub mod lexer;

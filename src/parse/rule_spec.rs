@@ -7,6 +7,7 @@
 //! normalised one and the one kube-proxy writes (`-m tcp -p tcp -d … --dport …`). Unknown modules and
 //! targets are kept verbatim.
 
+use super::extensions::{self, Arity};
 use super::lexer::{tokenize, Token};
 use super::value;
 use crate::error::{ParseError, ParseErrorKind};
@@ -27,6 +28,8 @@ pub fn parse_rule(
         i: 0,
         matches: Vec::with_capacity(tokens.len() / 2),
         modules: Vec::new(),
+        used: Vec::new(),
+        last_instance: None,
         proto: None,
         target: None,
         errors: Vec::new(),
@@ -75,6 +78,10 @@ struct SpecParser<'t, 'a> {
     matches: Vec<Match>,
     /// Modules loaded so far (`-m NAME`), most recent last.
     modules: Vec<std::borrow::Cow<'a, str>>,
+    /// Whether each loaded module got an option (a module given none still matches: `-m eui64`).
+    used: Vec<bool>,
+    /// The module instance (index into `modules`) of the last criterion pushed.
+    last_instance: Option<usize>,
     proto: Option<Protocol>,
     target: Option<Target>,
     errors: Vec<ParseError>,
@@ -83,153 +90,9 @@ struct SpecParser<'t, 'a> {
     counters: Option<crate::model::Counters>,
 }
 
-/// Options each known match module accepts (long forms and aliases).
+/// Whether match module `module` has option `opt` (iptables-extensions(8), see [`extensions`]).
 fn module_knows(module: &str, opt: &str) -> bool {
-    let opts: &[&str] = match module {
-        "tcp" => &[
-            "--sport",
-            "--source-port",
-            "--dport",
-            "--destination-port",
-            "--tcp-flags",
-            "--syn",
-            "--tcp-option",
-        ],
-        "udp" | "udplite" => &["--sport", "--source-port", "--dport", "--destination-port"],
-        "sctp" => &[
-            "--sport",
-            "--source-port",
-            "--dport",
-            "--destination-port",
-            "--chunk-types",
-        ],
-        "icmp" => &["--icmp-type"],
-        "icmp6" | "icmpv6" => &["--icmpv6-type"],
-        "multiport" => &[
-            "--sports",
-            "--source-ports",
-            "--dports",
-            "--destination-ports",
-            "--ports",
-        ],
-        "addrtype" => &[
-            "--src-type",
-            "--dst-type",
-            "--limit-iface-in",
-            "--limit-iface-out",
-        ],
-        "mark" | "connmark" => &["--mark"],
-        "conntrack" => &[
-            "--ctstate",
-            "--ctproto",
-            "--ctorigsrc",
-            "--ctorigdst",
-            "--ctreplsrc",
-            "--ctrepldst",
-            "--ctorigsrcport",
-            "--ctorigdstport",
-            "--ctreplsrcport",
-            "--ctrepldstport",
-            "--ctstatus",
-            "--ctexpire",
-            "--ctdir",
-        ],
-        "state" => &["--state"],
-        "statistic" => &["--mode", "--probability", "--every", "--packet"],
-        "recent" => &[
-            "--name",
-            "--set",
-            "--rcheck",
-            "--update",
-            "--remove",
-            "--seconds",
-            "--reap",
-            "--hitcount",
-            "--rttl",
-            "--rsource",
-            "--rdest",
-            "--mask",
-        ],
-        "comment" => &["--comment"],
-        "set" => &[
-            "--match-set",
-            "--return-nomatch",
-            "--update-counters",
-            "--update-subcounters",
-            "--packets-eq",
-            "--packets-lt",
-            "--packets-gt",
-            "--bytes-eq",
-            "--bytes-lt",
-            "--bytes-gt",
-        ],
-        "physdev" => &[
-            "--physdev-in",
-            "--physdev-out",
-            "--physdev-is-in",
-            "--physdev-is-out",
-            "--physdev-is-bridged",
-        ],
-        _ => return false,
-    };
-    opts.contains(&opt)
-}
-
-fn is_known_module(m: &str) -> bool {
-    matches!(
-        m,
-        "tcp"
-            | "udp"
-            | "udplite"
-            | "sctp"
-            | "icmp"
-            | "icmp6"
-            | "icmpv6"
-            | "multiport"
-            | "addrtype"
-            | "mark"
-            | "connmark"
-            | "conntrack"
-            | "state"
-            | "statistic"
-            | "recent"
-            | "comment"
-            | "set"
-            | "physdev"
-    )
-}
-
-/// Options that take no value.
-fn is_flag(opt: &str) -> bool {
-    matches!(
-        opt,
-        "--syn"
-            | "--set"
-            | "--rcheck"
-            | "--update"
-            | "--remove"
-            | "--reap"
-            | "--rttl"
-            | "--rsource"
-            | "--rdest"
-            | "--return-nomatch"
-            | "--update-counters"
-            | "--update-subcounters"
-            | "--physdev-is-in"
-            | "--physdev-is-out"
-            | "--physdev-is-bridged"
-            | "--limit-iface-in"
-            | "--limit-iface-out"
-            | "--random"
-            | "--random-fully"
-            | "--persistent"
-            | "--log-tcp-sequence"
-            | "--log-tcp-options"
-            | "--log-ip-options"
-            | "--log-uid"
-            | "--log-macdecode"
-            | "--notrack"
-    )
+    extensions::match_option(module, opt).is_some()
 }
 
 const TCP_FLAG_NAMES: [&str; 8] = ["FIN", "SYN", "RST", "PSH", "ACK", "URG", "ECE", "CWR"];
@@ -287,11 +150,53 @@ impl<'a> SpecParser<'_, 'a> {
     }
 
     fn push(&mut self, negated: bool, criterion: Criterion, span: Span) {
+        self.push_from(negated, criterion, span, None);
+    }
+
+    /// Pushes a criterion that an option of module instance `instance` (index into `modules`)
+    /// gave: consecutive options of one `-m` stay one match (`-m limit --limit 5/min
+    /// --limit-burst 10` is one rate limiter, not two).
+    fn push_from(
+        &mut self,
+        negated: bool,
+        criterion: Criterion,
+        span: Span,
+        instance: Option<usize>,
+    ) {
+        // Statistic and recent criteria are placed when their `-m` ends; until then the order of
+        // the criteria is not final.
+        let continues = instance.is_some()
+            && self.last_instance == instance
+            && self.stat.is_none()
+            && self.recent.is_none()
+            && !self.matches.is_empty();
         self.matches.push(Match {
             negated,
+            continues,
             criterion,
             span,
         });
+        self.last_instance = instance;
+    }
+
+    /// Keeps an option of a module kptrace does not model, verbatim.
+    fn push_other(
+        &mut self,
+        negated: bool,
+        module: &str,
+        option: &str,
+        args: Vec<Box<str>>,
+        span: Span,
+        instance: Option<usize>,
+    ) {
+        let other = Criterion::Other(Box::new(OtherMatch {
+            module: module.into(),
+            option: option.into(),
+            args,
+        }));
+        // A module given no option is one match of its own.
+        let instance = instance.filter(|_| !option.is_empty());
+        self.push_from(negated, other, span, instance);
     }
 
     fn run(&mut self) {
@@ -316,7 +221,9 @@ impl<'a> SpecParser<'_, 'a> {
                     let mut n = false;
                     if let Some(m) = self.value(&tok, &mut n) {
                         self.modules.push(m.text.clone());
-                        if !is_known_module(&m.text) {
+                        self.used.push(false);
+                        if !extensions::is_match(&m.text) {
+                            *self.used.last_mut().unwrap() = true;
                             self.unknown_module_options(&m, start);
                         }
                     }
@@ -352,6 +259,21 @@ impl<'a> SpecParser<'_, 'a> {
             }
         }
         self.finish_accumulators();
+        // A module loaded with no option of its own still tests something (`-m limit` alone is a
+        // rate limit of 3/hour, `-m socket` needs a socket), except a protocol's module, which
+        // only repeats `-p`.
+        for i in 0..self.modules.len() {
+            let m = self.modules[i].clone();
+            let protocol = matches!(
+                &*m,
+                "tcp" | "udp" | "udplite" | "sctp" | "dccp" | "icmp" | "icmp6" | "icmpv6"
+            );
+            if !self.used[i] && !protocol {
+                self.used[i] = true;
+                let span = self.toks.first().map(|t| t.span).unwrap_or(Span::NONE);
+                self.push_other(false, &m, "", Vec::new(), span, Some(i));
+            }
+        }
     }
 
     fn basic(&mut self, tok: &Token<'a>, mut neg: bool, start: Span) -> bool {
@@ -377,7 +299,14 @@ impl<'a> SpecParser<'_, 'a> {
             's' | 'd' => match value::address(&v.text) {
                 Ok(n) if kind == 's' => Criterion::Source(n),
                 Ok(n) => Criterion::Destination(n),
-                Err(e) => return self.fail(v.span, e),
+                Err(e) => match value::masked_address(&v.text) {
+                    Some((addr, mask)) => Criterion::Masked {
+                        dir: if kind == 's' { Dir::Src } else { Dir::Dst },
+                        addr,
+                        mask,
+                    },
+                    None => return self.fail(v.span, e),
+                },
             },
             'p' => match Protocol::parse(&v.text) {
                 Some(p) => {
@@ -404,45 +333,69 @@ impl<'a> SpecParser<'_, 'a> {
         }
         let opt: &str = &tok.text;
         // The most recently loaded module that knows the option; else the protocol's implicit module.
-        let module = self
-            .modules
-            .iter()
-            .rev()
-            .find(|m| module_knows(m, opt))
-            .cloned()
-            .or_else(|| {
-                let p = self.proto?.to_string();
-                module_knows(&p, opt).then_some(p.into())
-            });
-        let Some(module) = module else {
-            // Only target options are left; a target without a model keeps them (see parse_target).
+        let instance = self.modules.iter().rposition(|m| module_knows(m, opt));
+        let module = match instance {
+            Some(i) => {
+                self.used[i] = true;
+                Some(self.modules[i].clone())
+            }
+            None => self
+                .proto
+                .map(|p| p.to_string())
+                .filter(|p| module_knows(p, opt))
+                .map(std::borrow::Cow::Owned),
+        };
+        if let Some(module) = module {
+            return self.module_option(&module, tok, neg, start, instance);
+        }
+        // Only target options are left; a target without a model keeps them (see parse_target).
+        if let Some(Target {
+            kind: TargetKind::Other { .. } | TargetKind::ConnMark { .. } | TargetKind::Log { .. },
+            ..
+        }) = &self.target
+        {
+            let vals: Vec<Box<str>> = self
+                .values_until_option()
+                .into_iter()
+                .map(|t| t.text.as_ref().into())
+                .collect();
             if let Some(Target {
-                kind: TargetKind::Other { args, .. },
+                kind:
+                    TargetKind::Other { args, .. }
+                    | TargetKind::ConnMark { args }
+                    | TargetKind::Log { args },
                 ..
             }) = &mut self.target
             {
-                args.push(opt.into());
-                let vals: Vec<Box<str>> = self
-                    .values_until_option()
-                    .into_iter()
-                    .map(|t| t.text.as_ref().into())
-                    .collect();
-                if let Some(Target {
-                    kind: TargetKind::Other { args, .. },
-                    ..
-                }) = &mut self.target
-                {
-                    args.extend(vals);
+                if neg {
+                    args.push("!".into());
                 }
-                return;
+                args.push(opt.into());
+                args.extend(vals);
             }
-            self.err(tok.span, ParseErrorKind::UnknownOption(opt.to_string()));
             return;
-        };
-        self.module_option(&module, tok, neg, start);
+        }
+        // An option of a loaded module that this table does not list (a newer iptables than the
+        // table): iptables accepted it, so it is kept with the last module loaded, verbatim.
+        if let Some(i) = self
+            .modules
+            .len()
+            .checked_sub(1)
+            .filter(|_| opt.starts_with("--"))
+        {
+            self.used[i] = true;
+            let module = self.modules[i].clone();
+            let args = self.values_until_option();
+            let end = args.last().map(|a| a.span).unwrap_or(tok.span);
+            let args = args.iter().map(|a| a.text.as_ref().into()).collect();
+            self.push_other(neg, &module, opt, args, start.join(end), Some(i));
+            return;
+        }
+        self.err(tok.span, ParseErrorKind::UnknownOption(opt.to_string()));
     }
 
     fn unknown_module_options(&mut self, module: &Token<'a>, start: Span) {
+        let instance = Some(self.modules.len() - 1);
         let mut any = false;
         loop {
             let neg = self.peek().is_some_and(|t| t.is("!"));
@@ -455,31 +408,30 @@ impl<'a> SpecParser<'_, 'a> {
             self.i = at + 1;
             let args = self.values_until_option();
             let end = args.last().map(|a| a.span).unwrap_or(t.span);
-            self.push(
-                neg,
-                Criterion::Other(Box::new(OtherMatch {
-                    module: module.text.as_ref().into(),
-                    option: t.text.as_ref().into(),
-                    args: args.iter().map(|a| a.text.as_ref().into()).collect(),
-                })),
-                t.span.join(end),
-            );
+            let args = args.iter().map(|a| a.text.as_ref().into()).collect();
+            self.push_other(neg, &module.text, &t.text, args, t.span.join(end), instance);
             any = true;
         }
         if !any {
-            self.push(
+            self.push_other(
                 false,
-                Criterion::Other(Box::new(OtherMatch {
-                    module: module.text.as_ref().into(),
-                    option: "".into(),
-                    args: Vec::new(),
-                })),
+                &module.text,
+                "",
+                Vec::new(),
                 start.join(module.span),
+                instance,
             );
         }
     }
 
-    fn module_option(&mut self, module: &str, tok: &Token<'a>, mut neg: bool, start: Span) {
+    fn module_option(
+        &mut self,
+        module: &str,
+        tok: &Token<'a>,
+        mut neg: bool,
+        start: Span,
+        instance: Option<usize>,
+    ) {
         let opt = &*tok.text;
         if module == "statistic" {
             return self.statistic_option(tok, neg, start);
@@ -487,7 +439,8 @@ impl<'a> SpecParser<'_, 'a> {
         if module == "recent" {
             return self.recent_option(tok, neg, start);
         }
-        if is_flag(opt) {
+        let arity = extensions::match_option(module, opt).unwrap_or(Arity::One);
+        if arity == Arity::Flag {
             let c = match opt {
                 "--syn" => Criterion::TcpFlags {
                     mask: 0b0001_0111, // FIN,SYN,RST,ACK
@@ -498,13 +451,12 @@ impl<'a> SpecParser<'_, 'a> {
                 "--physdev-is-bridged" => Criterion::Physdev(Physdev::IsBridged),
                 "--limit-iface-in" => Criterion::AddrTypeLimitIface { dir: Dir::Src },
                 "--limit-iface-out" => Criterion::AddrTypeLimitIface { dir: Dir::Dst },
-                _ => Criterion::Other(Box::new(OtherMatch {
-                    module: module.into(),
-                    option: opt.into(),
-                    args: Vec::new(),
-                })),
+                _ => {
+                    let span = start.join(tok.span);
+                    return self.push_other(neg, module, opt, Vec::new(), span, instance);
+                }
             };
-            self.push(neg, c, start.join(tok.span));
+            self.push_from(neg, c, start.join(tok.span), instance);
             return;
         }
         if opt == "--comment" {
@@ -520,7 +472,12 @@ impl<'a> SpecParser<'_, 'a> {
                 .collect::<Vec<_>>()
                 .join(" ");
             let end = vals.last().unwrap().span;
-            self.push(false, Criterion::Comment(text.into()), start.join(end));
+            self.push_from(
+                false,
+                Criterion::Comment(text.into()),
+                start.join(end),
+                instance,
+            );
             return;
         }
         if opt == "--tcp-flags" {
@@ -528,9 +485,12 @@ impl<'a> SpecParser<'_, 'a> {
             let comp = self.value(tok, &mut neg);
             if let (Some(m), Some(c)) = (mask, comp) {
                 match (tcp_flag_set(&m.text), tcp_flag_set(&c.text)) {
-                    (Some(mask), Some(comp)) => {
-                        self.push(neg, Criterion::TcpFlags { mask, comp }, start.join(c.span))
-                    }
+                    (Some(mask), Some(comp)) => self.push_from(
+                        neg,
+                        Criterion::TcpFlags { mask, comp },
+                        start.join(c.span),
+                        instance,
+                    ),
                     _ => self.err(
                         m.span.join(c.span),
                         ParseErrorKind::BadValue {
@@ -546,16 +506,37 @@ impl<'a> SpecParser<'_, 'a> {
             let name = self.value(tok, &mut neg);
             let flags = self.value(tok, &mut neg);
             if let (Some(n), Some(f)) = (name, flags) {
-                self.push(
+                self.push_from(
                     neg,
                     Criterion::Set(Box::new(SetMatch {
                         name: n.text.as_ref().into(),
                         flags: f.text.as_ref().into(),
                     })),
                     start.join(f.span),
+                    instance,
                 );
             }
             return;
+        }
+        if arity == Arity::Two
+            || (arity == Arity::Optional
+                && self
+                    .peek()
+                    .is_none_or(|t| (t.is_option() || t.is("!")) && !t.quoted))
+        {
+            // Options of two words, and an optional value that is absent: kept verbatim.
+            let mut args = Vec::new();
+            let mut end = tok.span;
+            for _ in 0..(arity == Arity::Two) as usize * 2 {
+                match self.value(tok, &mut neg) {
+                    Some(v) => {
+                        end = v.span;
+                        args.push(v.text.as_ref().into());
+                    }
+                    None => return,
+                }
+            }
+            return self.push_other(neg, module, opt, args, start.join(end), instance);
         }
         let Some(v) = self.value(tok, &mut neg) else {
             return;
@@ -617,14 +598,13 @@ impl<'a> SpecParser<'_, 'a> {
                 }),
             ("physdev", "--physdev-in") => Ok(Criterion::Physdev(Physdev::In(Iface(val.into())))),
             ("physdev", "--physdev-out") => Ok(Criterion::Physdev(Physdev::Out(Iface(val.into())))),
-            _ => Ok(Criterion::Other(Box::new(OtherMatch {
-                module: module.into(),
-                option: opt.into(),
-                args: vec![val.into()],
-            }))),
+            _ => {
+                let args = vec![val.into()];
+                return self.push_other(neg, module, opt, args, span, instance);
+            }
         };
         match parsed {
-            Ok(c) => self.push(neg, c, span),
+            Ok(c) => self.push_from(neg, c, span, instance),
             Err(e) => self.err(v.span, e),
         }
     }
@@ -691,7 +671,7 @@ impl<'a> SpecParser<'_, 'a> {
             });
         }
         let opt = &*tok.text;
-        let val = if is_flag(opt) {
+        let val = if extensions::match_option("recent", opt) == Some(Arity::Flag) {
             None
         } else {
             match self.value(tok, &mut neg) {
@@ -769,6 +749,7 @@ impl<'a> SpecParser<'_, 'a> {
                 done.push((
                     acc.pos,
                     Match {
+                        continues: false,
                         negated: acc.negated,
                         criterion: Criterion::Statistic(s),
                         span: acc.start,
@@ -780,6 +761,7 @@ impl<'a> SpecParser<'_, 'a> {
             done.push((
                 acc.pos,
                 Match {
+                    continues: false,
                     negated: acc.negated,
                     criterion: Criterion::Recent(Box::new(acc.r)),
                     span: acc.start,
@@ -802,55 +784,39 @@ impl<'a> SpecParser<'_, 'a> {
         let mut reject_with = None;
         let mut mark: Option<MarkOp> = None;
         let mut args: Vec<Box<str>> = Vec::new();
-        let typed = matches!(
-            n,
-            "ACCEPT"
-                | "DROP"
-                | "RETURN"
-                | "REJECT"
-                | "DNAT"
-                | "SNAT"
-                | "MASQUERADE"
-                | "REDIRECT"
-                | "MARK"
-                | "CONNMARK"
-                | "LOG"
-        );
         // Target options follow the target; anything a target does not know goes back to matches.
         while let Some(t) = self.peek().cloned() {
             if !t.is_option() || !t.text.starts_with("--") {
                 break;
             }
             let o = &*t.text;
-            let known = match n {
-                "DNAT" | "SNAT" => matches!(
-                    o,
-                    "--to-destination"
-                        | "--to-source"
-                        | "--random"
-                        | "--random-fully"
-                        | "--persistent"
-                ),
-                "MASQUERADE" | "REDIRECT" => {
-                    matches!(o, "--to-ports" | "--random" | "--random-fully")
-                }
-                "REJECT" => o == "--reject-with",
-                "MARK" => matches!(
-                    o,
-                    "--set-xmark" | "--set-mark" | "--or-mark" | "--and-mark" | "--xor-mark"
-                ),
-                "CONNMARK" | "LOG" => true,
-                _ if !typed => !(self.modules.iter().any(|m| module_knows(m, o))),
-                _ => false,
+            let arity = match extensions::target_option(n, o) {
+                Some(a) => a,
+                None if extensions::is_target(n) => break,
+                // A target iptables does not ship: its options are everything no module claims.
+                None if self.modules.iter().any(|m| module_knows(m, o)) => break,
+                None => Arity::Optional,
             };
-            if !known {
-                break;
-            }
             self.i += 1;
-            if is_flag(o) {
+            let absent = |p: &Self| {
+                p.peek()
+                    .is_none_or(|x| (x.is_option() || x.is("!")) && !x.quoted)
+            };
+            if arity == Arity::Flag || (arity == Arity::Optional && absent(self)) {
                 flags.push(o.into());
                 args.push(o.into());
                 end = t.span;
+                continue;
+            }
+            if arity == Arity::Two {
+                args.push(o.into());
+                let mut neg = false;
+                for _ in 0..2 {
+                    if let Some(v) = self.value(&t, &mut neg) {
+                        end = v.span;
+                        args.push(v.text.as_ref().into());
+                    }
+                }
                 continue;
             }
             let mut neg = false;
@@ -945,7 +911,7 @@ impl<'a> SpecParser<'_, 'a> {
             },
             "CONNMARK" => TargetKind::ConnMark { args },
             "LOG" => TargetKind::Log { args },
-            _ if !args.is_empty() || KNOWN_EXTENSION_TARGETS.contains(&n) => TargetKind::Other {
+            _ if !args.is_empty() || extensions::is_target(n) => TargetKind::Other {
                 name: n.into(),
                 args,
             },

@@ -30,9 +30,8 @@ pub fn address(s: &str) -> Result<IpNet, ParseErrorKind> {
             let mask: Ipv4Addr = p.parse().map_err(|_| bad())?;
             let m = u32::from(mask);
             if m.leading_ones() + m.trailing_zeros() != 32 {
-                return Err(ParseErrorKind::Other(format!(
-                    "non-contiguous netmask `{p}` is not supported"
-                )));
+                // Read by [`masked_address`]; the error is what a caller sees without it.
+                return Err(ParseErrorKind::BadAddress(s.to_string()));
             }
             m.leading_ones() as u8
         }
@@ -43,6 +42,23 @@ pub fn address(s: &str) -> Result<IpNet, ParseErrorKind> {
         IpAddr::V6(a) => IpNet::V6(Ipv6Net::new(a, len).map_err(|_| bad())?),
     };
     Ok(net.trunc())
+}
+
+/// `198.51.0.7/255.255.0.255`: an address under a netmask whose ones are not contiguous, which
+/// iptables takes and iptables-save prints as given. The address comes back with the bits outside
+/// the mask cleared, as the kernel stores it.
+pub fn masked_address(s: &str) -> Option<(IpAddr, IpAddr)> {
+    let (a, m) = s.split_once('/')?;
+    match (a.parse().ok()?, m.parse().ok()?) {
+        (IpAddr::V4(a), IpAddr::V4(m)) => {
+            Some((Ipv4Addr::from(u32::from(a) & u32::from(m)).into(), m.into()))
+        }
+        (IpAddr::V6(a), IpAddr::V6(m)) => Some((
+            std::net::Ipv6Addr::from(u128::from(a) & u128::from(m)).into(),
+            m.into(),
+        )),
+        _ => None,
+    }
 }
 
 fn port_number(s: &str) -> Result<u16, ParseErrorKind> {

@@ -81,3 +81,68 @@ pub fn deep_chain(n: usize) -> String {
     );
     s
 }
+
+/// A network namespace made for one test and deleted when dropped. None when namespaces cannot
+/// be made here (not root); as root that is a failure, not a skip.
+pub struct Netns(pub String);
+
+impl Netns {
+    pub fn new(tag: &str) -> Option<Netns> {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let name = format!(
+            "kpt-{tag}-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::SeqCst)
+        );
+        match sh(&["ip", "netns", "add", &name]) {
+            Ok(_) => Some(Netns(name)),
+            Err(e) => {
+                assert!(
+                    !is_root(),
+                    "running as root, but `ip netns add` failed: {e}"
+                );
+                None
+            }
+        }
+    }
+
+    /// Runs `args` inside the namespace, with `stdin` as its standard input.
+    pub fn run(&self, args: &[&str], stdin: &str) -> Result<String, String> {
+        use std::io::Write;
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", &self.0])
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("{args:?}: {e}"))?;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .map_err(|e| e.to_string())?;
+        let out = child.wait_with_output().map_err(|e| e.to_string())?;
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).to_string())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
+        }
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = sh(&["ip", "netns", "del", &self.0]);
+    }
+}
+
+/// Whether a command is on the PATH.
+pub fn has(tool: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
