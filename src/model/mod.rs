@@ -19,7 +19,7 @@ pub use chain_name::ChainName;
 pub use criterion::{Criterion, Match, Protocol};
 pub use rule::{Counters, Rule};
 pub use rule_list::{RuleList, RunReader, RunSource};
-pub use ruleset::{Family, InputFormat, Note, Ruleset, Visit};
+pub use ruleset::{Cut, Family, InputFormat, Note, Ruleset, Visit};
 pub use source::{Source, Span};
 pub use table::{ChainId, Table};
 pub use target::{Target, TargetKind};

@@ -55,6 +55,31 @@ impl<'a> Visit<'a> {
     }
 }
 
+/// Where a paste cut a chain's rules (an elision marker at `line`): rules may be missing between
+/// the chain's shown rules `at - 1` and `at` (before its first when `at` is 0, after its last when
+/// `at` is its length). `table` is None when the paste did not say which table (a grep'd
+/// fragment), and then the chain of that name in any table is meant.
+#[derive(Clone, Debug)]
+pub struct Cut {
+    pub table: Option<String>,
+    pub chain: String,
+    pub at: u32,
+    pub line: u32,
+}
+
+impl Ruleset {
+    /// The line of the elision marker that cut chain `chain` of `table` just before its shown
+    /// rule `at`, if one did.
+    pub fn cut_at(&self, table: &str, chain: &str, at: u32) -> Option<u32> {
+        self.cuts
+            .iter()
+            .find(|c| {
+                c.at == at && c.chain == chain && c.table.as_deref().is_none_or(|t| t == table)
+            })
+            .map(|c| c.line)
+    }
+}
+
 /// A rule set: tables, chains and rules as one input holds them.
 #[derive(Debug)]
 pub struct Ruleset {
@@ -65,6 +90,9 @@ pub struct Ruleset {
     /// The input had no `*table` headers (e.g. `iptables-save | grep …`): tables were inferred.
     pub fragment: bool,
     pub notes: Vec<Note>,
+    /// Chains a paste cut with an elision marker (`...`, grep's `--`): their shown rules are not
+    /// all of them.
+    pub cuts: Vec<Cut>,
     pub(crate) parser: Option<RuleParser>,
     /// Errors met while parsing rules on demand; a command reports them before it exits.
     late_errors: Mutex<Vec<ParseError>>,
@@ -79,6 +107,7 @@ impl Ruleset {
             tables: Vec::new(),
             fragment: false,
             notes: Vec::new(),
+            cuts: Vec::new(),
             parser: None,
             late_errors: Mutex::new(Vec::new()),
         }

@@ -78,18 +78,99 @@ pub fn infer_table(chain: &str, rule: &Rule) -> &'static str {
     }
 }
 
-pub fn place(rs: &mut Ruleset, rules: Vec<(String, Rule)>) {
-    let mut counts = std::collections::BTreeMap::<&'static str, usize>::new();
+/// What a fragment holds, in order: rules, and the chains `iptables -S` declares (`-N X`, `-P X
+/// POLICY`). `table` is the table a pasted command line named (`iptables -t nat -S | grep …`).
+pub enum Item {
+    Rule {
+        chain: String,
+        rule: Rule,
+        table: Option<String>,
+    },
+    Chain {
+        chain: String,
+        policy: Option<Policy>,
+        table: Option<String>,
+    },
+}
+
+/// The table whose built-in chains are exactly `names` (what `iptables -S` prints `-P` for).
+fn table_of_builtins(names: &std::collections::BTreeSet<&str>) -> Option<&'static str> {
+    crate::model::table::KNOWN_TABLES.iter().copied().find(|t| {
+        let b = crate::model::table::builtin_chains(t);
+        b.len() == names.len() && b.iter().all(|c| names.contains(c))
+    })
+}
+
+pub fn place(rs: &mut Ruleset, items: Vec<Item>) {
+    let mut counts = std::collections::BTreeMap::<String, usize>::new();
     let mut created = 0usize;
-    for (chain, rule) in rules {
-        let table = infer_table(&chain, &rule);
-        *counts.entry(table).or_default() += 1;
-        let t = rs.table_or_insert(table);
+    // `iptables -S` of one table starts with a `-P` line for each of its built-in chains: that set
+    // names the table of everything the paste did not place otherwise.
+    let policies: std::collections::BTreeSet<&str> = items
+        .iter()
+        .filter_map(|i| match i {
+            Item::Chain {
+                chain,
+                policy: Some(_),
+                table: None,
+            } => Some(chain.as_str()),
+            _ => None,
+        })
+        .collect();
+    let listed = table_of_builtins(&policies);
+    let mut named = false;
+    let mut declared = Vec::new();
+    for item in items {
+        match item {
+            Item::Rule { chain, rule, table } => {
+                named |= table.is_some();
+                let table = table
+                    .or_else(|| listed.map(str::to_string))
+                    .unwrap_or_else(|| infer_table(&chain, &rule).to_string());
+                *counts.entry(table.clone()).or_default() += 1;
+                let t = rs.table_or_insert(&table);
+                if t.id(&chain).is_none() {
+                    created += 1;
+                }
+                let id = t.ensure(&chain, ChainOrigin::Implicit);
+                t.get_mut(id).rules.push(RuleSlot::ready(rule));
+            }
+            Item::Chain {
+                chain,
+                policy,
+                table,
+            } => declared.push((chain, policy, table)),
+        }
+    }
+    // Declared chains hold all their rules (a grep that kept `-N X` kept every `-A X` line too).
+    for (chain, policy, table) in declared {
+        named |= table.is_some();
+        let table = table
+            .or_else(|| listed.map(str::to_string))
+            .unwrap_or_else(|| {
+                // The table its rules went to, else what its name says.
+                rs.tables
+                    .iter()
+                    .find(|t| t.id(&chain).is_some())
+                    .map(|t| t.name.to_string())
+                    .unwrap_or_else(|| {
+                        if is_nat_chain(&chain) || chain == "KUBE-NODEPORTS" {
+                            "nat".into()
+                        } else {
+                            "filter".into()
+                        }
+                    })
+            });
+        let t = rs.table_or_insert(&table);
         if t.id(&chain).is_none() {
             created += 1;
         }
-        let id = t.ensure(&chain, ChainOrigin::Implicit);
-        t.get_mut(id).rules.push(RuleSlot::ready(rule));
+        let id = t.ensure(&chain, ChainOrigin::Declared);
+        let c = t.get_mut(id);
+        c.origin = ChainOrigin::Declared;
+        if policy.is_some() {
+            c.policy = policy;
+        }
     }
     // Chains that rules jump to but the paste never shows.
     for ti in 0..rs.tables.len() {
@@ -130,9 +211,14 @@ pub fn place(rs: &mut Ruleset, rules: Vec<(String, Rule)>) {
         .iter()
         .map(|(t, n)| format!("{t}: {n} rule{}", if *n == 1 { "" } else { "s" }))
         .collect();
+    let how = match listed {
+        Some(t) => format!("`iptables -S` output of table {t}"),
+        None if named => "tables from the pasted command lines or inferred".into(),
+        None => "tables inferred".into(),
+    };
     rs.note(
         format!(
-            "fragment input (no `*table` header): tables inferred ({}); {created} chain{} created",
+            "fragment input (no `*table` header): {how} ({}); {created} chain{} created",
             summary.join(", "),
             if created == 1 { " was" } else { "s were" }
         ),

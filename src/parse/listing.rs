@@ -10,6 +10,7 @@
 
 use super::rule_spec::parse_rule;
 use super::save::lines;
+use super::value;
 use crate::error::{ParseError, ParseErrorKind};
 use crate::model::*;
 use std::sync::Arc;
@@ -280,6 +281,8 @@ struct Block {
     policy: Option<Policy>,
     decl: Span,
     verbose: bool,
+    /// `--line-numbers`: the header starts with `num` and every row with its number.
+    numbered: bool,
 }
 
 /// A listing's packet and byte counts, with `K`, `M`, `G` suffixes unless `-x` was given.
@@ -304,21 +307,42 @@ pub fn parse(source: Arc<Source>) -> Result<Ruleset, Vec<ParseError>> {
     let mut rows: Vec<(Block, Vec<(Rule, String)>)> = Vec::new();
     let mut current: Vec<(Rule, String)> = Vec::new();
     let mut elided = 0usize;
+    let mut cut_pending: Option<u32> = None;
     let mut skipped = Vec::new();
     let mut undecoded: Vec<(u32, String)> = Vec::new();
     let mut saw_verbose = false;
     let mut saw_plain = false;
     let mut hidden = 0usize;
+    let mut named_hosts = 0usize;
     for l in lines(&source.text) {
         let t = l.text;
         if t.is_empty() || t.starts_with('#') {
             continue;
         }
-        if t.trim_start().starts_with("...") || t.trim() == "…" {
+        if super::save::is_elision(t) {
             elided += 1;
+            // The block it stands in holds more rows than shown (and so may the next one).
+            if let Some(b) = &block {
+                rs.cuts.push(Cut {
+                    table: None,
+                    chain: b.chain.clone(),
+                    at: current.len() as u32,
+                    line: l.no,
+                });
+            }
+            cut_pending = Some(l.no);
             continue;
         }
         if let Some(rest) = t.strip_prefix("Chain ") {
+            if let (Some(line), Some(name)) = (cut_pending.take(), rest.split_whitespace().next()) {
+                // A marker between blocks: chains may be missing whole, and the next one's head.
+                rs.cuts.push(Cut {
+                    table: None,
+                    chain: name.to_string(),
+                    at: 0,
+                    line,
+                });
+            }
             if let Some(b) = block.take() {
                 rows.push((b, std::mem::take(&mut current)));
             }
@@ -337,6 +361,7 @@ pub fn parse(source: Arc<Source>) -> Result<Ruleset, Vec<ParseError>> {
                 policy,
                 decl: l.span(),
                 verbose: false,
+                numbered: false,
             });
             continue;
         }
@@ -391,6 +416,7 @@ pub fn parse(source: Arc<Source>) -> Result<Ruleset, Vec<ParseError>> {
             || w.first() == Some(&"num")
         {
             b.verbose = w.contains(&"pkts");
+            b.numbered = w.first() == Some(&"num");
             if b.verbose {
                 saw_verbose = true;
             } else {
@@ -404,9 +430,7 @@ pub fn parse(source: Arc<Source>) -> Result<Ruleset, Vec<ParseError>> {
         if cols
             .first()
             .is_some_and(|c| c.bytes().all(|b| b.is_ascii_digit()))
-            && !b.verbose
-            && cols.len() > 5
-            && cols[1].parse::<u64>().is_err()
+            && (b.numbered || (!b.verbose && cols.len() > 5 && cols[1].parse::<u64>().is_err()))
         {
             i = 1; // --line-numbers
         }
@@ -419,7 +443,11 @@ pub fn parse(source: Arc<Source>) -> Result<Ruleset, Vec<ParseError>> {
                 ));
                 continue;
             }
-            if cols.len() > i + 2 && count(cols[i + 1]).is_some() && count(cols[i]).is_none() {
+            if !b.numbered
+                && cols.len() > i + 2
+                && count(cols[i + 1]).is_some()
+                && count(cols[i]).is_none()
+            {
                 i += 1; // line number before counters
             }
             match (count(cols[i]), count(cols[i + 1])) {
@@ -499,10 +527,33 @@ pub fn parse(source: Arc<Source>) -> Result<Ruleset, Vec<ParseError>> {
         if p != "all" && p != "0" {
             spec += &format!(" {pbang}-p {p}");
         }
+        // Without `-n`, addresses are resolved: `anywhere`, and host names whose address the
+        // listing does not show.
+        let mut hosts: Vec<String> = Vec::new();
         for (flag, v) in [("-s", src), ("-d", dst)] {
             let (bang, v) = neg(v);
-            if v != "0.0.0.0/0" && v != "::/0" {
+            let v = match v {
+                // The one name every resolver answers the same; an IPv6 listing shows `::` columns.
+                "localhost" if !t.contains("::") => "127.0.0.1",
+                "localhost" | "ip6-localhost" | "ip6-loopback" => "::1",
+                v => v,
+            };
+            if v == "0.0.0.0/0" || v == "::/0" || v == "anywhere" {
+                continue;
+            }
+            let readable = value::address(v).is_ok() || value::masked_address(v).is_some();
+            if readable {
                 spec += &format!(" {bang}{flag} {v}");
+            } else {
+                let dir = if flag == "-s" {
+                    "source"
+                } else {
+                    "destination"
+                };
+                let not = if bang.is_empty() { "" } else { "not " };
+                hosts.push(format!(
+                    "the listing shows the {dir} as {not}host name `{v}` (`-L` without `-n`); its address is not known"
+                ));
             }
         }
         if let (Some(i_in), Some(i_out)) = (iface_in, iface_out) {
@@ -533,6 +584,19 @@ pub fn parse(source: Arc<Source>) -> Result<Ruleset, Vec<ParseError>> {
                 for mm in r.matches.iter_mut() {
                     mm.span = l.span();
                 }
+                if !hosts.is_empty() {
+                    named_hosts += 1;
+                    let mut ms = std::mem::take(&mut r.matches).into_vec();
+                    for h in hosts {
+                        ms.push(Match {
+                            continues: false,
+                            negated: false,
+                            criterion: Criterion::Hidden(h.into()),
+                            span: l.span(),
+                        });
+                    }
+                    r.matches = ms.into_boxed_slice();
+                }
                 if !b.verbose && may_hide_interface(&b.chain, &r) {
                     hidden += 1;
                     let mut ms = std::mem::take(&mut r.matches).into_vec();
@@ -551,6 +615,7 @@ pub fn parse(source: Arc<Source>) -> Result<Ruleset, Vec<ParseError>> {
                     tg.span = l.span();
                 }
                 current.push((r, spec));
+                cut_pending = None;
             }
             Err(_) => errors.push(ParseError::new(
                 l.span(),
@@ -666,11 +731,32 @@ pub fn parse(source: Arc<Source>) -> Result<Ruleset, Vec<ParseError>> {
             None,
         );
     }
+    if named_hosts > 0 {
+        rs.note(
+            format!(
+                "listing without -n: {named_hosts} rule{} name a host whose address the listing does not show; {} traced as \"may match\" (list with `-n` to be sure)",
+                if named_hosts == 1 { "" } else { "s" },
+                if named_hosts == 1 { "it is" } else { "they are" }
+            ),
+            None,
+        );
+    }
     if elided > 0 {
         rs.note(
             format!(
-                "{elided} elided part{} (`...`) of the listing",
-                if elided == 1 { "" } else { "s" }
+                "{elided} elided part{} (`...`) of the listing: {} may hold more rules than shown, and answers through them are approximate",
+                if elided == 1 { "" } else { "s" },
+                {
+                    let mut c: Vec<String> =
+                        rs.cuts.iter().map(|c| format!("`{}`", c.chain)).collect();
+                    c.dedup();
+                    c.truncate(6);
+                    if c.is_empty() {
+                        "chains".to_string()
+                    } else {
+                        c.join(", ")
+                    }
+                }
             ),
             None,
         );

@@ -8,9 +8,11 @@ pub mod fragment;
 pub mod input;
 pub mod lexer;
 pub mod listing;
+pub mod prompt;
 pub mod rule_spec;
 pub mod save;
 pub mod script;
+pub mod services;
 pub mod value;
 
 use crate::error::ParseError;

@@ -138,7 +138,13 @@ pub(super) struct State {
     /// Index into `rs.tables` of the open table.
     open: Option<usize>,
     fragment: bool,
-    fragment_rules: Vec<(String, Rule)>,
+    fragment_rules: Vec<fragment::Item>,
+    /// The table the last pasted command line named (`iptables -t nat -S | grep …`), in a fragment.
+    prompt_table: Option<String>,
+    /// An elision marker was met: the next rule's chain is cut too (at this line).
+    cut_pending: Option<u32>,
+    /// The lines of elision markers.
+    elisions: Vec<u32>,
     skipped: Vec<u32>,
     /// The chain of the previous rule: dumps list a chain's rules together, so this saves a hash
     /// lookup on almost every line.
@@ -204,6 +210,9 @@ impl State {
             open: None,
             fragment,
             fragment_rules: Vec::new(),
+            prompt_table: None,
+            cut_pending: None,
+            elisions: Vec::new(),
             skipped: Vec::new(),
             last_chain: None,
             eager: false,
@@ -254,6 +263,40 @@ impl State {
 
     pub(super) fn skip(&mut self, line: u32) {
         self.skipped.push(line);
+    }
+
+    /// One note for the paste's elision markers and the chains they cut.
+    pub(super) fn finish_elisions(&mut self) {
+        if self.elisions.is_empty() {
+            return;
+        }
+        let mut chains: Vec<&str> = self.rs.cuts.iter().map(|c| c.chain.as_str()).collect();
+        chains.dedup();
+        let lines: Vec<String> = self
+            .elisions
+            .iter()
+            .take(8)
+            .map(|n| n.to_string())
+            .collect();
+        let n = self.elisions.len();
+        let msg = format!(
+            "the paste elides rules ({n} marker{} such as `...` or grep's `--`, line {}): {} may hold more rules than shown, and answers through {} are approximate",
+            if n == 1 { "" } else { "s" },
+            lines.join(", "),
+            if chains.is_empty() {
+                "chains".to_string()
+            } else {
+                chains
+                    .iter()
+                    .take(6)
+                    .map(|c| format!("`{c}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            },
+            if chains.len() == 1 { "it" } else { "them" }
+        );
+        self.rs.note(msg, None);
+        self.elisions.clear();
     }
 
     /// One note for every line that was skipped as not being rules.
@@ -325,9 +368,12 @@ pub fn parse_indexing(
 ) -> Result<Ruleset, Vec<ParseError>> {
     let src = source.clone();
     let text = &src.text;
-    let fragment = lines(text)
-        .find(|l| !l.text.is_empty() && !l.text.starts_with('#') && !is_shell_noise(l.text))
-        .is_some_and(|l| !l.text.starts_with('*'));
+    // A paste is a whole dump when any line opens a table, whatever is pasted around it.
+    let fragment = !lines(text).any(|l| {
+        l.text
+            .strip_prefix('*')
+            .is_some_and(|t| KNOWN_TABLES.contains(&t.trim()))
+    });
     let mut st = State::new(source, InputFormat::Save, fragment);
     st.defer_index = blocks == IndexBlocks::Aside;
     std::thread::scope(|scope| {
@@ -410,6 +456,7 @@ pub fn parse_indexing(
         }
     }
     st.finish_skipped("are not iptables-save text");
+    st.finish_elisions();
     st.rs.family = detect_family(&st.rs);
     if st.errors.is_empty() {
         Ok(st.rs)
@@ -446,6 +493,24 @@ fn find_runs(source: &Source) -> Vec<(u32, u32)> {
         runs.push((first, n));
     }
     runs
+}
+
+/// An elision marker a person leaves in a paste: `...`, `…`, `[...]`, `<snip>`, grep's `--` group
+/// separator.
+pub fn is_elision(t: &str) -> bool {
+    let x = t.trim();
+    x.starts_with("...")
+        || x.starts_with('…')
+        || x == "--"
+        || x == "---"
+        || x.starts_with("[...")
+        || x.starts_with("[…")
+        || x.starts_with("(...")
+        || x.starts_with("<...")
+        || x.eq_ignore_ascii_case("<snip>")
+        || x.eq_ignore_ascii_case("[snip]")
+        || x.eq_ignore_ascii_case("(snip)")
+        || x.eq_ignore_ascii_case("snip")
 }
 
 /// Lines a person pastes around a dump: shell prompts and the commands that printed it.
@@ -515,13 +580,16 @@ impl State {
         // Nearly every line of a large dump is a plain `-A CHAIN …`, most often continuing the
         // previous line's chain.
         if let Some(rest) = t.strip_prefix("-A ") {
-            if self.continues_run(l, rest) {
+            if self.cut_pending.is_none() && self.continues_run(l, rest) {
                 return;
             }
             return self.rule(l, "-A", rest, None);
         }
         if let Some(name) = t.strip_prefix('*') {
             return self.table(l, name.trim());
+        }
+        if is_elision(t) {
+            return self.elide(l);
         }
         if t == "COMMIT" {
             match self.open.take() {
@@ -540,6 +608,10 @@ impl State {
                 Ok(c) => (Some(c), t[end..].trim_start()),
                 Err(e) => {
                     if self.fragment && is_shell_noise(t) {
+                        if let Some(named) = super::prompt::table_of(t) {
+                            self.prompt_table =
+                                named.filter(|n| KNOWN_TABLES.contains(&n.as_str()));
+                        }
                         self.skipped.push(l.no);
                     } else {
                         self.err(l.sub(&t[..end]), e);
@@ -561,11 +633,78 @@ impl State {
             {
                 self.command(l, verb, rest)
             }
-            _ if self.fragment => self.skipped.push(l.no),
+            // `iptables -S` declares chains and built-in policies around its `-A` lines.
+            "-N" | "--new-chain" | "-P" | "--policy" if self.fragment => {
+                let (chain, arg) = first_word(rest);
+                let policy = match first_word(arg).0 {
+                    "ACCEPT" => Some(Policy::Accept),
+                    "DROP" => Some(Policy::Drop),
+                    _ => None,
+                };
+                if chain.is_empty() || (verb.contains('P') && policy.is_none()) {
+                    self.skipped.push(l.no);
+                } else {
+                    self.fragment_rules.push(fragment::Item::Chain {
+                        chain: chain.to_string(),
+                        policy,
+                        table: self.prompt_table.clone(),
+                    });
+                }
+            }
+            _ if self.fragment => {
+                if let Some(named) = super::prompt::table_of(t) {
+                    self.prompt_table = named.filter(|n| KNOWN_TABLES.contains(&n.as_str()));
+                }
+                self.skipped.push(l.no)
+            }
+            // Before the first table and between tables: a prompt, a command, text around the dump.
+            _ if self.open.is_none() => self.skipped.push(l.no),
             _ => {
                 let shown: String = t.chars().take(60).collect();
                 self.err(l.span(), ParseErrorKind::UnknownLine(shown))
             }
+        }
+    }
+
+    /// An elision marker (`...`, grep's `--`): the chain of the rule before it and the chain of the
+    /// rule after it hold more rules than the paste shows.
+    fn elide(&mut self, l: &Line<'_>) {
+        let before = if self.fragment && self.open.is_none() {
+            self.fragment_rules.iter().rev().find_map(|i| match i {
+                fragment::Item::Rule { chain, table, .. } => Some((table.clone(), chain.clone())),
+                _ => None,
+            })
+        } else {
+            self.last_chain.map(|(ti, id)| {
+                let t = &self.rs.tables[ti];
+                (Some(t.name.to_string()), t.get(id).name.to_string())
+            })
+        };
+        if let Some((table, chain)) = before {
+            let at = self.shown_rules(&chain);
+            self.rs.cuts.push(Cut {
+                table,
+                chain,
+                at,
+                line: l.no,
+            });
+        }
+        self.cut_pending = Some(l.no);
+        self.elisions.push(l.no);
+    }
+
+    /// How many rules of `chain` (of the open table, or of a fragment) were read so far.
+    fn shown_rules(&self, chain: &str) -> u32 {
+        match self.open {
+            Some(ti) => {
+                let t = &self.rs.tables[ti];
+                t.id(chain).map_or(0, |id| t.get(id).rules.count() as u32)
+            }
+            None => self
+                .fragment_rules
+                .iter()
+                .filter(|i| matches!(i, fragment::Item::Rule { chain: c, .. } if c == chain))
+                .count() as u32,
         }
     }
 
@@ -752,6 +891,27 @@ impl State {
     }
 
     fn rule(&mut self, l: &Line<'_>, verb: &str, rest: &str, counters: Option<Counters>) {
+        if let Some(line) = self.cut_pending.take() {
+            let chain = first_word(rest).0.to_string();
+            let table = match self.open {
+                Some(ti) => Some(self.rs.tables[ti].name.to_string()),
+                None => self.prompt_table.clone(),
+            };
+            let at = self.shown_rules(&chain);
+            if !self
+                .rs
+                .cuts
+                .iter()
+                .any(|c| c.chain == chain && c.line == line)
+            {
+                self.rs.cuts.push(Cut {
+                    table,
+                    chain,
+                    at,
+                    line,
+                });
+            }
+        }
         let (chain, mut body) = first_word(rest);
         if chain.is_empty() {
             return self.err(l.span(), ParseErrorKind::MissingValue(verb.to_string()));
@@ -792,7 +952,11 @@ impl State {
             match parse_rule(body, body_start, l.no, l.span()) {
                 Ok(mut r) => {
                     r.counters = counters;
-                    self.fragment_rules.push((chain.to_string(), r));
+                    self.fragment_rules.push(fragment::Item::Rule {
+                        chain: chain.to_string(),
+                        rule: r,
+                        table: self.prompt_table.clone(),
+                    });
                 }
                 Err(errs) => self.errors.extend(errs),
             }

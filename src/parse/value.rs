@@ -65,21 +65,24 @@ fn port_number(s: &str) -> Result<u16, ParseErrorKind> {
     if let Ok(n) = s.parse::<u32>() {
         return u16::try_from(n).map_err(|_| ParseErrorKind::BadPort(s.to_string()));
     }
-    // The few service names people write in scripts; iptables-save always prints numbers.
-    Ok(match s {
-        "ssh" => 22,
-        "smtp" => 25,
-        "domain" | "dns" => 53,
-        "http" | "www" => 80,
-        "https" => 443,
-        _ => return Err(ParseErrorKind::BadPort(s.to_string())),
-    })
+    // Service names, as listings without `-n` and scripts write them; iptables-save prints numbers.
+    super::services::port(s)
+        .or_else(|| (s == "dns").then_some(53))
+        .ok_or_else(|| ParseErrorKind::BadPort(s.to_string()))
 }
 
 /// `80`, `80:90`, `:90`, `80:` (iptables also takes `80-90` in some targets).
 pub fn port_range(s: &str) -> Result<PortRange, ParseErrorKind> {
-    let sep = s.find([':', '-']);
+    // A service name may hold a dash (`http-alt`): a whole name is one port, and a range is split
+    // where both sides read as ports.
+    let sep = s.find(':').or_else(|| {
+        s.match_indices('-')
+            .map(|(i, _)| i)
+            .find(|&i| port_number(&s[..i]).is_ok() && port_number(&s[i + 1..]).is_ok())
+            .or_else(|| s.find('-'))
+    });
     let r = match sep {
+        _ if port_number(s).is_ok() => PortRange::single(port_number(s)?),
         None => PortRange::single(port_number(s)?),
         Some(i) => {
             let (lo, hi) = (&s[..i], &s[i + 1..]);
