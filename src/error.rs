@@ -36,6 +36,8 @@ pub enum ParseErrorKind {
     Empty,
     #[error("no line of the input is iptables-save text")]
     NotSave,
+    #[error("the input is not text: {0}")]
+    NotText(String),
     #[error("the input is not text: invalid UTF-8")]
     InvalidUtf8,
     #[error("the input contains a NUL byte")]
@@ -93,6 +95,7 @@ impl ParseErrorKind {
         Some(match self {
             ParseErrorKind::Empty => "pipe a dump in: `iptables-save | kptrace …`",
             ParseErrorKind::NotSave => "expected `*table`, `:CHAIN`, `-A …` or `COMMIT` lines; for `iptables -L` output or a script of commands, let the form be detected or give --input-format listing|script",
+            ParseErrorKind::NotText(_) => "give the output of `iptables-save`, `iptables -L` or `iptables -S`, or a script of iptables commands",
             ParseErrorKind::InvalidUtf8 => "iptables-save prints text; is this a binary file or another encoding?",
             ParseErrorKind::NulByte => "iptables-save never prints NUL; the file may be truncated or binary",
             ParseErrorKind::UnterminatedQuote => "close the quote with `\"`; inside quotes, write `\\\"` for a quote",
@@ -133,6 +136,9 @@ pub struct InputErrors {
     pub errors: Vec<OneError>,
 }
 
+/// At most this many errors of one input are shown; the count says how many there were.
+pub const SHOWN_ERRORS: usize = 20;
+
 impl std::fmt::Display for InputErrors {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let n = self.errors.len();
@@ -142,7 +148,11 @@ impl std::fmt::Display for InputErrors {
             n,
             if n == 1 { "" } else { "s" },
             self.source.name
-        )
+        )?;
+        if n > SHOWN_ERRORS {
+            write!(f, " (the first {SHOWN_ERRORS} are shown)")?;
+        }
+        Ok(())
     }
 }
 
@@ -154,7 +164,12 @@ impl Diagnostic for InputErrors {
     }
 
     fn related<'a>(&'a self) -> Option<Box<dyn Iterator<Item = &'a dyn Diagnostic> + 'a>> {
-        Some(Box::new(self.errors.iter().map(|e| e as &dyn Diagnostic)))
+        Some(Box::new(
+            self.errors
+                .iter()
+                .take(SHOWN_ERRORS)
+                .map(|e| e as &dyn Diagnostic),
+        ))
     }
 }
 

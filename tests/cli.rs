@@ -304,3 +304,47 @@ fn a_dual_stack_nodes_two_dumps_trace_together() {
     let human = stdout(&args[..args.len() - 2]);
     insta::assert_snapshot!(human);
 }
+
+#[test]
+fn a_gzip_dump_reads_as_the_dump() {
+    use std::io::Write;
+    let plain = std::fs::read(common::fixture("seeds/001-nginx-svc.rules")).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&plain).unwrap();
+    let want = stdout(&["ls", "fixtures/seeds/001-nginx-svc.rules"]);
+    let out = kptrace()
+        .args(["ls", "-"])
+        .write_stdin(gz.finish().unwrap())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    // The same Services; only the input's name in the headline differs.
+    let body = |s: &str| s.lines().skip(1).collect::<Vec<_>>().join("\n");
+    assert_eq!(body(&String::from_utf8(out.stdout).unwrap()), body(&want));
+}
+
+#[test]
+fn an_executable_gets_one_error_and_none_of_its_bytes() {
+    let out = kptrace().args(["ls", "/bin/ls"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("1 error"), "{err}");
+    assert!(err.contains("executable (ELF)"), "{err}");
+    assert!(err.lines().count() < 15, "{err}");
+}
+
+#[test]
+fn many_errors_are_cut_to_a_readable_number() {
+    let text: String = (0..300)
+        .map(|i| format!("-A X -p tcp --dport 7000{i}\n"))
+        .collect();
+    let out = kptrace()
+        .args(["ls", "-"])
+        .write_stdin(text)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("(the first 20 are shown)"), "{err}");
+    assert!(err.matches("Error:").count() <= 20, "{err}");
+}

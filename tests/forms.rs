@@ -319,3 +319,89 @@ fn every_conformance_dump_as_a_real_verbose_listing_gives_the_same_answers() {
     assert!(refused.is_empty(), "iptables-restore refused: {refused:#?}");
     assert!(n > 60, "only {n} Service ports compared");
 }
+
+/// The Services `kptrace ls --format json` lists: name, port, protocol, cluster IP, NodePort and
+/// endpoint count.
+fn listed_services(text: &str) -> Vec<String> {
+    let dir = std::env::temp_dir().join(format!("kpt-forms-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("{:x}.txt", text.len() ^ (text.as_ptr() as usize)));
+    std::fs::write(&path, text).unwrap();
+    let out = assert_cmd::Command::cargo_bin("kptrace")
+        .unwrap()
+        .args(["ls", "--format", "json"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(&path);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut s: Vec<String> = v["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            format!(
+                "{} {} {} {} {} np={} eps={}",
+                s["service"],
+                s["port_name"],
+                s["port"],
+                s["protocol"],
+                s["cluster_ip"],
+                s["node_port"],
+                s["endpoints"]
+            )
+        })
+        .collect();
+    s.sort();
+    s
+}
+
+#[test]
+fn every_listing_form_iptables_prints_lists_the_same_services_as_the_save_form() {
+    let Some(ns) = common::Netns::new("lforms") else {
+        eprintln!("\n*** SKIPPED: printing listings with the real iptables needs root ***\n");
+        return;
+    };
+    let (_, dump) = kptrace::synth::generate(&kptrace::synth::Options {
+        services: 200,
+        ..Default::default()
+    });
+    ns.run(&["iptables-restore"], &dump).unwrap();
+    let nat = |args: &[&str]| {
+        let mut a = vec!["iptables", "-t", "nat"];
+        a.extend_from_slice(args);
+        ns.run(&a, "").unwrap()
+    };
+    let want = listed_services(&ns.run(&["iptables-save", "-t", "nat"], "").unwrap());
+    assert!(want.len() > 150, "{}", want.len());
+    let forms = [
+        ("-L", nat(&["-L"])),
+        ("-L -n", nat(&["-L", "-n"])),
+        (
+            "-L -nv --line-numbers",
+            nat(&["-L", "-nv", "--line-numbers"]),
+        ),
+        ("-L -vx", nat(&["-L", "-vx"])),
+        ("-L --line-numbers", nat(&["-L", "--line-numbers"])),
+        ("-S", nat(&["-S"])),
+        (
+            "-S after a prompt",
+            format!("root@node:~# iptables -t nat -S\n{}", nat(&["-S"])),
+        ),
+        (
+            "save after a prompt",
+            format!(
+                "root@node:~# iptables-save -t nat\n{}",
+                ns.run(&["iptables-save", "-t", "nat"], "").unwrap()
+            ),
+        ),
+    ];
+    for (form, text) in forms {
+        assert_eq!(listed_services(&text), want, "iptables -t nat {form}");
+    }
+}

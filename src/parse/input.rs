@@ -16,8 +16,73 @@ pub enum RawInput {
     Mapped(memmap2::Mmap),
 }
 
+/// What a file that is not text is, from its first bytes: a compressed file kptrace cannot read
+/// (with the command that can), an executable, or other binary data. None for text.
+fn not_text(head: &[u8]) -> Option<String> {
+    let magic: &[(&[u8], &str)] = &[
+        (
+            b"\x28\xb5\x2f\xfd",
+            "it is zstd-compressed; decompress it first (`zstd -dc FILE | kptrace …`)",
+        ),
+        (
+            b"\xfd7zXZ\x00",
+            "it is xz-compressed; decompress it first (`xz -dc FILE | kptrace …`)",
+        ),
+        (
+            b"BZh",
+            "it is bzip2-compressed; decompress it first (`bzip2 -dc FILE | kptrace …`)",
+        ),
+        (
+            b"PK\x03\x04",
+            "it is a zip archive; extract the dump from it first",
+        ),
+        (b"\x7fELF", "it is an executable (ELF), not rules"),
+        (b"\x89PNG", "it is a PNG image, not rules"),
+        (b"%PDF", "it is a PDF document, not rules"),
+    ];
+    if let Some((_, what)) = magic.iter().find(|(m, _)| head.starts_with(m)) {
+        return Some(what.to_string());
+    }
+    let window = &head[..head.len().min(8192)];
+    let invalid: usize = window
+        .utf8_chunks()
+        .map(|c| c.invalid().len())
+        .sum::<usize>()
+        // A multi-byte character cut at the window's end is not evidence.
+        .saturating_sub(3);
+    let nuls = memchr::memchr_iter(0, window).count();
+    // A stray NUL or bad byte in text is located as an error of its own; many are binary data.
+    ((nuls >= 8 && nuls * 100 > window.len()) || (invalid >= 16 && invalid * 20 > window.len()))
+        .then(|| "it is binary data, not rules".to_string())
+}
+
+/// Gzip-compressed input (a `*.rules.gz` from a support bundle), decompressed.
+fn gunzip(bytes: &[u8]) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let mut out = Vec::with_capacity(bytes.len() * 8);
+    flate2::read::MultiGzDecoder::new(bytes)
+        .read_to_end(&mut out)
+        .map_err(|e| format!("it is gzip-compressed, but cannot be decompressed: {e}"))?;
+    Ok(out)
+}
+
 /// Decodes `raw`. Invalid UTF-8 is replaced (so the rest can still be checked) and reported.
 pub fn decode(name: &str, raw: RawInput) -> (Arc<Source>, Vec<ParseError>) {
+    let head: &[u8] = match &raw {
+        RawInput::Bytes(b) => b,
+        RawInput::Mapped(m) => m,
+    };
+    let raw = if head.starts_with(b"\x1f\x8b") {
+        match gunzip(head) {
+            Ok(b) => RawInput::Bytes(b),
+            Err(why) => return refused(name, why),
+        }
+    } else {
+        if let Some(why) = not_text(&head[..head.len().min(8192)]) {
+            return refused(name, why);
+        }
+        raw
+    };
     let mut bytes = match raw {
         RawInput::Mapped(m) if !m.starts_with(b"\xEF\xBB\xBF") => match scan_mapped(&m) {
             Some((line_starts, nuls)) => {
@@ -61,6 +126,15 @@ pub fn decode(name: &str, raw: RawInput) -> (Arc<Source>, Vec<ParseError>) {
     errors.extend(check(&source));
     errors.sort_by_key(|e| e.span.start);
     (source, errors)
+}
+
+/// An input refused whole, with one error and none of its bytes shown.
+fn refused(name: &str, why: String) -> (Arc<Source>, Vec<ParseError>) {
+    let source = Source::new(name, String::new());
+    (
+        source,
+        vec![ParseError::new(Span::NONE, ParseErrorKind::NotText(why))],
+    )
 }
 
 /// One pass over a mapped file, a window at a time on all cores so that its pages are not all

@@ -8,8 +8,27 @@ use crate::error::ParseError;
 use crate::model::{Family, InputFormat, Ruleset, Source, Span};
 use std::sync::Arc;
 
+/// A shell variable that holds the iptables binary (`IPT=/sbin/iptables`, then `$IPT -A …`):
+/// named for it, as every such script names it (`$IPT`, `${IPTABLES}`, `$IP6T`); IPv6 when its name
+/// says so.
+fn variable(word: &str) -> Option<bool> {
+    let w = word.trim_matches('"');
+    let name = w.strip_prefix("${").and_then(|n| n.strip_suffix('}'));
+    let name = name.or_else(|| w.strip_prefix('$'))?;
+    let upper = name.to_ascii_uppercase();
+    (upper.contains("IPT") || upper.contains("IP6T") || upper.contains("IPTABLES"))
+        .then(|| upper.contains("IP6"))
+}
+
 /// The command words that start an iptables invocation, with a path or not.
 fn is_iptables(word: &str) -> Option<bool> {
+    if let Some(v6) = variable(word) {
+        return Some(v6);
+    }
+    // `IPT=/sbin/iptables` names the binary; it runs nothing.
+    if word.contains('=') {
+        return None;
+    }
     let base = word.rsplit('/').next().unwrap_or(word);
     let base = base
         .strip_suffix("-legacy")
