@@ -626,8 +626,20 @@ fn find(table: &'static [(&'static str, Opts)], name: &str) -> Option<Opts> {
     table.iter().find(|(n, _)| *n == name).map(|(_, o)| *o)
 }
 
-fn arity(opts: Opts, opt: &str) -> Option<Arity> {
-    opts.iter().find(|(o, _)| *o == opt).map(|(_, a)| *a)
+/// An option as iptables reads it: by its name, or by a prefix that names no other option of the
+/// extension (iptables parses with getopt_long, so `--to-port 15053` is `--to-ports`).
+fn lookup(opts: Opts, opt: &str) -> Option<(&'static str, Arity)> {
+    if let Some(&(o, a)) = opts.iter().find(|(o, _)| *o == opt) {
+        return Some((o, a));
+    }
+    if opt.len() < 4 || !opt.starts_with("--") {
+        return None;
+    }
+    let mut found = opts.iter().filter(|(o, _)| o.starts_with(opt));
+    match (found.next(), found.next()) {
+        (Some(&(o, a)), None) => Some((o, a)),
+        _ => None,
+    }
 }
 
 /// Whether `-m NAME` is a match module iptables ships.
@@ -638,7 +650,12 @@ pub fn is_match(name: &str) -> bool {
 /// How many words option `opt` of match module `module` takes; None when the module does not
 /// have that option (or is not known).
 pub fn match_option(module: &str, opt: &str) -> Option<Arity> {
-    arity(find(MATCHES, module)?, opt)
+    lookup(find(MATCHES, module)?, opt).map(|(_, a)| a)
+}
+
+/// The full name of option `opt` (perhaps abbreviated) of match module `module`.
+pub fn match_option_name(module: &str, opt: &str) -> Option<&'static str> {
+    lookup(find(MATCHES, module)?, opt).map(|(o, _)| o)
 }
 
 /// Whether `-j NAME` is a target iptables ships (so never a user chain's name).
@@ -648,7 +665,12 @@ pub fn is_target(name: &str) -> bool {
 
 /// How many words option `opt` of target `target` takes.
 pub fn target_option(target: &str, opt: &str) -> Option<Arity> {
-    arity(find(TARGETS, target)?, opt)
+    lookup(find(TARGETS, target)?, opt).map(|(_, a)| a)
+}
+
+/// The full name of option `opt` (perhaps abbreviated) of target `target`.
+pub fn target_option_name(target: &str, opt: &str) -> Option<&'static str> {
+    lookup(find(TARGETS, target)?, opt).map(|(o, _)| o)
 }
 
 /// Every match module and its options, for tests and documentation.
@@ -677,6 +699,22 @@ mod tests {
         assert_eq!(match_option("limit", "--mark"), None);
         assert!(!is_match("nosuchmodule"));
         assert!(is_target("CT") && !is_target("KUBE-SERVICES"));
+    }
+
+    #[test]
+    fn unambiguous_prefixes_are_options_as_getopt_reads_them() {
+        assert_eq!(
+            target_option_name("REDIRECT", "--to-port"),
+            Some("--to-ports")
+        );
+        assert_eq!(target_option_name("REDIRECT", "--to"), Some("--to-ports"));
+        assert_eq!(target_option_name("DNAT", "--to"), Some("--to-destination"));
+        // `--random` is a whole name, though `--random-fully` starts with it.
+        assert_eq!(target_option_name("DNAT", "--random"), Some("--random"));
+        assert_eq!(target_option_name("DNAT", "--rand"), None);
+        assert_eq!(match_option_name("tcp", "--tcp-"), None);
+        assert_eq!(match_option_name("tcp", "--dp"), Some("--dport"));
+        assert_eq!(match_option_name("multiport", "--dport"), Some("--dports"));
     }
 
     #[test]

@@ -333,7 +333,12 @@ impl<'a> SpecParser<'_, 'a> {
         }
         let opt: &str = &tok.text;
         // The most recently loaded module that knows the option; else the protocol's implicit module.
-        let instance = self.modules.iter().rposition(|m| module_knows(m, opt));
+        // As getopt_long: an option's whole name before an abbreviation of another's.
+        let instance = self
+            .modules
+            .iter()
+            .rposition(|m| extensions::match_option_name(m, opt) == Some(opt))
+            .or_else(|| self.modules.iter().rposition(|m| module_knows(m, opt)));
         let module = match instance {
             Some(i) => {
                 self.used[i] = true;
@@ -346,7 +351,13 @@ impl<'a> SpecParser<'_, 'a> {
                 .map(std::borrow::Cow::Owned),
         };
         if let Some(module) = module {
-            return self.module_option(&module, tok, neg, start, instance);
+            // An abbreviated option (`--dport` for multiport's `--dports`) by its full name.
+            let full = extensions::match_option_name(&module, opt).unwrap_or(opt);
+            let tok = Token {
+                text: std::borrow::Cow::Owned(full.to_string()),
+                ..tok.clone()
+            };
+            return self.module_option(&module, &tok, neg, start, instance);
         }
         // Only target options are left; a target without a model keeps them (see parse_target).
         if let Some(Target {
@@ -789,7 +800,7 @@ impl<'a> SpecParser<'_, 'a> {
             if !t.is_option() || !t.text.starts_with("--") {
                 break;
             }
-            let o = &*t.text;
+            let o = extensions::target_option_name(n, &t.text).unwrap_or(&t.text);
             let arity = match extensions::target_option(n, o) {
                 Some(a) => a,
                 None if extensions::is_target(n) => break,
