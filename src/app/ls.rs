@@ -10,8 +10,11 @@ pub fn run(args: &LsArgs, fmt: FormatChoice) -> super::Result<ExitCode> {
     let mut all = Vec::new();
     for rs in &mut sets {
         // Reads every rule once: all parse errors are known after it.
-        let cat = Catalog::build_resolved(rs);
+        let mut cat = Catalog::build_resolved(rs);
         input::check_late_errors(rs)?;
+        for n in cat.notes.drain(..) {
+            rs.note(n, None);
+        }
         all.push(cat);
         // The listing needs the Services, not the chains: hand their memory back while it is
         // laid out (a large dump declares 650,000 chains).

@@ -77,6 +77,8 @@ pub struct Catalog {
     index: FxHashMap<String, usize>,
     /// When set, only rules whose text holds one of these (or that every Service needs) are read.
     needles: Option<Vec<String>>,
+    /// What the input does not show of the Services it holds (for the commands to say).
+    pub notes: Vec<String>,
 }
 
 fn dport(rule: &Rule) -> Option<u16> {
@@ -385,6 +387,12 @@ impl Catalog {
         self.rules = rs.rule_count();
         if let Some(nat) = rs.table("nat") {
             self.scan_nat(rs, nat);
+            // A paste may hold a Service's chains without its entry rules (`-L KUBE-SVC-…`, a grep
+            // for one chain). A whole rule set holds every entry rule (a chain none leads to is a
+            // stale leftover there), so only pastes are searched.
+            if rs.fragment && self.needles.is_none() {
+                self.scan_stray_chains(rs, nat);
+            }
         }
         if let Some(filter) = rs.table("filter") {
             self.scan_filter(rs, filter);
@@ -460,6 +468,105 @@ impl Catalog {
                 sp.entries.reserve_exact(1);
                 sp.entries.push(entry);
             }
+        }
+    }
+
+    /// Service ports known only from their own chains: a Service, firewall or traffic-policy
+    /// chain no entry rule of the input leads to, or endpoint chains no Service chain of the input
+    /// jumps to. Each is listed under the name its comments give, with a note of what is missing.
+    fn scan_stray_chains(&mut self, rs: &Ruleset, nat: &Table) {
+        const PREFIXES: &[&str] = &["KUBE-SVC-", "KUBE-SVL-", "KUBE-EXT-", "KUBE-FW-", "KUBE-XLB-"];
+        let mut chain_only = Vec::new();
+        for c in nat.chains.iter() {
+            if !PREFIXES.iter().any(|p| c.name.starts_with(p)) {
+                continue;
+            }
+            let key = group_key(&c.name);
+            if self.index.contains_key(&key) {
+                continue;
+            }
+            let named = rs.rules(c).find_map(|r| r.comment().and_then(comment::parse));
+            let sp = self.group(key);
+            if let Some(n) = named {
+                sp.service = Some(n.port.service);
+                sp.port_name = n.port.port;
+            }
+            if c.name.starts_with("KUBE-SVC-") {
+                sp.svc_chain = Some(c.name.to_string());
+            }
+            chain_only.push(sp.display_name());
+        }
+        // Endpoint chains that no chain of a known port jumps to.
+        let mut reached = std::collections::HashSet::new();
+        for c in nat.chains.iter() {
+            if PREFIXES.iter().any(|p| c.name.starts_with(p)) {
+                reached.extend(rs.rules(c).filter_map(|r| r.jump_target().map(str::to_string)));
+            }
+        }
+        let mut endpoint_only = Vec::new();
+        for c in nat.chains.iter() {
+            if !c.name.starts_with("KUBE-SEP-") || reached.contains(c.name.as_ref() as &str) {
+                continue;
+            }
+            let rules: Vec<&Rule> = rs.rules(c).collect();
+            let Some(n) = rules.iter().find_map(|r| r.comment().and_then(comment::parse)) else {
+                continue;
+            };
+            let known = self
+                .ports
+                .iter()
+                .any(|p| p.service.as_deref() == Some(&n.port.service) && p.port_name == n.port.port);
+            let key = format!("sep:{}:{}", n.port.service, n.port.port.as_deref().unwrap_or(""));
+            if known && !self.index.contains_key(&key) {
+                continue;
+            }
+            let dnat = dnat_of(rules.iter().copied());
+            let (address, packets) = (dnat.address.map(Into::into), dnat.packets);
+            let sp = self.group(key);
+            if sp.service.is_none() {
+                endpoint_only.push(format!(
+                    "{}{}",
+                    n.port.service,
+                    n.port.port.as_deref().map(|p| format!(":{p}")).unwrap_or_default()
+                ));
+            }
+            sp.service = Some(n.port.service);
+            sp.port_name = n.port.port;
+            sp.endpoints.push(Endpoint {
+                chain: c.name.clone(),
+                address,
+                from_comment: false,
+                packets,
+            });
+        }
+        let list = |v: &[String]| {
+            let mut v = v.to_vec();
+            v.sort();
+            v.dedup();
+            let more = v.len().saturating_sub(5);
+            v.truncate(5);
+            let mut s = v.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ");
+            if more > 0 {
+                s += &format!(" and {more} more");
+            }
+            s
+        };
+        if !chain_only.is_empty() {
+            self.notes.push(format!(
+                "{} known only from {} own chains, not from an entry rule (the paste does not show how traffic reaches {})",
+                list(&chain_only),
+                if chain_only.len() == 1 { "its" } else { "their" },
+                if chain_only.len() == 1 { "it" } else { "them" },
+            ));
+        }
+        if !endpoint_only.is_empty() {
+            self.notes.push(format!(
+                "{} known only from endpoint chains (KUBE-SEP-…): the paste shows neither {} entry rules nor {} Service chain, so {} addresses and shares are not known",
+                list(&endpoint_only),
+                if endpoint_only.len() == 1 { "its" } else { "their" },
+                if endpoint_only.len() == 1 { "its" } else { "their" },
+                if endpoint_only.len() == 1 { "its" } else { "their" },
+            ));
         }
     }
 

@@ -129,6 +129,19 @@ fn extras(target: &str, text: &str) -> (String, String, Vec<String>) {
                     3
                 }
             }
+            // iptables ≥ 1.8 prints a negated state as `! ctstate …`.
+            "!" if w.len() > 2 && matches!(w[1], "ctstate" | "state") => {
+                if w[1] == "state" {
+                    m += &format!(" -m state ! --state {}", w[2]);
+                } else {
+                    m += &format!(" -m conntrack ! --ctstate {}", w[2]);
+                }
+                3
+            }
+            "nfacct-name" if w.len() > 1 => {
+                m += &format!(" -m nfacct --nfacct-name {}", quote(w[1]));
+                2
+            }
             "ctstate" | "state" if w.len() > 1 => {
                 let (bang, v) = neg(w[1]);
                 if first == "state" {
@@ -197,6 +210,18 @@ fn extras(target: &str, text: &str) -> (String, String, Vec<String>) {
                 let n = match (target, first) {
                     // The listing repeats the target's name before its options.
                     ("MARK", "MARK") | ("CONNMARK", "CONNMARK") => 1,
+                    ("CHECKSUM", "CHECKSUM") if w.get(1) == Some(&"fill") => {
+                        t += " --checksum-fill";
+                        2
+                    }
+                    ("TCPMSS", "TCPMSS") if w.get(1) == Some(&"clamp") => {
+                        t += " --clamp-mss-to-pmtu";
+                        w.len().min(4)
+                    }
+                    ("TCPMSS", "TCPMSS") if w.get(1) == Some(&"set") && w.len() > 2 => {
+                        t += &format!(" --set-mss {}", w[2]);
+                        3
+                    }
                     ("MARK", "or" | "xor" | "and") if w.len() > 1 => {
                         t += &format!(" --{first}-mark {}", w[1]);
                         2
@@ -532,10 +557,15 @@ pub fn parse(source: Arc<Source>) -> Result<Ruleset, Vec<ParseError>> {
         let mut hosts: Vec<String> = Vec::new();
         for (flag, v) in [("-s", src), ("-d", dst)] {
             let (bang, v) = neg(v);
+            let local: String;
             let v = match v {
                 // The one name every resolver answers the same; an IPv6 listing shows `::` columns.
                 "localhost" if !t.contains("::") => "127.0.0.1",
                 "localhost" | "ip6-localhost" | "ip6-loopback" => "::1",
+                v if v.starts_with("localhost/") && !t.contains("::") => {
+                    local = format!("127.0.0.1{}", &v[9..]);
+                    &local
+                }
                 v => v,
             };
             if v == "0.0.0.0/0" || v == "::/0" || v == "anywhere" {
@@ -734,8 +764,8 @@ pub fn parse(source: Arc<Source>) -> Result<Ruleset, Vec<ParseError>> {
     if named_hosts > 0 {
         rs.note(
             format!(
-                "listing without -n: {named_hosts} rule{} name a host whose address the listing does not show; {} traced as \"may match\" (list with `-n` to be sure)",
-                if named_hosts == 1 { "" } else { "s" },
+                "listing without -n: {named_hosts} rule{} a host whose address the listing does not show; {} traced as \"may match\" (list with `-n` to be sure)",
+                if named_hosts == 1 { " names" } else { "s name" },
                 if named_hosts == 1 { "it is" } else { "they are" }
             ),
             None,

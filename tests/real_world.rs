@@ -1,0 +1,142 @@
+//! Every command on every file of the real-world corpus (`fixtures/real-world/`, rule sets people
+//! posted, with their sources in its README): each file is read without an error, `ls` lists
+//! every Service its comments name, and `svc`, `trace`, `lint` and `graph` answer on it without
+//! failing (lint may find problems: exit 1, never 2).
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+fn corpus() -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(common::fixture("real-world"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().is_some_and(|n| n != "README.md"))
+        .collect();
+    v.sort();
+    v
+}
+
+fn run(args: &[&str]) -> std::process::Output {
+    assert_cmd::Command::cargo_bin("kptrace")
+        .unwrap()
+        .env("NO_COLOR", "1")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// The Services kube-proxy's comments in `text` name (`ns/name` of `"ns/name:port …"`).
+fn named_services(text: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for part in text.split("--comment ").skip(1).chain(text.split("/* ").skip(1)) {
+        let c = part.trim_start_matches('"');
+        let word: String = c
+            .chars()
+            .take_while(|ch| !ch.is_whitespace() && *ch != '"' && *ch != '*')
+            .collect();
+        let word = word.split(':').next().unwrap_or("");
+        let mut halves = word.split('/');
+        let (Some(ns), Some(name), None) = (halves.next(), halves.next(), halves.next()) else {
+            continue;
+        };
+        let dns = |s: &str| {
+            !s.is_empty()
+                && s.chars()
+                    .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || "-.".contains(ch))
+        };
+        if dns(ns) && dns(name) {
+            out.insert(format!("{ns}/{name}"));
+        }
+    }
+    out
+}
+
+#[test]
+fn the_corpus_is_large_and_documented() {
+    let files = corpus();
+    assert!(files.len() >= 30, "{} files", files.len());
+    let readme = std::fs::read_to_string(common::fixture("real-world/README.md")).unwrap();
+    for f in &files {
+        let name = f.file_name().unwrap().to_str().unwrap();
+        assert!(readme.contains(&format!("`{name}`")), "{name} has no source in the README");
+    }
+}
+
+#[test]
+fn every_command_answers_on_every_real_world_file() {
+    let mut failures = Vec::new();
+    for f in corpus() {
+        let path = f.to_str().unwrap();
+        let ls = run(&["ls", "--format", "json", path]);
+        if !ls.status.success() {
+            failures.push(format!(
+                "{path}: ls exited {:?}\n{}",
+                ls.status.code(),
+                String::from_utf8_lossy(&ls.stderr)
+            ));
+            continue;
+        }
+        let json: serde_json::Value = serde_json::from_slice(&ls.stdout).unwrap();
+        let services = json["services"].as_array().unwrap();
+        let listed: BTreeSet<String> = services
+            .iter()
+            .map(|s| s["service"].as_str().unwrap().to_string())
+            .collect();
+        let text = std::fs::read_to_string(&f).unwrap();
+        for want in named_services(&text) {
+            if !listed.contains(&want) {
+                failures.push(format!("{path}: ls does not list `{want}`, which its comments name"));
+            }
+        }
+        for args in [
+            vec!["lint", "--format", "json", path],
+            vec!["lint", path],
+            vec!["graph", path],
+        ] {
+            let out = run(&args);
+            if !matches!(out.status.code(), Some(0 | 1)) {
+                failures.push(format!(
+                    "{path}: {args:?} exited {:?}\n{}",
+                    out.status.code(),
+                    String::from_utf8_lossy(&out.stderr)
+                ));
+            }
+        }
+        for s in services.iter().take(8) {
+            let name = s["service"].as_str().unwrap();
+            for args in [
+                vec!["svc", name, path],
+                vec!["svc", "--format", "json", name, path],
+            ] {
+                let out = run(&args);
+                if !out.status.success() {
+                    failures.push(format!(
+                        "{path}: {args:?} exited {:?}\n{}",
+                        out.status.code(),
+                        String::from_utf8_lossy(&out.stderr)
+                    ));
+                }
+            }
+            if let (Some(ip), Some(port)) = (s["cluster_ip"].as_str(), s["port"].as_u64()) {
+                let ip = ip.rsplit_once(':').map_or(ip, |(a, _)| a);
+                let ip = ip.trim_start_matches('[').trim_end_matches(']');
+                let port = port.to_string();
+                let proto = s["protocol"].as_str().unwrap_or("tcp");
+                let src = if ip.contains(':') { "fd00::99" } else { "10.99.0.9" };
+                let out = run(&[
+                    "trace", path, "--src", src, "--dst", ip, "--dport", &port, "--proto", proto,
+                ]);
+                if !matches!(out.status.code(), Some(0 | 1)) {
+                    failures.push(format!(
+                        "{path}: trace to {ip}:{port} exited {:?}\n{}",
+                        out.status.code(),
+                        String::from_utf8_lossy(&out.stderr)
+                    ));
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
