@@ -390,7 +390,12 @@ impl Catalog {
             // A paste may hold a Service's chains without its entry rules (`-L KUBE-SVC-…`, a grep
             // for one chain). A whole rule set holds every entry rule (a chain none leads to is a
             // stale leftover there), so only pastes are searched.
-            if rs.fragment && self.needles.is_none() {
+            // A listing's entry rules may not show the port (iptables-nft prints none for some).
+            if self.needles.is_none() {
+                self.scan_other_modes(rs, nat);
+            }
+            let paste = rs.fragment || rs.format == crate::model::InputFormat::Listing;
+            if paste && self.needles.is_none() {
                 self.scan_stray_chains(rs, nat);
             }
         }
@@ -471,11 +476,117 @@ impl Catalog {
         }
     }
 
+    /// Rules of kube-proxy's other proxy modes. The user-space mode (removed in 1.26, still on old
+    /// nodes) redirects each Service port to a local proxy port from `KUBE-PORTALS-*`: those are
+    /// listed as Service ports whose endpoints are chosen in user space. The IPVS mode keeps its
+    /// Services in IPVS and ipsets: said once, with what its iptables rules still do.
+    fn scan_other_modes(&mut self, rs: &Ruleset, nat: &Table) {
+        let mut portals = 0usize;
+        let mut proxy_ports = std::collections::BTreeSet::new();
+        for name in [
+            "KUBE-PORTALS-CONTAINER",
+            "KUBE-PORTALS-HOST",
+            "KUBE-NODEPORT-CONTAINER",
+            "KUBE-NODEPORT-HOST",
+        ] {
+            let Some(c) = nat.chain(name) else { continue };
+            let chain: &'static str = match name {
+                "KUBE-PORTALS-CONTAINER" => "KUBE-PORTALS-CONTAINER",
+                "KUBE-PORTALS-HOST" => "KUBE-PORTALS-HOST",
+                "KUBE-NODEPORT-CONTAINER" => "KUBE-NODEPORT-CONTAINER",
+                _ => "KUBE-NODEPORT-HOST",
+            };
+            for r in rs.rules(c) {
+                let to = match r.target_kind() {
+                    Some(TargetKind::Redirect {
+                        to_ports: Some(p), ..
+                    }) => Some(p.lo),
+                    Some(TargetKind::Dnat { to: Some(t), .. }) => t.ports.map(|p| p.lo),
+                    _ => None,
+                };
+                let (Some(to), Some(port)) = (to, dport(r)) else {
+                    continue;
+                };
+                let named = r.comment().and_then(comment::parse);
+                let address = match r.destination() {
+                    Some((false, net)) => host(net),
+                    _ => None,
+                };
+                let key = match &named {
+                    Some(n) => format!(
+                        "portal:{}:{}",
+                        n.port.service,
+                        n.port.port.as_deref().unwrap_or("")
+                    ),
+                    None => format!("portal:{}", to),
+                };
+                let kind = if chain.starts_with("KUBE-NODEPORT") {
+                    EntryKind::NodePort
+                } else {
+                    EntryKind::ClusterIp
+                };
+                let sp = self.group(key);
+                if let Some(n) = named {
+                    sp.service = Some(n.port.service);
+                    sp.port_name = n.port.port;
+                }
+                sp.protocol = sp.protocol.or(protocol(r));
+                let entry = Entry {
+                    kind,
+                    address: if kind == EntryKind::NodePort {
+                        None
+                    } else {
+                        address
+                    },
+                    port,
+                    protocol: protocol(r),
+                    chain,
+                    line: r.line,
+                    target: format!("user-space proxy port {to}"),
+                };
+                let same = |e: &Entry| {
+                    e.kind == entry.kind && e.address == entry.address && e.port == entry.port
+                };
+                if !sp.entries.iter().any(same) {
+                    sp.entries.push(entry);
+                }
+                portals += 1;
+                proxy_ports.insert(to);
+            }
+        }
+        if portals > 0 {
+            let ports: Vec<String> = proxy_ports.iter().take(6).map(|p| p.to_string()).collect();
+            self.notes.push(format!(
+                "kube-proxy's user-space mode (removed in Kubernetes 1.26): `KUBE-PORTALS-*` rules send each Service port to kube-proxy's own proxy on this node (ports {}); endpoints are chosen in user space, not in the rules, so no endpoint or share can be read from them",
+                ports.join(", ")
+            ));
+        }
+        let ipvs_chain = ["KUBE-NODE-PORT", "KUBE-LOAD-BALANCER", "KUBE-LOOP-BACK"]
+            .iter()
+            .any(|n| nat.chain(n).is_some());
+        // Said when the rules show no Service of their own: IPVS mode's rules are a handful of
+        // ipset matches (leftovers beside iptables-mode Services are lint's to find). A text search,
+        // so no rule of a large dump is parsed for it.
+        let ipvs_set = self.ports.is_empty()
+            && memchr::memmem::find(rs.source.text.as_bytes(), b"--match-set KUBE-").is_some();
+        if ipvs_chain || ipvs_set {
+            self.notes.push(
+                "this looks like kube-proxy in IPVS mode (`KUBE-NODE-PORT`/`KUBE-LOAD-BALANCER` chains, `-m set --match-set KUBE-…` rules): its Services are routed by IPVS, not by these rules, so their endpoints and shares are not in the input (`ipvsadm -Ln` shows them); the rules here only mark traffic for masquerading (KUBE-MARK-MASQ) and accept or drop by ipset membership".into(),
+            );
+        }
+    }
+
     /// Service ports known only from their own chains: a Service, firewall or traffic-policy
     /// chain no entry rule of the input leads to, or endpoint chains no Service chain of the input
     /// jumps to. Each is listed under the name its comments give, with a note of what is missing.
     fn scan_stray_chains(&mut self, rs: &Ruleset, nat: &Table) {
-        const PREFIXES: &[&str] = &["KUBE-SVC-", "KUBE-SVL-", "KUBE-EXT-", "KUBE-FW-", "KUBE-XLB-"];
+        const PREFIXES: &[&str] = &[
+            "KUBE-SVC-",
+            "KUBE-SVL-",
+            "KUBE-EXT-",
+            "KUBE-FW-",
+            "KUBE-XLB-",
+        ];
         let mut chain_only = Vec::new();
         for c in nat.chains.iter() {
             if !PREFIXES.iter().any(|p| c.name.starts_with(p)) {
@@ -485,7 +596,9 @@ impl Catalog {
             if self.index.contains_key(&key) {
                 continue;
             }
-            let named = rs.rules(c).find_map(|r| r.comment().and_then(comment::parse));
+            let named = rs
+                .rules(c)
+                .find_map(|r| r.comment().and_then(comment::parse));
             let sp = self.group(key);
             if let Some(n) = named {
                 sp.service = Some(n.port.service);
@@ -500,7 +613,10 @@ impl Catalog {
         let mut reached = std::collections::HashSet::new();
         for c in nat.chains.iter() {
             if PREFIXES.iter().any(|p| c.name.starts_with(p)) {
-                reached.extend(rs.rules(c).filter_map(|r| r.jump_target().map(str::to_string)));
+                reached.extend(
+                    rs.rules(c)
+                        .filter_map(|r| r.jump_target().map(str::to_string)),
+                );
             }
         }
         let mut endpoint_only = Vec::new();
@@ -509,14 +625,20 @@ impl Catalog {
                 continue;
             }
             let rules: Vec<&Rule> = rs.rules(c).collect();
-            let Some(n) = rules.iter().find_map(|r| r.comment().and_then(comment::parse)) else {
+            let Some(n) = rules
+                .iter()
+                .find_map(|r| r.comment().and_then(comment::parse))
+            else {
                 continue;
             };
-            let known = self
-                .ports
-                .iter()
-                .any(|p| p.service.as_deref() == Some(&n.port.service) && p.port_name == n.port.port);
-            let key = format!("sep:{}:{}", n.port.service, n.port.port.as_deref().unwrap_or(""));
+            let known = self.ports.iter().any(|p| {
+                p.service.as_deref() == Some(&n.port.service) && p.port_name == n.port.port
+            });
+            let key = format!(
+                "sep:{}:{}",
+                n.port.service,
+                n.port.port.as_deref().unwrap_or("")
+            );
             if known && !self.index.contains_key(&key) {
                 continue;
             }
@@ -527,7 +649,11 @@ impl Catalog {
                 endpoint_only.push(format!(
                     "{}{}",
                     n.port.service,
-                    n.port.port.as_deref().map(|p| format!(":{p}")).unwrap_or_default()
+                    n.port
+                        .port
+                        .as_deref()
+                        .map(|p| format!(":{p}"))
+                        .unwrap_or_default()
                 ));
             }
             sp.service = Some(n.port.service);
@@ -545,7 +671,11 @@ impl Catalog {
             v.dedup();
             let more = v.len().saturating_sub(5);
             v.truncate(5);
-            let mut s = v.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ");
+            let mut s = v
+                .iter()
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(", ");
             if more > 0 {
                 s += &format!(" and {more} more");
             }

@@ -389,9 +389,6 @@ const MATCHES: &[(&str, Opts)] = &[
 /// Targets and their options.
 const TARGETS: &[(&str, Opts)] = &[
     ("ACCEPT", &[]),
-    ("DROP", &[]),
-    ("RETURN", &[]),
-    ("QUEUE", &[]),
     ("AUDIT", &[("--type", One)]),
     ("CHECKSUM", &[("--checksum-fill", Flag)]),
     ("CLASSIFY", &[("--set-class", One)]),
@@ -445,6 +442,7 @@ const TARGETS: &[(&str, Opts)] = &[
         ],
     ),
     ("DNPT", &[("--src-pfx", One), ("--dst-pfx", One)]),
+    ("DROP", &[]),
     ("DSCP", &[("--set-dscp", One), ("--set-dscp-class", One)]),
     (
         "ECN",
@@ -539,6 +537,7 @@ const TARGETS: &[(&str, Opts)] = &[
         ],
     ),
     ("NOTRACK", &[]),
+    ("QUEUE", &[]),
     (
         "RATEEST",
         &[
@@ -549,6 +548,7 @@ const TARGETS: &[(&str, Opts)] = &[
     ),
     ("REDIRECT", &[("--to-ports", One), ("--random", Flag)]),
     ("REJECT", &[("--reject-with", One)]),
+    ("RETURN", &[]),
     (
         "SAME",
         &[("--to", One), ("--nodst", Flag), ("--random", Flag)],
@@ -622,8 +622,13 @@ const TARGETS: &[(&str, Opts)] = &[
     ),
 ];
 
+/// Both tables are sorted by name (a test checks it): every option of every rule of a large dump
+/// asks them, so a lookup is a binary search.
 fn find(table: &'static [(&'static str, Opts)], name: &str) -> Option<Opts> {
-    table.iter().find(|(n, _)| *n == name).map(|(_, o)| *o)
+    table
+        .binary_search_by(|(n, _)| (*n).cmp(name))
+        .ok()
+        .map(|i| table[i].1)
 }
 
 /// An option as iptables reads it: by its name, or by a prefix that names no other option of the
@@ -718,8 +723,12 @@ mod tests {
     }
 
     #[test]
-    fn tables_have_no_duplicates() {
+    fn tables_are_sorted_and_have_no_duplicates() {
         for table in [MATCHES, TARGETS] {
+            assert!(
+                table.windows(2).all(|w| w[0].0 < w[1].0),
+                "a table is not sorted"
+            );
             let mut names: Vec<_> = table.iter().map(|(n, _)| *n).collect();
             names.sort();
             let before = names.len();

@@ -22,7 +22,15 @@ pub fn is_nat_chain(name: &str) -> bool {
     PREFIXES.iter().any(|p| name.starts_with(p))
         || matches!(
             name,
-            "KUBE-MARK-MASQ" | "KUBE-MARK-DROP" | "KUBE-POSTROUTING" | "PREROUTING" | "POSTROUTING"
+            "KUBE-MARK-MASQ"
+                | "KUBE-MARK-DROP"
+                | "KUBE-POSTROUTING"
+                | "PREROUTING"
+                | "POSTROUTING"
+                // kube-proxy's IPVS mode
+                | "KUBE-NODE-PORT"
+                | "KUBE-LOAD-BALANCER"
+                | "KUBE-LOOP-BACK"
         )
 }
 

@@ -341,7 +341,8 @@ pub fn parse(source: Arc<Source>) -> Result<Ruleset, Vec<ParseError>> {
     let mut named_hosts = 0usize;
     for l in lines(&source.text) {
         let t = l.text;
-        if t.is_empty() || t.starts_with('#') {
+        // `# iptables -t mangle -nvL` is a root prompt, not a comment.
+        if t.is_empty() || (t.starts_with('#') && super::prompt::table_of(t).is_none()) {
             continue;
         }
         if super::save::is_elision(t) {
@@ -665,7 +666,24 @@ pub fn parse(source: Arc<Source>) -> Result<Ruleset, Vec<ParseError>> {
             ParseErrorKind::Other("no `Chain …` block in the listing".into()),
         ));
     }
-    if !table_known {
+    // The built-in chains listed with a policy name the table when they are all of one table's.
+    let with_policy: std::collections::BTreeSet<&str> = rows
+        .iter()
+        .filter(|(b, _)| b.policy.is_some())
+        .map(|(b, _)| b.chain.as_str())
+        .collect();
+    let by_builtins = crate::model::table::KNOWN_TABLES.iter().copied().find(|t| {
+        let b = crate::model::table::builtin_chains(t);
+        b.len() == with_policy.len() && b.iter().all(|c| with_policy.contains(c))
+    });
+    if let (false, Some(t)) = (
+        table_known,
+        by_builtins.filter(|t| *t != "raw" || rows.iter().all(|(_, r)| r.is_empty())),
+    ) {
+        for (b, _) in rows.iter_mut() {
+            b.table = t.into();
+        }
+    } else if !table_known {
         // No command line in the paste: NAT targets and hooks say nat.
         let nat = rows.iter().any(|(b, rs)| {
             matches!(b.chain.as_str(), "PREROUTING" | "POSTROUTING")
