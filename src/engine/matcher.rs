@@ -96,9 +96,9 @@ pub fn criterion(ctx: &Ctx, p: &PacketState, c: &Criterion) -> Tri {
     match c {
         Criterion::Source(n) => bool_tri(contains(n, p.src)),
         Criterion::Destination(n) => bool_tri(contains(n, p.dst)),
-        Criterion::Masked { dir, addr, mask } => {
-            let a = if *dir == Dir::Src { p.src } else { p.dst };
-            bool_tri(match (a, addr, mask) {
+        Criterion::Masked(m) => {
+            let a = if m.dir == Dir::Src { p.src } else { p.dst };
+            bool_tri(match (a, &m.addr, &m.mask) {
                 (IpAddr::V4(a), IpAddr::V4(v), IpAddr::V4(m)) => {
                     u32::from(a) & u32::from(*m) == u32::from(*v)
                 }

@@ -323,17 +323,23 @@ pub enum Physdev {
     IsBridged,
 }
 
+/// An address under a netmask whose ones are not contiguous (`-s 10.0.0.7/255.0.0.255`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Masked {
+    pub dir: Dir,
+    /// The address with the bits outside the mask cleared.
+    pub addr: std::net::IpAddr,
+    pub mask: std::net::IpAddr,
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub enum Criterion {
     Source(IpNet),
     Destination(IpNet),
     /// `-s`/`-d` with a netmask whose ones are not contiguous (`10.0.0.7/255.0.0.255`): the address
     /// (bits outside the mask cleared) and the mask.
-    Masked {
-        dir: Dir,
-        addr: std::net::IpAddr,
-        mask: std::net::IpAddr,
-    },
+    /// Boxed: rare, and two addresses would make every criterion of a large dump larger.
+    Masked(Box<Masked>),
     Protocol(Protocol),
     InIface(Iface),
     OutIface(Iface),
@@ -406,7 +412,7 @@ impl Criterion {
         Some(match self {
             Criterion::Source(_)
             | Criterion::Destination(_)
-            | Criterion::Masked { .. }
+            | Criterion::Masked(_)
             | Criterion::Protocol(_)
             | Criterion::InIface(_)
             | Criterion::OutIface(_)
@@ -431,5 +437,17 @@ impl Criterion {
             Criterion::Physdev(_) => "physdev",
             Criterion::Other(o) => &o.module,
         })
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    #[test]
+    fn a_match_stays_small() {
+        // A large dump holds millions of them.
+        let m = std::mem::size_of::<super::Match>();
+        let c = std::mem::size_of::<super::Criterion>();
+        eprintln!("Match {m} bytes, Criterion {c} bytes");
+        assert!(m <= 48, "Match is {m} bytes");
     }
 }

@@ -74,9 +74,9 @@ pub fn criterion(m: &Match, proto: Option<Protocol>) -> String {
     match &m.criterion {
         Criterion::Source(a) => format!("{n}-s {a}"),
         Criterion::Destination(a) => format!("{n}-d {a}"),
-        Criterion::Masked { dir, addr, mask } => {
-            let o = if *dir == Dir::Src { "-s" } else { "-d" };
-            format!("{n}{o} {addr}/{mask}")
+        Criterion::Masked(m) => {
+            let o = if m.dir == Dir::Src { "-s" } else { "-d" };
+            format!("{n}{o} {}/{}", m.addr, m.mask)
         }
         Criterion::Protocol(p) => format!("{n}-p {p}"),
         Criterion::InIface(i) => format!("{n}-i {}", quote(&i.0)),

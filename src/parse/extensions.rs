@@ -20,7 +20,8 @@ pub enum Arity {
 
 use Arity::*;
 
-type Opts = &'static [(&'static str, Arity)];
+/// The options of one extension, with how many words each takes.
+pub type Opts = &'static [(&'static str, Arity)];
 
 /// Options shared by the port-carrying protocol modules.
 const PORTS: Opts = &[
@@ -625,10 +626,18 @@ const TARGETS: &[(&str, Opts)] = &[
 /// Both tables are sorted by name (a test checks it): every option of every rule of a large dump
 /// asks them, so a lookup is a binary search.
 fn find(table: &'static [(&'static str, Opts)], name: &str) -> Option<Opts> {
-    table
-        .binary_search_by(|(n, _)| (*n).cmp(name))
-        .ok()
-        .map(|i| table[i].1)
+    // Every `-m` and `-j` of a large dump asks: a hash lookup, built once, instead of a binary
+    // search's string comparisons.
+    static MAPS: std::sync::OnceLock<[rustc_hash::FxHashMap<&'static str, Opts>; 2]> =
+        std::sync::OnceLock::new();
+    let maps =
+        MAPS.get_or_init(|| [MATCHES, TARGETS].map(|t| t.iter().map(|&(n, o)| (n, o)).collect()));
+    let map = if std::ptr::eq(table, MATCHES) {
+        &maps[0]
+    } else {
+        &maps[1]
+    };
+    map.get(name).copied()
 }
 
 /// An option as iptables reads it: by its name, or by a prefix that names no other option of the
@@ -645,6 +654,25 @@ fn lookup(opts: Opts, opt: &str) -> Option<(&'static str, Arity)> {
         (Some(&(o, a)), None) => Some((o, a)),
         _ => None,
     }
+}
+
+/// The options of match module `module`, to look options up in with [`option_in`] (a rule's
+/// parser finds them once per `-m`).
+pub fn match_opts(module: &str) -> Option<Opts> {
+    find(MATCHES, module)
+}
+
+/// Option `opt` (perhaps abbreviated) among `opts`: its full name and arity.
+pub fn option_in(opts: Opts, opt: &str) -> Option<(&'static str, Arity)> {
+    lookup(opts, opt)
+}
+
+/// Option `opt` (perhaps abbreviated) of target `target`: its full name and arity.
+pub fn target_lookup(target: &str, opt: &str) -> Option<(&'static str, Arity)> {
+    if target.starts_with("KUBE-") {
+        return None;
+    }
+    lookup(find(TARGETS, target)?, opt)
 }
 
 /// Whether `-m NAME` is a match module iptables ships.
@@ -665,7 +693,8 @@ pub fn match_option_name(module: &str, opt: &str) -> Option<&'static str> {
 
 /// Whether `-j NAME` is a target iptables ships (so never a user chain's name).
 pub fn is_target(name: &str) -> bool {
-    find(TARGETS, name).is_some()
+    // Nearly every `-j` of a kube-proxy dump names one of its chains: no target is named so.
+    !name.starts_with("KUBE-") && find(TARGETS, name).is_some()
 }
 
 /// How many words option `opt` of target `target` takes.

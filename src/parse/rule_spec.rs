@@ -28,7 +28,6 @@ pub fn parse_rule(
         i: 0,
         matches: Vec::with_capacity(tokens.len() / 2),
         modules: Vec::new(),
-        used: Vec::new(),
         last_instance: None,
         proto: None,
         target: None,
@@ -72,14 +71,20 @@ struct RecentAcc {
     mode_set: bool,
 }
 
+/// A module a rule loaded (`-m NAME`): its options (None when iptables does not ship it), found
+/// once, and whether any option of the rule went to it.
+struct Loaded<'a> {
+    name: std::borrow::Cow<'a, str>,
+    opts: Option<extensions::Opts>,
+    used: bool,
+}
+
 struct SpecParser<'t, 'a> {
     toks: &'t [Token<'a>],
     i: usize,
     matches: Vec<Match>,
     /// Modules loaded so far (`-m NAME`), most recent last.
-    modules: Vec<std::borrow::Cow<'a, str>>,
-    /// Whether each loaded module got an option (a module given none still matches: `-m eui64`).
-    used: Vec<bool>,
+    modules: Vec<Loaded<'a>>,
     /// The module instance (index into `modules`) of the last criterion pushed.
     last_instance: Option<usize>,
     proto: Option<Protocol>,
@@ -220,10 +225,13 @@ impl<'a> SpecParser<'_, 'a> {
                     self.finish_accumulators();
                     let mut n = false;
                     if let Some(m) = self.value(&tok, &mut n) {
-                        self.modules.push(m.text.clone());
-                        self.used.push(false);
-                        if !extensions::is_match(&m.text) {
-                            *self.used.last_mut().unwrap() = true;
+                        let opts = extensions::match_opts(&m.text);
+                        self.modules.push(Loaded {
+                            name: m.text.clone(),
+                            opts,
+                            used: opts.is_none(),
+                        });
+                        if opts.is_none() {
                             self.unknown_module_options(&m, start);
                         }
                     }
@@ -263,13 +271,13 @@ impl<'a> SpecParser<'_, 'a> {
         // rate limit of 3/hour, `-m socket` needs a socket), except a protocol's module, which
         // only repeats `-p`.
         for i in 0..self.modules.len() {
-            let m = self.modules[i].clone();
+            let m = self.modules[i].name.clone();
             let protocol = matches!(
                 &*m,
                 "tcp" | "udp" | "udplite" | "sctp" | "dccp" | "icmp" | "icmp6" | "icmpv6"
             );
-            if !self.used[i] && !protocol {
-                self.used[i] = true;
+            if !self.modules[i].used && !protocol {
+                self.modules[i].used = true;
                 let span = self.toks.first().map(|t| t.span).unwrap_or(Span::NONE);
                 self.push_other(false, &m, "", Vec::new(), span, Some(i));
             }
@@ -300,11 +308,11 @@ impl<'a> SpecParser<'_, 'a> {
                 Ok(n) if kind == 's' => Criterion::Source(n),
                 Ok(n) => Criterion::Destination(n),
                 Err(e) => match value::masked_address(&v.text) {
-                    Some((addr, mask)) => Criterion::Masked {
+                    Some((addr, mask)) => Criterion::Masked(Box::new(Masked {
                         dir: if kind == 's' { Dir::Src } else { Dir::Dst },
                         addr,
                         mask,
-                    },
+                    })),
                     None => return self.fail(v.span, e),
                 },
             },
@@ -333,31 +341,50 @@ impl<'a> SpecParser<'_, 'a> {
         }
         let opt: &str = &tok.text;
         // The most recently loaded module that knows the option; else the protocol's implicit module.
-        // As getopt_long: an option's whole name before an abbreviation of another's.
-        let instance = self
+        // As getopt_long: an option's whole name before an abbreviation of another's. Each
+        // module's options were found once, at its `-m`.
+        let known = |o: &Option<extensions::Opts>| o.and_then(|o| extensions::option_in(o, opt));
+        let found = self
             .modules
             .iter()
-            .rposition(|m| extensions::match_option_name(m, opt) == Some(opt))
-            .or_else(|| self.modules.iter().rposition(|m| module_knows(m, opt)));
-        let module = match instance {
-            Some(i) => {
-                self.used[i] = true;
-                Some(self.modules[i].clone())
+            .enumerate()
+            .rev()
+            .find_map(|(i, m)| {
+                known(&m.opts)
+                    .filter(|(full, _)| *full == opt)
+                    .map(|f| (i, f))
+            })
+            .or_else(|| {
+                self.modules
+                    .iter()
+                    .enumerate()
+                    .rev()
+                    .find_map(|(i, m)| known(&m.opts).map(|f| (i, f)))
+            });
+        let resolved = match found {
+            Some((i, f)) => {
+                self.modules[i].used = true;
+                Some((self.modules[i].name.clone(), Some(i), f))
             }
-            None => self
-                .proto
-                .map(|p| p.to_string())
-                .filter(|p| module_knows(p, opt))
-                .map(std::borrow::Cow::Owned),
+            // The module the protocol loads implicitly (`-p tcp --dport 80`).
+            None => self.proto.and_then(|p| {
+                let name = p.to_string();
+                let f =
+                    extensions::match_opts(&name).and_then(|o| extensions::option_in(o, opt))?;
+                Some((std::borrow::Cow::Owned(name), None, f))
+            }),
         };
-        if let Some(module) = module {
-            // An abbreviated option (`--dport` for multiport's `--dports`) by its full name.
-            let full = extensions::match_option_name(&module, opt).unwrap_or(opt);
-            let tok = Token {
-                text: std::borrow::Cow::Owned(full.to_string()),
-                ..tok.clone()
-            };
-            return self.module_option(&module, &tok, neg, start, instance);
+        if let Some((module, instance, (full, arity))) = resolved {
+            // An abbreviated option (`--dport` for multiport's `--dports`) by its full name; the
+            // usual whole name is passed on as it is (no copy on the path of every option).
+            if full != opt {
+                let tok = Token {
+                    text: std::borrow::Cow::Borrowed(full),
+                    ..tok.clone()
+                };
+                return self.module_option(&module, &tok, neg, start, instance, arity);
+            }
+            return self.module_option(&module, tok, neg, start, instance, arity);
         }
         // Only target options are left; a target without a model keeps them (see parse_target).
         if let Some(Target {
@@ -394,8 +421,8 @@ impl<'a> SpecParser<'_, 'a> {
             .checked_sub(1)
             .filter(|_| opt.starts_with("--"))
         {
-            self.used[i] = true;
-            let module = self.modules[i].clone();
+            self.modules[i].used = true;
+            let module = self.modules[i].name.clone();
             let args = self.values_until_option();
             let end = args.last().map(|a| a.span).unwrap_or(tok.span);
             let args = args.iter().map(|a| a.text.as_ref().into()).collect();
@@ -442,15 +469,15 @@ impl<'a> SpecParser<'_, 'a> {
         mut neg: bool,
         start: Span,
         instance: Option<usize>,
+        arity: Arity,
     ) {
         let opt = &*tok.text;
         if module == "statistic" {
             return self.statistic_option(tok, neg, start);
         }
         if module == "recent" {
-            return self.recent_option(tok, neg, start);
+            return self.recent_option(tok, neg, start, arity);
         }
-        let arity = extensions::match_option(module, opt).unwrap_or(Arity::One);
         if arity == Arity::Flag {
             let c = match opt {
                 "--syn" => Criterion::TcpFlags {
@@ -662,7 +689,7 @@ impl<'a> SpecParser<'_, 'a> {
         }
     }
 
-    fn recent_option(&mut self, tok: &Token<'a>, mut neg: bool, start: Span) {
+    fn recent_option(&mut self, tok: &Token<'a>, mut neg: bool, start: Span, arity: Arity) {
         if self.recent.is_none() {
             self.recent = Some(RecentAcc {
                 pos: self.matches.len(),
@@ -682,7 +709,7 @@ impl<'a> SpecParser<'_, 'a> {
             });
         }
         let opt = &*tok.text;
-        let val = if extensions::match_option("recent", opt) == Some(Arity::Flag) {
+        let val = if arity == Arity::Flag {
             None
         } else {
             match self.value(tok, &mut neg) {
@@ -800,12 +827,13 @@ impl<'a> SpecParser<'_, 'a> {
             if !t.is_option() || !t.text.starts_with("--") {
                 break;
             }
-            let o = extensions::target_option_name(n, &t.text).unwrap_or(&t.text);
-            let arity = match extensions::target_option(n, o) {
-                Some(a) => a,
+            let looked = extensions::target_lookup(n, &t.text);
+            let o = looked.map_or(&*t.text, |(full, _)| full);
+            let arity = match looked {
+                Some((_, a)) => a,
                 None if extensions::is_target(n) => break,
                 // A target iptables does not ship: its options are everything no module claims.
-                None if self.modules.iter().any(|m| module_knows(m, o)) => break,
+                None if self.modules.iter().any(|m| module_knows(&m.name, o)) => break,
                 None => Arity::Optional,
             };
             self.i += 1;

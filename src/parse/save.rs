@@ -588,9 +588,6 @@ impl State {
         if let Some(name) = t.strip_prefix('*') {
             return self.table(l, name.trim());
         }
-        if is_elision(t) {
-            return self.elide(l);
-        }
         if t == "COMMIT" {
             match self.open.take() {
                 Some(i) => self.rs.tables[i].committed = true,
@@ -601,6 +598,9 @@ impl State {
         }
         if let Some(decl) = t.strip_prefix(':') {
             return self.declaration(l, decl);
+        }
+        if is_elision(t) {
+            return self.elide(l);
         }
         let (counters, cmd) = if t.starts_with('[') {
             let end = t.find(']').map(|i| i + 1).unwrap_or(t.len());

@@ -73,6 +73,10 @@ fn port_number(s: &str) -> Result<u16, ParseErrorKind> {
 
 /// `80`, `80:90`, `:90`, `80:` (iptables also takes `80-90` in some targets).
 pub fn port_range(s: &str) -> Result<PortRange, ParseErrorKind> {
+    // Nearly every port of a dump is one number.
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+        return Ok(PortRange::single(port_number(s)?));
+    }
     // A service name may hold a dash (`http-alt`): a whole name is one port, and a range is split
     // where both sides read as ports.
     let sep = s.find(':').or_else(|| {
