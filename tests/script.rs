@@ -107,3 +107,16 @@ fn a_failing_command_is_an_error_at_its_line() {
     let (line, col) = err.source.line_col(err.errors[0].span.start);
     assert_eq!((line, col), (1, 20));
 }
+
+#[test]
+fn a_script_that_keeps_iptables_in_a_variable_reads_like_one_that_names_it() {
+    let with_var = "#!/bin/sh\nIPT=/sbin/iptables\n$IPT -t nat -N KUBE-SERVICES\n${IPT} -t nat -A PREROUTING -j KUBE-SERVICES\n\"$IPT\" -P FORWARD DROP\n";
+    let plain = "iptables -t nat -N KUBE-SERVICES\niptables -t nat -A PREROUTING -j KUBE-SERVICES\niptables -P FORWARD DROP\n";
+    let read = |s: &str| {
+        let rs = kptrace::parse::read("s", s.as_bytes().to_vec(), None)
+            .unwrap_or_else(|f| panic!("{:?}", f.report()));
+        kptrace::model::print::ruleset(&rs)
+    };
+    assert_eq!(read(with_var), read(plain));
+    assert!(read(with_var).contains(":FORWARD DROP"));
+}

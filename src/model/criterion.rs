@@ -39,6 +39,7 @@ const PROTOCOL_NAMES: &[(&str, u8)] = &[
     ("igmp", 2),
     ("ggp", 3),
     ("ipencap", 4),
+    ("ipv4", 4),
     ("st", 5),
     ("egp", 8),
     ("igp", 9),

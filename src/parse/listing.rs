@@ -345,6 +345,11 @@ pub fn parse(source: Arc<Source>) -> Result<Ruleset, Vec<ParseError>> {
         if t.is_empty() || (t.starts_with('#') && super::prompt::table_of(t).is_none()) {
             continue;
         }
+        // Markdown fences around a pasted listing.
+        if t.starts_with("```") || t.starts_with("~~~") {
+            skipped.push(l.no);
+            continue;
+        }
         if super::save::is_elision(t) {
             elided += 1;
             // The block it stands in holds more rows than shown (and so may the next one).

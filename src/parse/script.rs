@@ -79,6 +79,15 @@ pub fn parse(source: Arc<Source>) -> Result<Ruleset, Vec<ParseError>> {
     let joined = source.text.replace("\\\r\n", "   ").replace("\\\n", "  ");
     let mut st = State::new(source.clone(), InputFormat::Script, false);
     st.eager = true;
+    // A script may set up both families (`iptables …` and `ip6tables …`): they are two rule sets
+    // in the kernel. The family of the first command is read; the other's commands are counted and
+    // said in a note (give them as an input of their own).
+    let family_of = |t: &str| split_command(t).map(|(v6, _)| v6);
+    let first_v6 = lines(&joined)
+        .filter(|l| !l.text.is_empty() && !l.text.starts_with('#'))
+        .find_map(|l| family_of(l.text))
+        .unwrap_or(false);
+    let mut other_family: Vec<u32> = Vec::new();
     let mut v6 = false;
     let mut commands = 0usize;
     for line in lines(&joined) {
@@ -89,6 +98,10 @@ pub fn parse(source: Arc<Source>) -> Result<Ruleset, Vec<ParseError>> {
             st.skip(line.no);
             continue;
         };
+        if is_v6 != first_v6 {
+            other_family.push(line.no);
+            continue;
+        }
         v6 |= is_v6;
         // Options before the command: -t TABLE, -w [secs], -W usecs, -v, -n, --wait…
         let mut table = "filter";
@@ -138,6 +151,21 @@ pub fn parse(source: Arc<Source>) -> Result<Ruleset, Vec<ParseError>> {
         commands += 1;
     }
     st.rs.family = if v6 { Family::Ipv6 } else { Family::Ipv4 };
+    if let (Some(first), Some(last)) = (other_family.first(), other_family.last()) {
+        let (read, other) = if first_v6 {
+            ("ip6tables", "iptables")
+        } else {
+            ("iptables", "ip6tables")
+        };
+        st.rs.note(
+            format!(
+                "the script also sets up the other address family: its {} `{other}` command{} (lines {first}–{last}) build a rule set of their own and were not read with the `{read}` ones; give them as a separate input",
+                other_family.len(),
+                if other_family.len() == 1 { "" } else { "s" }
+            ),
+            None,
+        );
+    }
     st.finish_skipped("are not iptables commands");
     let errors = st.errors();
     if commands == 0 && errors.is_empty() {
