@@ -531,19 +531,8 @@ impl Catalog {
                     sp.port_name = n.port.port;
                 }
                 sp.protocol = sp.protocol.or(protocol(r));
-                let entry = Entry {
-                    kind,
-                    address: if kind == EntryKind::NodePort {
-                        None
-                    } else {
-                        address
-                    },
-                    port,
-                    protocol: protocol(r),
-                    chain,
-                    line: r.line,
-                    target: format!("user-space proxy port {to}"),
-                };
+                let target = format!("user-space proxy port {to}");
+                let entry = Entry::read(kind, address, port, protocol(r), chain, r.line, target);
                 let same = |e: &Entry| {
                     e.kind == entry.kind && e.address == entry.address && e.port == entry.port
                 };
@@ -773,22 +762,19 @@ impl Catalog {
                     if let Some(kind) =
                         kind.filter(|k| *k == EntryKind::NodePort || address.is_some())
                     {
-                        sp.entries.push(Entry {
+                        let target = rule
+                            .target_kind()
+                            .map(|t| t.name().to_string())
+                            .unwrap_or_default();
+                        sp.entries.push(Entry::read(
                             kind,
-                            address: if kind == EntryKind::NodePort {
-                                None
-                            } else {
-                                address
-                            },
+                            address,
                             port,
-                            protocol: protocol(rule),
-                            chain: chain_name,
-                            line: rule.line,
-                            target: rule
-                                .target_kind()
-                                .map(|t| t.name().to_string())
-                                .unwrap_or_default(),
-                        });
+                            protocol(rule),
+                            chain_name,
+                            rule.line,
+                            target,
+                        ));
                     }
                 }
             }

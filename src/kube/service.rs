@@ -40,6 +40,34 @@ pub struct Entry {
     pub target: String,
 }
 
+impl Entry {
+    /// An entry point read from the rule at `line` of `chain`; a NodePort has no address of its
+    /// own (it is every node address), whatever the rule's destination.
+    pub fn read(
+        kind: EntryKind,
+        address: Option<IpAddr>,
+        port: u16,
+        protocol: Option<Protocol>,
+        chain: &'static str,
+        line: u32,
+        target: String,
+    ) -> Entry {
+        Entry {
+            kind,
+            address: if kind == EntryKind::NodePort {
+                None
+            } else {
+                address
+            },
+            port,
+            protocol,
+            chain,
+            line,
+            target,
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Endpoint {
     /// The endpoint chain (KUBE-SEP-…): the name the rule set holds, shared rather than copied
