@@ -297,22 +297,7 @@ impl Walk<'_, '_> {
         Next::Done(b)
     }
 
-    fn ret(&self, mut b: Branch, mut frames: Vec<Frame>) -> Next {
-        // Past the last shown rule of a chain the paste cut, what follows is not known.
-        if let Some(top) = frames.last().filter(|_| !self.eng.rs.cuts.is_empty()) {
-            let name = self.eng.chain_name(self.table, top.src);
-            if let Some(line) = self.eng.rs.cut_at(self.table, name, top.idx) {
-                b.verdict = Some(Verdict::Unknown);
-                b.end_chain = Some(name.to_string());
-                b.doubts.push(Doubt {
-                    rule: self.rref(top.src, line),
-                    reason: format!(
-                        "the paste cuts chain `{name}` at line {line}: its rules after the last one shown are not in the input"
-                    ),
-                });
-                return Next::Done(b);
-            }
-        }
+    fn ret(&self, b: Branch, mut frames: Vec<Frame>) -> Next {
         if frames.len() == 1 {
             return self.policy(b);
         }
@@ -343,25 +328,36 @@ impl Walk<'_, '_> {
             return vec![Next::Done(b)];
         }
         let top = frames.last().unwrap().clone();
-        let Some(rule) = self.eng.rule_at(self.table, top.src, top.idx as usize) else {
-            return vec![self.ret(b, frames)];
-        };
-        // Rules the paste elided just before this one might have matched first.
+        let rule = self.eng.rule_at(self.table, top.src, top.idx as usize);
+        // A paste cut this chain here: rules it elided might have matched first, and past its
+        // last shown rule what follows is not known.
         if !self.eng.rs.cuts.is_empty() {
             let name = self.eng.chain_name(self.table, top.src);
             if let Some(line) = self.eng.rs.cut_at(self.table, name, top.idx) {
+                let at = self.rref(top.src, line);
+                let Some(rule) = rule else {
+                    b.verdict = Some(Verdict::Unknown);
+                    b.end_chain = Some(name.to_string());
+                    b.doubts.push(Doubt {
+                        rule: at,
+                        reason: format!(
+                            "the paste cuts chain `{name}` at line {line}: its rules after the last one shown are not in the input"
+                        ),
+                    });
+                    return vec![Next::Done(b)];
+                };
                 let reason = format!(
                     "the paste elides rules of chain `{name}` at line {line}: one of them may have matched before line {}",
                     rule.line
                 );
                 if !b.doubts.iter().any(|d| d.reason == reason) {
-                    b.doubts.push(Doubt {
-                        rule: self.rref(top.src, line),
-                        reason,
-                    });
+                    b.doubts.push(Doubt { rule: at, reason });
                 }
             }
         }
+        let Some(rule) = rule else {
+            return vec![self.ret(b, frames)];
+        };
         let (p, doubt) = match matcher::rule(&self.ctx(), &b.pkt, rule) {
             RuleMatch::No => {
                 frames.last_mut().unwrap().idx += 1;
