@@ -623,21 +623,21 @@ const TARGETS: &[(&str, Opts)] = &[
     ),
 ];
 
-/// Both tables are sorted by name (a test checks it): every option of every rule of a large dump
-/// asks them, so a lookup is a binary search.
-fn find(table: &'static [(&'static str, Opts)], name: &str) -> Option<Opts> {
-    // Every `-m` and `-j` of a large dump asks: a hash lookup, built once, instead of a binary
-    // search's string comparisons.
-    static MAPS: std::sync::OnceLock<[rustc_hash::FxHashMap<&'static str, Opts>; 2]> =
-        std::sync::OnceLock::new();
-    let maps =
-        MAPS.get_or_init(|| [MATCHES, TARGETS].map(|t| t.iter().map(|&(n, o)| (n, o)).collect()));
-    let map = if std::ptr::eq(table, MATCHES) {
-        &maps[0]
-    } else {
-        &maps[1]
-    };
-    map.get(name).copied()
+type Index = rustc_hash::FxHashMap<&'static str, Opts>;
+
+fn index(table: &'static [(&'static str, Opts)]) -> Index {
+    table.iter().copied().collect()
+}
+
+/// Every `-m` and `-j` of a large dump asks: each table is hashed once.
+fn find_match(name: &str) -> Option<Opts> {
+    static INDEX: std::sync::OnceLock<Index> = std::sync::OnceLock::new();
+    INDEX.get_or_init(|| index(MATCHES)).get(name).copied()
+}
+
+fn find_target(name: &str) -> Option<Opts> {
+    static INDEX: std::sync::OnceLock<Index> = std::sync::OnceLock::new();
+    INDEX.get_or_init(|| index(TARGETS)).get(name).copied()
 }
 
 /// An option as iptables reads it: by its name, or by a prefix that names no other option of the
@@ -656,10 +656,10 @@ fn lookup(opts: Opts, opt: &str) -> Option<(&'static str, Arity)> {
     }
 }
 
-/// The options of match module `module`, to look options up in with [`option_in`] (a rule's
-/// parser finds them once per `-m`).
+/// The options of match module `module` (None for a module iptables does not ship), to look
+/// options up in with [`option_in`]: a rule's parser finds them once per `-m`.
 pub fn match_opts(module: &str) -> Option<Opts> {
-    find(MATCHES, module)
+    find_match(module)
 }
 
 /// Option `opt` (perhaps abbreviated) among `opts`: its full name and arity.
@@ -667,44 +667,18 @@ pub fn option_in(opts: Opts, opt: &str) -> Option<(&'static str, Arity)> {
     lookup(opts, opt)
 }
 
+/// Whether `-j NAME` is a target iptables ships (so never a user chain's name).
+pub fn is_target(name: &str) -> bool {
+    // Nearly every `-j` of a kube-proxy dump names one of its chains: no target is named so.
+    !name.starts_with("KUBE-") && find_target(name).is_some()
+}
+
 /// Option `opt` (perhaps abbreviated) of target `target`: its full name and arity.
 pub fn target_lookup(target: &str, opt: &str) -> Option<(&'static str, Arity)> {
     if target.starts_with("KUBE-") {
         return None;
     }
-    lookup(find(TARGETS, target)?, opt)
-}
-
-/// Whether `-m NAME` is a match module iptables ships.
-pub fn is_match(name: &str) -> bool {
-    find(MATCHES, name).is_some()
-}
-
-/// How many words option `opt` of match module `module` takes; None when the module does not
-/// have that option (or is not known).
-pub fn match_option(module: &str, opt: &str) -> Option<Arity> {
-    lookup(find(MATCHES, module)?, opt).map(|(_, a)| a)
-}
-
-/// The full name of option `opt` (perhaps abbreviated) of match module `module`.
-pub fn match_option_name(module: &str, opt: &str) -> Option<&'static str> {
-    lookup(find(MATCHES, module)?, opt).map(|(o, _)| o)
-}
-
-/// Whether `-j NAME` is a target iptables ships (so never a user chain's name).
-pub fn is_target(name: &str) -> bool {
-    // Nearly every `-j` of a kube-proxy dump names one of its chains: no target is named so.
-    !name.starts_with("KUBE-") && find(TARGETS, name).is_some()
-}
-
-/// How many words option `opt` of target `target` takes.
-pub fn target_option(target: &str, opt: &str) -> Option<Arity> {
-    lookup(find(TARGETS, target)?, opt).map(|(_, a)| a)
-}
-
-/// The full name of option `opt` (perhaps abbreviated) of target `target`.
-pub fn target_option_name(target: &str, opt: &str) -> Option<&'static str> {
-    lookup(find(TARGETS, target)?, opt).map(|(o, _)| o)
+    lookup(find_target(target)?, opt)
 }
 
 /// Every match module and its options, for tests and documentation.
@@ -721,6 +695,19 @@ pub fn targets() -> impl Iterator<Item = (&'static str, Opts)> {
 mod tests {
     use super::*;
 
+    fn target_option(t: &str, o: &str) -> Option<Arity> {
+        target_lookup(t, o).map(|(_, a)| a)
+    }
+    fn target_option_name(t: &str, o: &str) -> Option<&'static str> {
+        target_lookup(t, o).map(|(n, _)| n)
+    }
+    fn match_option(m: &str, o: &str) -> Option<Arity> {
+        option_in(match_opts(m)?, o).map(|(_, a)| a)
+    }
+    fn match_option_name(m: &str, o: &str) -> Option<&'static str> {
+        option_in(match_opts(m)?, o).map(|(n, _)| n)
+    }
+
     #[test]
     fn flags_and_values_are_told_apart() {
         assert_eq!(target_option("CHECKSUM", "--checksum-fill"), Some(Flag));
@@ -731,7 +718,7 @@ mod tests {
         assert_eq!(match_option("set", "--match-set"), Some(Two));
         assert_eq!(match_option("limit", "--limit"), Some(One));
         assert_eq!(match_option("limit", "--mark"), None);
-        assert!(!is_match("nosuchmodule"));
+        assert!(match_opts("nosuchmodule").is_none());
         assert!(is_target("CT") && !is_target("KUBE-SERVICES"));
     }
 

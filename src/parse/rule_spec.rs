@@ -95,11 +95,6 @@ struct SpecParser<'t, 'a> {
     counters: Option<crate::model::Counters>,
 }
 
-/// Whether match module `module` has option `opt` (iptables-extensions(8), see [`extensions`]).
-fn module_knows(module: &str, opt: &str) -> bool {
-    extensions::match_option(module, opt).is_some()
-}
-
 const TCP_FLAG_NAMES: [&str; 8] = ["FIN", "SYN", "RST", "PSH", "ACK", "URG", "ECE", "CWR"];
 
 fn tcp_flag_set(s: &str) -> Option<u8> {
@@ -141,14 +136,17 @@ impl<'a> SpecParser<'_, 'a> {
         }
     }
 
+    /// Whether the next word is no value: the end, an option, or a negation.
+    fn no_value_next(&self) -> bool {
+        self.peek()
+            .is_none_or(|t| (t.is_option() || t.is("!")) && !t.quoted)
+    }
+
     /// Values up to the next option (for verbatim unknown options and sloppy unquoted comments).
     fn values_until_option(&mut self) -> Vec<Token<'a>> {
         let mut v = Vec::new();
-        while let Some(t) = self.peek() {
-            if (t.is_option() || t.is("!")) && !t.quoted {
-                break;
-            }
-            v.push(t.clone());
+        while !self.no_value_next() {
+            v.push(self.toks[self.i].clone());
             self.i += 1;
         }
         v
@@ -271,15 +269,16 @@ impl<'a> SpecParser<'_, 'a> {
         // rate limit of 3/hour, `-m socket` needs a socket), except a protocol's module, which
         // only repeats `-p`.
         for i in 0..self.modules.len() {
-            let m = self.modules[i].name.clone();
+            let m = &self.modules[i];
             let protocol = matches!(
-                &*m,
+                &*m.name,
                 "tcp" | "udp" | "udplite" | "sctp" | "dccp" | "icmp" | "icmp6" | "icmpv6"
             );
-            if !self.modules[i].used && !protocol {
+            if !m.used && !protocol {
+                let name = m.name.clone();
                 self.modules[i].used = true;
                 let span = self.toks.first().map(|t| t.span).unwrap_or(Span::NONE);
-                self.push_other(false, &m, "", Vec::new(), span, Some(i));
+                self.push_other(false, &name, "", Vec::new(), span, Some(i));
             }
         }
     }
@@ -343,24 +342,20 @@ impl<'a> SpecParser<'_, 'a> {
         // The most recently loaded module that knows the option; else the protocol's implicit module.
         // As getopt_long: an option's whole name before an abbreviation of another's. Each
         // module's options were found once, at its `-m`.
-        let known = |o: &Option<extensions::Opts>| o.and_then(|o| extensions::option_in(o, opt));
-        let found = self
-            .modules
-            .iter()
-            .enumerate()
-            .rev()
-            .find_map(|(i, m)| {
-                known(&m.opts)
-                    .filter(|(full, _)| *full == opt)
-                    .map(|f| (i, f))
-            })
-            .or_else(|| {
-                self.modules
-                    .iter()
-                    .enumerate()
-                    .rev()
-                    .find_map(|(i, m)| known(&m.opts).map(|f| (i, f)))
-            });
+        let (mut exact, mut abbreviated) = (None, None);
+        for (i, m) in self.modules.iter().enumerate().rev() {
+            match m.opts.and_then(|o| extensions::option_in(o, opt)) {
+                Some(f) if f.0 == opt => {
+                    exact = Some((i, f));
+                    break;
+                }
+                Some(f) => {
+                    abbreviated.get_or_insert((i, f));
+                }
+                None => {}
+            }
+        }
+        let found = exact.or(abbreviated);
         let resolved = match found {
             Some((i, f)) => {
                 self.modules[i].used = true;
@@ -556,12 +551,7 @@ impl<'a> SpecParser<'_, 'a> {
             }
             return;
         }
-        if arity == Arity::Two
-            || (arity == Arity::Optional
-                && self
-                    .peek()
-                    .is_none_or(|t| (t.is_option() || t.is("!")) && !t.quoted))
-        {
+        if arity == Arity::Two || (arity == Arity::Optional && self.no_value_next()) {
             // Options of two words, and an optional value that is absent: kept verbatim.
             let mut args = Vec::new();
             let mut end = tok.span;
@@ -833,15 +823,17 @@ impl<'a> SpecParser<'_, 'a> {
                 Some((_, a)) => a,
                 None if extensions::is_target(n) => break,
                 // A target iptables does not ship: its options are everything no module claims.
-                None if self.modules.iter().any(|m| module_knows(&m.name, o)) => break,
+                None if self.modules.iter().any(|m| {
+                    m.opts
+                        .is_some_and(|x| extensions::option_in(x, o).is_some())
+                }) =>
+                {
+                    break
+                }
                 None => Arity::Optional,
             };
             self.i += 1;
-            let absent = |p: &Self| {
-                p.peek()
-                    .is_none_or(|x| (x.is_option() || x.is("!")) && !x.quoted)
-            };
-            if arity == Arity::Flag || (arity == Arity::Optional && absent(self)) {
+            if arity == Arity::Flag || (arity == Arity::Optional && self.no_value_next()) {
                 flags.push(o.into());
                 args.push(o.into());
                 end = t.span;
