@@ -397,27 +397,7 @@ pub fn parse(source: Arc<Source>) -> Result<Ruleset, Vec<ParseError>> {
             continue;
         }
         // A prompt with the command that printed the listing says which table it is.
-        if super::script::is_command(
-            t.trim_start_matches(|c: char| !c.is_ascii() || c == '~' || c == ' '),
-        ) || words(t).iter().any(|w| {
-            let w = w.rsplit('/').next().unwrap_or(w);
-            matches!(w, "iptables" | "ip6tables")
-                || w.starts_with("iptables-")
-                || w.starts_with("ip6tables-")
-        }) {
-            let w = words(t);
-            let named = if let Some(i) = w.iter().position(|x| *x == "-t" || *x == "--table") {
-                w.get(i + 1).map(|n| n.to_string())
-            } else {
-                w.iter()
-                    .find(|x| x.starts_with("-t") && x.len() > 2 && !x.starts_with("--"))
-                    .map(|x| x[2..].to_string())
-            };
-            // `iptables -L` without `-t` lists the filter table.
-            let lists = w.iter().any(|x| {
-                *x == "--list" || (x.starts_with('-') && !x.starts_with("--") && x.contains('L'))
-            });
-            let named = named.or_else(|| lists.then(|| "filter".to_string()));
+        if let Some(named) = super::prompt::table_of(t) {
             if let Some(name) = named {
                 if crate::model::table::KNOWN_TABLES.contains(&name.as_str()) {
                     table = name;

@@ -608,10 +608,7 @@ impl State {
                 Ok(c) => (Some(c), t[end..].trim_start()),
                 Err(e) => {
                     if self.fragment && is_shell_noise(t) {
-                        if let Some(named) = super::prompt::table_of(t) {
-                            self.prompt_table =
-                                named.filter(|n| KNOWN_TABLES.contains(&n.as_str()));
-                        }
+                        self.prompt(t);
                         self.skipped.push(l.no);
                     } else {
                         self.err(l.sub(&t[..end]), e);
@@ -652,9 +649,7 @@ impl State {
                 }
             }
             _ if self.fragment => {
-                if let Some(named) = super::prompt::table_of(t) {
-                    self.prompt_table = named.filter(|n| KNOWN_TABLES.contains(&n.as_str()));
-                }
+                self.prompt(t);
                 self.skipped.push(l.no)
             }
             // Before the first table and between tables: a prompt, a command, text around the dump.
@@ -663,6 +658,14 @@ impl State {
                 let shown: String = t.chars().take(60).collect();
                 self.err(l.span(), ParseErrorKind::UnknownLine(shown))
             }
+        }
+    }
+
+    /// A pasted command line that names a table (`iptables -t nat -S | grep …`): the fragment's
+    /// rules after it belong to that table.
+    fn prompt(&mut self, t: &str) {
+        if let Some(named) = super::prompt::table_of(t) {
+            self.prompt_table = named.filter(|n| KNOWN_TABLES.contains(&n.as_str()));
         }
     }
 
