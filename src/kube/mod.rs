@@ -387,13 +387,13 @@ impl Catalog {
         self.rules = rs.rule_count();
         if let Some(nat) = rs.table("nat") {
             self.scan_nat(rs, nat);
-            // A paste may hold a Service's chains without its entry rules (`-L KUBE-SVC-…`, a grep
-            // for one chain). A whole rule set holds every entry rule (a chain none leads to is a
-            // stale leftover there), so only pastes are searched.
-            // A listing's entry rules may not show the port (iptables-nft prints none for some).
             if self.needles.is_none() {
                 self.scan_other_modes(rs, nat);
             }
+            // A paste may hold a Service's chains without its entry rules (`-L KUBE-SVC-…`, a grep
+            // for one chain), and a listing's entry rules may not show the port (iptables-nft
+            // prints none for some). A whole rule set holds every entry rule (a chain none leads
+            // to is a stale leftover there), so only pastes and listings are searched.
             let paste = rs.fragment || rs.format == crate::model::InputFormat::Listing;
             if paste && self.needles.is_none() {
                 self.scan_stray_chains(rs, nat);
@@ -490,12 +490,7 @@ impl Catalog {
             "KUBE-NODEPORT-HOST",
         ] {
             let Some(c) = nat.chain(name) else { continue };
-            let chain: &'static str = match name {
-                "KUBE-PORTALS-CONTAINER" => "KUBE-PORTALS-CONTAINER",
-                "KUBE-PORTALS-HOST" => "KUBE-PORTALS-HOST",
-                "KUBE-NODEPORT-CONTAINER" => "KUBE-NODEPORT-CONTAINER",
-                _ => "KUBE-NODEPORT-HOST",
-            };
+            let chain: &'static str = name;
             for r in rs.rules(c) {
                 let to = match r.target_kind() {
                     Some(TargetKind::Redirect {

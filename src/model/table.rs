@@ -19,6 +19,16 @@ pub fn builtin_chains(table: &str) -> &'static [&'static str] {
     }
 }
 
+/// The table whose built-in chains are exactly `names` (`iptables -S` prints a `-P` line, and a
+/// listing a `(policy …)` header, for each built-in chain of the one table it shows); the first in
+/// the kernel's order when two tables share them (filter before security).
+pub fn with_builtins(names: &std::collections::BTreeSet<&str>) -> Option<&'static str> {
+    KNOWN_TABLES.iter().copied().find(|t| {
+        let b = builtin_chains(t);
+        b.len() == names.len() && b.iter().all(|c| names.contains(c))
+    })
+}
+
 pub fn is_builtin_chain(table: &str, chain: &str) -> bool {
     builtin_chains(table).contains(&chain)
 }

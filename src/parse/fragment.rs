@@ -101,14 +101,6 @@ pub enum Item {
     },
 }
 
-/// The table whose built-in chains are exactly `names` (what `iptables -S` prints `-P` for).
-fn table_of_builtins(names: &std::collections::BTreeSet<&str>) -> Option<&'static str> {
-    crate::model::table::KNOWN_TABLES.iter().copied().find(|t| {
-        let b = crate::model::table::builtin_chains(t);
-        b.len() == names.len() && b.iter().all(|c| names.contains(c))
-    })
-}
-
 pub fn place(rs: &mut Ruleset, items: Vec<Item>) {
     let mut counts = std::collections::BTreeMap::<String, usize>::new();
     let mut created = 0usize;
@@ -125,7 +117,7 @@ pub fn place(rs: &mut Ruleset, items: Vec<Item>) {
             _ => None,
         })
         .collect();
-    let listed = table_of_builtins(&policies);
+    let listed = crate::model::table::with_builtins(&policies);
     let mut named = false;
     let mut declared = Vec::new();
     for item in items {

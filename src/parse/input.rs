@@ -78,7 +78,7 @@ pub fn decode(name: &str, raw: RawInput) -> (Arc<Source>, Vec<ParseError>) {
             Err(why) => return refused(name, why),
         }
     } else {
-        if let Some(why) = not_text(&head[..head.len().min(8192)]) {
+        if let Some(why) = not_text(head) {
             return refused(name, why);
         }
         raw

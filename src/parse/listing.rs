@@ -657,10 +657,9 @@ pub fn parse(source: Arc<Source>) -> Result<Ruleset, Vec<ParseError>> {
         .filter(|(b, _)| b.policy.is_some())
         .map(|(b, _)| b.chain.as_str())
         .collect();
-    let by_builtins = crate::model::table::KNOWN_TABLES.iter().copied().find(|t| {
-        let b = crate::model::table::builtin_chains(t);
-        b.len() == with_policy.len() && b.iter().all(|c| with_policy.contains(c))
-    });
+    let by_builtins = crate::model::table::with_builtins(&with_policy);
+    // raw's two built-in chains are also nat's and mangle's: taken only for a listing with no rule
+    // to say otherwise.
     if let (false, Some(t)) = (
         table_known,
         by_builtins.filter(|t| *t != "raw" || rows.iter().all(|(_, r)| r.is_empty())),
