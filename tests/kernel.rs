@@ -607,6 +607,12 @@ fn hand_written_probabilities_marks_negations_goto_and_return_agree_with_the_ker
             "-A SVC -j MARK --set-xmark 0x1/0x1\n-A SVC -j MASQ\n-A SVC -m mark --mark 0x4000 -p udp -j DNAT --to-destination 10.1.0.1:53\n-A SVC -p udp -j DNAT --to-destination 10.1.0.2:53\n",
         ),
         (
+            "non-contiguous masks and an abbreviated option",
+            "-A SVC -s 10.0.0.11/255.0.255.255 -p udp -j DNAT --to-destination 10.1.0.3:53\n\
+-A SVC -s 10.7.0.10/255.0.255.255 -p udp -j DNAT --to 10.1.0.1:53\n\
+-A SVC -p udp -j DNAT --to-destination 10.1.0.2:53\n",
+        ),
+        (
             "goto then RETURN resumes in the caller's caller",
             "-A SVC -j MASQ\n-A SVC -m statistic --mode random --probability 0.5 -g MASQ\n-A SVC -p udp -j DNAT --to-destination 10.1.0.1:53\n",
         ),
