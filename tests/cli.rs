@@ -348,3 +348,18 @@ fn many_errors_are_cut_to_a_readable_number() {
     assert!(err.contains("(the first 20 are shown)"), "{err}");
     assert!(err.matches("Error:").count() <= 20, "{err}");
 }
+
+#[test]
+fn a_service_whose_ways_in_the_paste_lacks_gets_no_tick() {
+    let out = stdout(&[
+        "svc",
+        "kube-system/kube-dns:dns",
+        "fixtures/real-world/flannel-nat-listing-host-names.txt",
+    ]);
+    assert!(
+        out.contains("? no way into this Service is in the input"),
+        "{out}"
+    );
+    assert!(!out.contains('✓'), "{out}");
+    assert!(out.contains("known only from their own chains"), "{out}");
+}

@@ -35,7 +35,8 @@ pub fn analyse(rs: &Ruleset, query: &str, node_ips: &[IpAddr]) -> (Vec<PortRepor
         cat.resolve(rs, &mut sp);
         ports.push(sp);
     }
-    let mut notes = Vec::new();
+    // What the input does not show of these Services (a paste without their entry rules).
+    let mut notes = std::mem::take(&mut cat.notes);
     let mut nodes: Vec<IpAddr> = node_ips.to_vec();
     if nodes.is_empty() && !cat.node_ips.is_empty() {
         nodes = cat.node_ips.clone();

@@ -269,7 +269,13 @@ pub fn human(all: &[(&Ruleset, Vec<PortReport>)], all_paths: bool) -> String {
             if probs.len() > shown {
                 out += &format!("  … and {} more\n", probs.len() - shown);
             }
-            if probs.is_empty() {
+            if r.probes.is_empty() {
+                // Nothing was traced: no ✓ for a Service whose ways in the input does not show.
+                out += &paint(
+                    WARN,
+                    "? no way into this Service is in the input (no cluster IP, NodePort or other entry rule): nothing to trace\n",
+                );
+            } else if probs.is_empty() {
                 out += &paint(super::style::GOOD, "✓ every way in reaches an endpoint\n");
             }
             out += &probe_table(r);
