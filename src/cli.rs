@@ -90,6 +90,18 @@ pub struct NodeArgs {
     pub node_ips: Vec<IpAddr>,
 }
 
+#[derive(Args, Debug, Clone)]
+pub struct IfaceArgs {
+    /// The interface pods' traffic uses on the node (`cni0`, `cali+`…); read from the rules when
+    /// they show it, otherwise an interface no rule names.
+    #[arg(long, value_name = "IF")]
+    pub pod_iface: Option<String>,
+    /// The node's uplink, where outside clients arrive and the default route leaves; otherwise an
+    /// interface no rule names.
+    #[arg(long, value_name = "IF")]
+    pub uplink: Option<String>,
+}
+
 #[derive(Args, Debug)]
 pub struct SvcArgs {
     /// `ns/name`, `ns/name:port-name`, a cluster `IP:port`, or a `KUBE-SVC-…` chain.
@@ -100,6 +112,8 @@ pub struct SvcArgs {
     pub format: Format,
     #[command(flatten)]
     pub node: NodeArgs,
+    #[command(flatten)]
+    pub ifaces: IfaceArgs,
     /// Show the chain path of every outcome, not only the first.
     #[arg(long)]
     pub all_paths: bool,

@@ -149,11 +149,13 @@ MASQUERADE  all  --  172.17.0.0/16        0.0.0.0/0
     let t = container_to_outside(plain);
     assert!(t.outcomes.iter().any(|o| o.masquerade));
     assert!(t.outcomes.iter().any(|o| !o.masquerade));
-    assert!(t.outcomes.iter().all(|o| o.approximate));
-    assert!(t.outcomes.iter().any(|o| o
-        .doubts
+    // Not a coin flip: each outcome holds under one answer to what the listing hides, at full share.
+    assert!(t.outcomes.iter().all(|o| o.conditions.len() == 1));
+    assert!(t.outcomes.iter().all(|o| o.probability == 1.0));
+    assert!(t
+        .outcomes
         .iter()
-        .any(|d| d.reason.contains("does not show interfaces"))));
+        .all(|o| o.conditions[0].text.contains("does not show interfaces")));
     // The same rule listed with -v is decided.
     let verbose = "\
 $ iptables -t nat -L -n -v

@@ -18,8 +18,29 @@ pub struct PortReport {
     pub notes: Vec<String>,
 }
 
+/// What the caller knows of the node beyond the rules.
+#[derive(Clone, Debug, Default)]
+pub struct NodeFacts {
+    pub node_ips: Vec<IpAddr>,
+    pub pod_iface: Option<String>,
+    pub uplink: Option<String>,
+}
+
 /// Traces every probe of the ports matching `query` in one rule set.
 pub fn analyse(rs: &Ruleset, query: &str, node_ips: &[IpAddr]) -> (Vec<PortReport>, Vec<String>) {
+    analyse_with(
+        rs,
+        query,
+        &NodeFacts {
+            node_ips: node_ips.to_vec(),
+            ..NodeFacts::default()
+        },
+    )
+}
+
+/// [`analyse`], with the interfaces the caller names.
+pub fn analyse_with(rs: &Ruleset, query: &str, node: &NodeFacts) -> (Vec<PortReport>, Vec<String>) {
+    let node_ips = &node.node_ips;
     let mut cat = Catalog::for_query(rs, query);
     let mut hits = cat.find(query);
     if hits.is_empty() {
@@ -61,13 +82,36 @@ pub fn analyse(rs: &Ruleset, query: &str, node_ips: &[IpAddr]) -> (Vec<PortRepor
             n
         }
     };
+    cat.find_cluster_cidrs(rs);
     if cat.cluster_cidrs.is_empty() {
         notes.push(
-            "cluster CIDR not found in the rules (no `! -s <CIDR>` masquerade rule): pod clients are not shown separately"
+            "cluster CIDR not found in the rules (no `! -s <CIDR>` masquerade rule): the pod client is taken from the endpoints' network"
                 .into(),
         );
     }
+    let (pod, uplink) =
+        crate::kube::ifaces::choose(rs, node.pod_iface.as_deref(), node.uplink.as_deref());
+    for (who, c) in [("pods", &pod), ("outside clients", &uplink)] {
+        if c.why != "given" {
+            notes.push(format!(
+                "{who} are taken to use interface `{}`: {}",
+                c.name, c.why
+            ));
+        }
+    }
+    let clients = probe::Clients {
+        pod_iface: pod.name.clone(),
+        uplink: uplink.name.clone(),
+    };
     let mut eng = Engine::new(rs, &nodes);
+    // Packets to the pod network leave by the pod interface, anything else by the uplink.
+    eng.set_routes(
+        cat.cluster_cidrs
+            .iter()
+            .map(|n| (*n, pod.name.clone()))
+            .collect(),
+        Some(uplink.name.clone()),
+    );
     for sp in &ports {
         for ep in sp.endpoints.iter().chain(sp.local_endpoints.iter()) {
             eng.learn_affinity(&ep.chain, sp.affinity_seconds);
@@ -76,10 +120,11 @@ pub fn analyse(rs: &Ruleset, query: &str, node_ips: &[IpAddr]) -> (Vec<PortRepor
     let reports = ports
         .into_iter()
         .map(|sp| {
-            let probes = probe::plan(rs, &cat, &sp, node_ip)
+            let probes = probe::plan(rs, &cat, &sp, node_ip, &clients)
                 .into_iter()
                 .map(|p| {
-                    let pkt = Packet::new(p.source, p.address, p.protocol, p.port);
+                    let mut pkt = Packet::new(p.source, p.address, p.protocol, p.port);
+                    pkt.in_iface = p.in_iface.clone();
                     let t = eng.trace(&pkt, p.hook);
                     (p, t)
                 })
@@ -100,7 +145,12 @@ pub fn run(args: &SvcArgs, fmt: FormatChoice) -> super::Result<ExitCode> {
     let mut all: Vec<(&Ruleset, Vec<PortReport>)> = Vec::new();
     let mut suggestions = Vec::new();
     for rs in &sets {
-        let (reports, sugg) = analyse(rs, &args.service, &args.node.node_ips);
+        let node = NodeFacts {
+            node_ips: args.node.node_ips.clone(),
+            pod_iface: args.ifaces.pod_iface.clone(),
+            uplink: args.ifaces.uplink.clone(),
+        };
+        let (reports, sugg) = analyse_with(rs, &args.service, &node);
         input::check_late_errors(rs)?;
         suggestions.extend(sugg);
         if !reports.is_empty() {

@@ -1,8 +1,9 @@
 //! Evaluates a rule's criteria against the packet as it is at that point.
 //!
 //! Each criterion is true, false, or unknown (the engine cannot know: an ipset's contents, an
-//! interface the user did not name, a module it does not model). Unknown is never guessed away: the
-//! rule "may match", and the engine follows both ways and marks the outcomes approximate.
+//! interface the user did not name, a module it does not model). Unknown is never guessed away and
+//! never turned into a probability: it is a [`Fact`] the answer depends on. The engine follows both
+//! worlds, each with the whole share, and labels every outcome with the conditions it took.
 
 use super::state::PacketState;
 use crate::model::criterion::*;
@@ -14,7 +15,25 @@ use std::net::IpAddr;
 pub enum Tri {
     Yes,
     No,
-    Unknown(String),
+    Unknown(Fact),
+}
+
+/// A question about the packet or the node that the input cannot answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fact {
+    /// Same question, same key: a second rule asking it is decided by the first answer.
+    pub key: String,
+    /// The question as a statement: "the packet arrives on `docker0`".
+    pub text: String,
+}
+
+impl Fact {
+    fn ask(key: impl Into<String>, text: impl Into<String>) -> Tri {
+        Tri::Unknown(Fact {
+            key: key.into(),
+            text: text.into(),
+        })
+    }
 }
 
 /// Where in the kernel's path a rule is evaluated; decides which interfaces exist.
@@ -54,10 +73,13 @@ fn addr_kind(ctx: &Ctx, ip: IpAddr, kind: AddrKind) -> Tri {
         AddrKind::Multicast => bool_tri(is_multicast(ip)),
         AddrKind::Broadcast => bool_tri(bcast),
         AddrKind::Unicast => bool_tri(!local && !is_multicast(ip) && !bcast),
-        other => Tri::Unknown(format!(
-            "address type {} depends on the node's routes",
-            other.name()
-        )),
+        other => Fact::ask(
+            format!("addrtype {ip} {}", other.name()),
+            format!(
+                "the node's routes give {ip} address type {} (not in a rule dump)",
+                other.name()
+            ),
+        ),
     }
 }
 
@@ -85,9 +107,22 @@ fn iface(ctx: &Ctx, given: &Option<String>, i: &Iface, dir: &str) -> Tri {
     }
     match given {
         Some(name) => bool_tri(i.matches(name)),
-        None => Tri::Unknown(format!(
-            "the {dir}put interface is not known (give --{dir}-iface)"
-        )),
+        None => {
+            let what = if i.0.ends_with('+') {
+                format!("an interface matching `{}`", i.0)
+            } else {
+                format!("`{}`", i.0)
+            };
+            let verb = if dir == "in" {
+                "arrives on"
+            } else {
+                "leaves by"
+            };
+            Fact::ask(
+                format!("{dir}-iface {}", i.0),
+                format!("the packet {verb} {what}"),
+            )
+        }
     }
 }
 
@@ -150,9 +185,9 @@ pub fn criterion(ctx: &Ctx, p: &PacketState, c: &Criterion) -> Tri {
             }
             unknown.map(Tri::Unknown).unwrap_or(Tri::No)
         }
-        Criterion::AddrTypeLimitIface { .. } => Tri::Unknown(
-            "--limit-iface-in/out limits LOCAL to one interface's addresses, which the dump does not list"
-                .into(),
+        Criterion::AddrTypeLimitIface { dir } => Fact::ask(
+            format!("addrtype limit-iface {dir:?}"),
+            "the address belongs to the interface the packet uses (`--limit-iface-in/out`; the dump lists no addresses)",
         ),
         Criterion::Mark { value, mask } => bool_tri(p.mark & mask == *value),
         // A new connection's conntrack mark starts at 0.
@@ -171,24 +206,45 @@ pub fn criterion(ctx: &Ctx, p: &PacketState, c: &Criterion) -> Tri {
             RecentMode::Rcheck | RecentMode::Update | RecentMode::Remove => Tri::No,
         },
         Criterion::Comment(_) => Tri::Yes,
-        Criterion::Set(m) => Tri::Unknown(format!(
-            "ipset `{}`'s members are not in an iptables dump",
-            m.name
-        )),
-        Criterion::Physdev(_) => Tri::Unknown(
-            "whether the packet crossed a bridge (physdev) is not known".into(),
+        Criterion::Set(m) => Fact::ask(
+            format!("set {} {}", m.name, m.flags),
+            format!(
+                "ipset `{}` holds the packet's {} (members are not in a rule dump)",
+                m.name, m.flags
+            ),
         ),
-        Criterion::Hidden(why) => Tri::Unknown(why.to_string()),
+        Criterion::Physdev(_) => {
+            let spec = spec_of(c);
+            Fact::ask(
+                format!("physdev {spec}"),
+                format!("the packet crossed a bridge port as `{spec}` says"),
+            )
+        }
+        // Per rule: each hides its own fields (decided in `rule`, which knows the line).
+        Criterion::Hidden(why) => Fact::ask(format!("hidden {why}"), why.to_string()),
         Criterion::Other(o) => match &*o.module {
             // nfacct only counts; it always matches.
             "nfacct" => Tri::Yes,
-            module => Tri::Unknown(if o.option.is_empty() {
-                format!("match `-m {module}` is not modelled")
-            } else {
-                format!("match `-m {module} {}` is not modelled", o.option)
-            }),
+            _ => {
+                let spec = spec_of(c);
+                Fact::ask(
+                    spec.clone(),
+                    format!("`{spec}` matches (not decidable from rules)"),
+                )
+            }
         },
     }
+}
+
+/// The criterion in iptables syntax, without its negation: the same test, however negated.
+fn spec_of(c: &Criterion) -> String {
+    let m = Match {
+        negated: false,
+        continues: false,
+        criterion: c.clone(),
+        span: crate::model::Span::NONE,
+    };
+    crate::model::print::criterion(&m, None)
 }
 
 /// How a rule matches: not at all, surely, with a probability, or unknowably.
@@ -197,26 +253,71 @@ pub enum RuleMatch {
     No,
     /// Matches with this probability (1.0 when no statistic criterion).
     Yes(f64),
-    /// Some criterion cannot be decided; the rest match with this probability.
-    Maybe(f64, String),
+    /// Whether it matches depends on this fact (the first undecided one); the engine follows both
+    /// answers and evaluates the rule again in each.
+    Maybe(Fact),
 }
 
-pub fn rule(ctx: &Ctx, p: &PacketState, r: &Rule) -> RuleMatch {
+/// What a branch already took as given: fact key → whether it holds.
+pub trait Given {
+    fn given(&self, key: &str) -> Option<bool>;
+    /// An interface the branch took the packet to use, by name (`in`/`out`), if a concrete one.
+    fn iface(&self, dir: &str) -> Option<&str>;
+}
+
+/// Decides a fact from what the branch took as given: the same question, or an interface named
+/// outright (`-i docker0` held, so `-i cni0` does not).
+fn decide(g: &dyn Given, c: &Criterion, fact: &Fact) -> Option<bool> {
+    if let Some(v) = g.given(&fact.key) {
+        return Some(v);
+    }
+    let (dir, i) = match c {
+        Criterion::InIface(i) => ("in", i),
+        Criterion::OutIface(i) => ("out", i),
+        _ => return None,
+    };
+    g.iface(dir).map(|name| i.matches(name))
+}
+
+pub fn rule(ctx: &Ctx, p: &PacketState, g: &dyn Given, r: &Rule) -> RuleMatch {
     if r.invalid {
-        return RuleMatch::Maybe(1.0, "the rule could not be parsed".into());
+        if let Some(v) = g.given(&format!("invalid {}", r.line)) {
+            return if v {
+                RuleMatch::Yes(1.0)
+            } else {
+                RuleMatch::No
+            };
+        }
+        return RuleMatch::Maybe(Fact {
+            key: format!("invalid {}", r.line),
+            text: format!(
+                "the rule at line {} (which could not be read) matches",
+                r.line
+            ),
+        });
     }
     let mut prob = 1.0;
-    let mut unknown: Option<String> = None;
+    let mut unknown: Option<Fact> = None;
     for m in r.matches.iter() {
         if let Criterion::Statistic(s) = &m.criterion {
             let q = s.probability();
             prob *= if m.negated { 1.0 - q } else { q };
             continue;
         }
-        match criterion(ctx, p, &m.criterion) {
+        let mut t = criterion(ctx, p, &m.criterion);
+        if let Tri::Unknown(f) = &mut t {
+            if matches!(m.criterion, Criterion::Hidden(_)) {
+                // Each hidden field is its own question.
+                f.key = format!("{} at line {}", f.key, r.line);
+            }
+            if let Some(v) = decide(g, &m.criterion, f) {
+                t = bool_tri(v);
+            }
+        }
+        match t {
             Tri::Yes if m.negated => return RuleMatch::No,
             Tri::No if !m.negated => return RuleMatch::No,
-            Tri::Unknown(why) => unknown = unknown.or(Some(why)),
+            Tri::Unknown(f) => unknown = unknown.or(Some(f)),
             _ => {}
         }
     }
@@ -224,7 +325,7 @@ pub fn rule(ctx: &Ctx, p: &PacketState, r: &Rule) -> RuleMatch {
         return RuleMatch::No;
     }
     match unknown {
-        Some(why) => RuleMatch::Maybe(prob, why),
+        Some(f) => RuleMatch::Maybe(f),
         None => RuleMatch::Yes(prob),
     }
 }

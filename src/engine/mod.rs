@@ -58,6 +58,10 @@ pub struct Engine<'a> {
     tails: FxHashMap<(String, String), Vec<Rule>>,
     pub notes: Vec<String>,
     affinity: FxHashMap<String, Option<u32>>,
+    /// Networks reached through a named interface (the pod network through the pod interface).
+    routes: Vec<(IpNet, String)>,
+    /// The interface of the default route, when known.
+    uplink: Option<String>,
 }
 
 const HOOK_TABLES: &[(&str, &str)] = &[
@@ -84,6 +88,8 @@ impl<'a> Engine<'a> {
             tails: FxHashMap::default(),
             notes: Vec::new(),
             affinity: FxHashMap::default(),
+            routes: Vec::new(),
+            uplink: None,
         };
         eng.assume_standard_rules();
         eng
@@ -256,12 +262,47 @@ impl<'a> Engine<'a> {
         self.local.iter().any(|n| n.contains(&ip))
     }
 
+    /// Tells the engine the node's routes: `routes` (network → interface) and the default route's
+    /// interface. With them a packet leaves by the interface the kernel would route it to, so
+    /// `-o` rules decide; without them `-o` is a condition of the answer.
+    pub fn set_routes(&mut self, routes: Vec<(IpNet, String)>, uplink: Option<String>) {
+        self.routes = routes;
+        self.uplink = uplink;
+    }
+
+    /// The interface a packet to `dst` leaves by, if the routes say.
+    pub fn route(&self, dst: IpAddr) -> Option<String> {
+        if self.is_local(dst) {
+            return Some("lo".into());
+        }
+        self.routes
+            .iter()
+            .filter(|(n, _)| n.contains(&dst))
+            .max_by_key(|(n, _)| n.prefix_len())
+            .map(|(_, i)| i.clone())
+            .or_else(|| self.uplink.clone())
+    }
+
+    fn reroute(&self, branches: &mut [Branch], fixed: bool) {
+        if fixed {
+            return;
+        }
+        for b in branches {
+            b.pkt.out_iface = self.route(b.pkt.dst);
+        }
+    }
+
     /// Traces the first packet of a new connection.
     pub fn trace(&self, pkt: &Packet, entry: Entry) -> Trace {
         let state = PacketState::new(pkt);
         let mut steps = 0u64;
         let mut live = vec![Branch::new(state)];
         let mut done: Vec<Branch> = Vec::new();
+        // An out interface the caller names holds throughout; otherwise the routes decide it.
+        let fixed_out = pkt.out_iface.is_some();
+        if entry == Entry::Output {
+            self.reroute(&mut live, fixed_out);
+        }
         let first = match entry {
             Entry::Prerouting => "PREROUTING",
             Entry::Output => "OUTPUT",
@@ -276,8 +317,9 @@ impl<'a> Engine<'a> {
         };
         live = self.run_tables(live, &mut done, tables_first, first, first_hook, &mut steps);
         // Routing decision, per branch: after DNAT, a node address is local.
-        let (local, forward): (Vec<Branch>, Vec<Branch>) =
+        let (local, mut forward): (Vec<Branch>, Vec<Branch>) =
             live.into_iter().partition(|b| self.is_local(b.pkt.dst));
+        self.reroute(&mut forward, fixed_out);
         match entry {
             Entry::Prerouting => {
                 let mut input = local;
@@ -314,6 +356,7 @@ impl<'a> Engine<'a> {
             Entry::Output => {
                 let mut all = local;
                 all.extend(forward);
+                self.reroute(&mut all, fixed_out);
                 let post = self.run_tables(
                     all,
                     &mut done,

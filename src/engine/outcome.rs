@@ -30,6 +30,51 @@ pub struct Outcome {
     /// `local` when delivered to the node itself, `forward` when routed on.
     pub delivery: &'static str,
     pub doubts: Vec<Doubt>,
+    /// What the input cannot decide and this outcome depends on. `probability` is the outcome's
+    /// share in the worlds where every condition holds as stated; empty: in every world.
+    pub conditions: Vec<Condition>,
+}
+
+impl Outcome {
+    fn same_kind(&self, o: &Outcome) -> bool {
+        self.dnat == o.dnat
+            && self.masquerade == o.masquerade
+            && self.verdict == o.verdict
+            && self.verdict_rule == o.verdict_rule
+            && self.endpoint_chain == o.endpoint_chain
+            && self.unknown_chain == o.unknown_chain
+            && self.approximate == o.approximate
+            && self.delivery == o.delivery
+    }
+
+    fn same_conds(&self, o: &Outcome) -> bool {
+        self.conditions.len() == o.conditions.len()
+            && self
+                .conditions
+                .iter()
+                .zip(&o.conditions)
+                .all(|(a, b)| a.fact == b.fact && a.holds == b.holds)
+    }
+
+    /// The one condition that `self` and `o` answer differently, all others being the same.
+    fn differs_in_one(&self, o: &Outcome) -> Option<usize> {
+        if self.conditions.len() != o.conditions.len() {
+            return None;
+        }
+        let mut at = None;
+        for (i, (a, b)) in self.conditions.iter().zip(&o.conditions).enumerate() {
+            if a.fact != b.fact {
+                return None;
+            }
+            if a.holds != b.holds {
+                if at.is_some() {
+                    return None;
+                }
+                at = Some(i);
+            }
+        }
+        at
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -54,6 +99,80 @@ pub struct Trace {
 impl Trace {
     pub fn approximate(&self) -> bool {
         self.outcomes.iter().any(|o| o.approximate)
+    }
+
+    /// The questions the outcomes depend on, each once.
+    pub fn facts(&self) -> Vec<&str> {
+        let mut f: Vec<&str> = self
+            .outcomes
+            .iter()
+            .flat_map(|o| o.conditions.iter().map(|c| c.fact.as_str()))
+            .collect();
+        f.sort_unstable();
+        f.dedup();
+        f
+    }
+
+    /// For every answer to the questions (up to `2^limit` of them): the total share of the
+    /// outcomes that hold there. Each is 1 when the trace is whole; `None` past the limit.
+    pub fn world_totals(&self, limit: usize) -> Option<Vec<f64>> {
+        let facts = self.facts();
+        if facts.len() > limit {
+            return None;
+        }
+        let totals = (0u64..1 << facts.len())
+            .map(|world| {
+                self.outcomes
+                    .iter()
+                    .filter(|o| {
+                        o.conditions.iter().all(|c| {
+                            let i = facts.binary_search(&c.fact.as_str()).unwrap();
+                            (world >> i & 1 == 1) == c.holds
+                        })
+                    })
+                    .map(|o| o.probability)
+                    .sum()
+            })
+            .collect();
+        Some(totals)
+    }
+}
+
+/// Outcomes that are the same in both answers to one question, with the same share, do not
+/// depend on it: one outcome without that condition.
+fn unite(outcomes: &mut Vec<Outcome>) {
+    let mut changed = true;
+    while changed {
+        changed = false;
+        'outer: for i in 0..outcomes.len() {
+            for j in i + 1..outcomes.len() {
+                let (a, b) = (&outcomes[i], &outcomes[j]);
+                if !a.same_kind(b) || !super::walk::same_share(a.probability, b.probability) {
+                    continue;
+                }
+                let Some(k) = a.differs_in_one(b) else {
+                    continue;
+                };
+                let b = outcomes.swap_remove(j);
+                let a = &mut outcomes[i];
+                a.conditions.remove(k);
+                for d in b.doubts {
+                    if !a.doubts.iter().any(|y| y.reason == d.reason) {
+                        a.doubts.push(d);
+                    }
+                }
+                // Two outcomes that now ask the same questions in the same world add up.
+                if let Some(m) = outcomes.iter().enumerate().position(|(x, o)| {
+                    x != i && o.same_kind(&outcomes[i]) && o.same_conds(&outcomes[i])
+                }) {
+                    let o = outcomes.swap_remove(m);
+                    let i = if i == outcomes.len() { m } else { i };
+                    outcomes[i].probability += o.probability;
+                }
+                changed = true;
+                break 'outer;
+            }
+        }
     }
 }
 
@@ -87,17 +206,12 @@ pub(super) fn collect(eng: &Engine, pkt: &Packet, entry: Entry, done: Vec<Branch
                 "forward"
             },
             doubts: b.doubts,
+            conditions: b.conds,
         };
-        match outcomes.iter_mut().find(|x| {
-            x.dnat == o.dnat
-                && x.masquerade == o.masquerade
-                && x.verdict == o.verdict
-                && x.verdict_rule == o.verdict_rule
-                && x.endpoint_chain == o.endpoint_chain
-                && x.unknown_chain == o.unknown_chain
-                && x.approximate == o.approximate
-                && x.delivery == o.delivery
-        }) {
+        match outcomes
+            .iter_mut()
+            .find(|x| x.same_kind(&o) && x.same_conds(&o))
+        {
             Some(x) => {
                 x.probability += o.probability;
                 for d in o.doubts {
@@ -109,6 +223,7 @@ pub(super) fn collect(eng: &Engine, pkt: &Packet, entry: Entry, done: Vec<Branch
             None => outcomes.push(o),
         }
     }
+    unite(&mut outcomes);
     let mut notes: Vec<String> = eng.rs.notes.iter().map(|n| n.message.clone()).collect();
     notes.extend(eng.notes.iter().cloned());
     Trace {

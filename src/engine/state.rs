@@ -79,6 +79,28 @@ pub struct Step {
     pub assumed: bool,
 }
 
+/// Something the input cannot decide (an interface not given, an ipset's members, a rate limit, a
+/// rule a paste could not show) and that an outcome depends on. An outcome's share holds in every
+/// world where all its conditions hold; it is never multiplied by a guess.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+pub struct Condition {
+    /// Stable identity of the question; outcomes asking the same question share it.
+    pub fact: String,
+    /// The question as a statement: "the packet arrives on `docker0`".
+    pub text: String,
+    /// Whether this outcome is the one where the statement is true.
+    pub holds: bool,
+    /// The first rule that asked.
+    pub rule: RuleRef,
+}
+
+impl Condition {
+    /// "if the packet arrives on `docker0`" / "unless the packet arrives on `docker0`".
+    pub fn phrase(&self) -> String {
+        format!("{} {}", if self.holds { "if" } else { "unless" }, self.text)
+    }
+}
+
 /// Why an outcome is approximate: which rule the engine could not decide, and why.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 pub struct Doubt {
@@ -133,6 +155,25 @@ pub struct Branch {
     pub dnat_chain: Option<String>,
     pub affinity: Option<Affinity>,
     pub delivered_locally: bool,
+    /// What this branch took as given, sorted by fact; its weight is its share in those worlds.
+    pub conds: Vec<Condition>,
+}
+
+impl super::matcher::Given for Branch {
+    fn given(&self, key: &str) -> Option<bool> {
+        self.conds.iter().find(|c| c.fact == key).map(|c| c.holds)
+    }
+    fn iface(&self, dir: &str) -> Option<&str> {
+        let prefix = if dir == "in" {
+            "in-iface "
+        } else {
+            "out-iface "
+        };
+        self.conds.iter().find_map(|c| {
+            let name = c.fact.strip_prefix(prefix)?;
+            (c.holds && !name.ends_with('+')).then_some(name)
+        })
+    }
 }
 
 impl Branch {
@@ -151,7 +192,46 @@ impl Branch {
             dnat_chain: None,
             affinity: None,
             delivered_locally: false,
+            conds: Vec::new(),
         }
+    }
+
+    /// Takes `fact` as given (true or false) from here on.
+    pub fn assume(&mut self, c: Condition) {
+        let at = self.conds.partition_point(|x| x.fact < c.fact);
+        self.conds.insert(at, c);
+    }
+
+    /// Whether the conditions are the same questions with the same answers.
+    pub fn same_conds(&self, o: &Branch) -> bool {
+        self.conds.len() == o.conds.len()
+            && self
+                .conds
+                .iter()
+                .zip(&o.conds)
+                .all(|(a, b)| a.fact == b.fact && a.holds == b.holds)
+    }
+
+    /// The one question on which `self` and `o` answer differently, when every other answer is
+    /// the same: two such branches with the same future and share are one branch that does not
+    /// depend on that question.
+    pub fn differs_in_one(&self, o: &Branch) -> Option<usize> {
+        if self.conds.len() != o.conds.len() {
+            return None;
+        }
+        let mut at = None;
+        for (i, (a, b)) in self.conds.iter().zip(&o.conds).enumerate() {
+            if a.fact != b.fact {
+                return None;
+            }
+            if a.holds != b.holds {
+                if at.is_some() {
+                    return None;
+                }
+                at = Some(i);
+            }
+        }
+        at
     }
 
     /// Two branches that will behave the same from here on (their histories may differ).
@@ -165,6 +245,7 @@ impl Branch {
             && self.masquerade_rule == o.masquerade_rule
             && self.affinity == o.affinity
             && self.doubts.is_empty() == o.doubts.is_empty()
+            && self.same_conds(o)
     }
 
     /// Folds `o` into `self`: the weights add, doubts join, and the heavier branch's path is kept.

@@ -77,6 +77,51 @@ fn jump_cycle(frames: &[Frame], next: ChainSrc) -> Option<Vec<ChainSrc>> {
     Some(cycle)
 }
 
+/// Branches at the same point with the same future and share, whose conditions differ only in
+/// the answer to one question, do not depend on it: they become one branch without it. (Docker's
+/// `-i docker0 … -j ACCEPT` that a pod's packet may or may not meet, then the same path for both.)
+fn unite_worlds(group: &mut Vec<(Branch, Vec<Frame>)>) {
+    if group.len() < 2 || group.iter().all(|(b, _)| b.conds.is_empty()) {
+        return;
+    }
+    let mut changed = true;
+    while changed {
+        changed = false;
+        'outer: for i in 0..group.len() {
+            for j in i + 1..group.len() {
+                let (a, b) = (&group[i], &group[j]);
+                if a.1 != b.1 || !same_share(a.0.weight, b.0.weight) {
+                    continue;
+                }
+                let Some(k) = a.0.differs_in_one(&b.0) else {
+                    continue;
+                };
+                let mut a2 = a.0.clone();
+                a2.conds.remove(k);
+                let mut b2 = b.0.clone();
+                b2.conds.remove(k);
+                if !a2.same_future(&b2) {
+                    continue;
+                }
+                for d in b2.doubts {
+                    if !a2.doubts.iter().any(|x| x.reason == d.reason) {
+                        a2.doubts.push(d);
+                    }
+                }
+                group[i].0 = a2;
+                group.swap_remove(j);
+                changed = true;
+                break 'outer;
+            }
+        }
+    }
+}
+
+/// Shares are products of the kernel's dyadic probabilities; equal ones agree to rounding.
+pub(crate) fn same_share(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-12 * a.abs().max(b.abs()).max(1e-300)
+}
+
 /// Harmless targets: they log, count or tweak headers, and the packet goes on unchanged for routing.
 pub(crate) fn harmless(name: &str) -> bool {
     matches!(
@@ -185,6 +230,7 @@ impl Walk<'_, '_> {
                         None => merged.push((b, f)),
                     }
                 }
+                unite_worlds(&mut merged);
                 merged
             };
             let group = self.skip_misses(group);
@@ -258,7 +304,7 @@ impl Walk<'_, '_> {
             if steps + group.len() as u64 > MAX_STEPS
                 || group
                     .iter()
-                    .any(|(b, _)| !matches!(matcher::rule(&ctx, &b.pkt, rule), RuleMatch::No))
+                    .any(|(b, _)| !matches!(matcher::rule(&ctx, &b.pkt, b, rule), RuleMatch::No))
             {
                 break;
             }
@@ -358,22 +404,37 @@ impl Walk<'_, '_> {
         let Some(rule) = rule else {
             return vec![self.ret(b, frames)];
         };
-        let (p, doubt) = match matcher::rule(&self.ctx(), &b.pkt, rule) {
+        let p = match matcher::rule(&self.ctx(), &b.pkt, &b, rule) {
             RuleMatch::No => {
                 frames.last_mut().unwrap().idx += 1;
                 return vec![Next::Continue(b, frames)];
             }
-            RuleMatch::Yes(p) => (p, None),
-            // Undecidable: follow both ways, half each, and say so.
-            RuleMatch::Maybe(p, why) => (p * 0.5, Some(why)),
+            RuleMatch::Yes(p) => p,
+            // Undecidable: two worlds, each with the whole share, and the rule evaluated again in
+            // each (the next undecided criterion, if any, forks again).
+            RuleMatch::Maybe(fact) => {
+                let rref = self.rref(top.src, rule.line);
+                let mut yes = b.clone();
+                yes.assume(Condition {
+                    fact: fact.key.clone(),
+                    text: fact.text.clone(),
+                    holds: true,
+                    rule: rref.clone(),
+                });
+                b.assume(Condition {
+                    fact: fact.key,
+                    text: fact.text,
+                    holds: false,
+                    rule: rref,
+                });
+                // Both leave this rule before they can meet again (meeting here, they would be
+                // united back into the undecided branch).
+                let mut out = self.advance(yes, frames.clone());
+                out.extend(self.advance(b, frames));
+                return out;
+            }
         };
         let mut out = Vec::with_capacity(2);
-        if let Some(why) = &doubt {
-            b.doubts.push(Doubt {
-                rule: self.rref(top.src, rule.line),
-                reason: why.clone(),
-            });
-        }
         let stat = rule.statistic().is_some();
         if p < 1.0 {
             let mut not_taken = b.clone();
@@ -385,7 +446,7 @@ impl Walk<'_, '_> {
             }
             b.weight *= p;
         }
-        let shown_p = (stat || doubt.is_some()).then_some(p);
+        let shown_p = stat.then_some(p);
         out.push(self.apply(b, frames, rule, shown_p));
         out
     }

@@ -6,6 +6,7 @@
 
 pub mod comment;
 pub mod facts;
+pub mod ifaces;
 pub mod probe;
 pub mod service;
 
@@ -803,6 +804,29 @@ impl Catalog {
         self.cluster_cidrs.extend(cidrs);
         self.cluster_cidrs.sort();
         self.cluster_cidrs.dedup();
+    }
+
+    /// The cluster CIDR as the node's rules show it, for a Service whose own chains do not (one
+    /// without endpoints has no KUBE-SVC- chain to carry it): kube-proxy writes the same
+    /// `! -s <CIDR> -j KUBE-MARK-MASQ` first in every Service chain, so the first few tell.
+    pub fn find_cluster_cidrs(&mut self, rs: &Ruleset) {
+        if !self.cluster_cidrs.is_empty() {
+            return;
+        }
+        let Some(nat) = rs.table("nat") else { return };
+        let chains = nat
+            .chains
+            .iter()
+            .filter(|c| c.name.starts_with("KUBE-SVC-"))
+            .take(500);
+        for c in chains {
+            if let Some(r) = rs.rules(c).next() {
+                if let Some(EntryRule::ClusterCidr(net)) = read_services_rule(r) {
+                    self.cluster_cidrs.push(net);
+                    return;
+                }
+            }
+        }
     }
 
     /// Names a port's chains after its key: the chains of its hash that exist, or the chain that

@@ -42,6 +42,27 @@ pub struct Probe {
     pub hook: Hook,
     /// What makes this source special, e.g. "in source range 203.0.113.0/25".
     pub detail: Option<String>,
+    /// The interface the packet arrives on (none for the node's own traffic).
+    pub in_iface: Option<String>,
+}
+
+/// The interfaces clients use (see [`super::ifaces`]).
+#[derive(Clone, Debug)]
+pub struct Clients {
+    pub pod_iface: String,
+    pub uplink: String,
+}
+
+/// The smallest network holding every endpoint address (at most a /24's worth narrower than
+/// /16 is never taken: a pod network is at least that wide), for a pod client when the rules do
+/// not show the cluster CIDR.
+pub fn endpoint_network(eps: &[IpAddr]) -> Option<IpNet> {
+    let first = *eps.first()?;
+    let max = if first.is_ipv6() { 64 } else { 16 };
+    (0..=max).rev().find_map(|len| {
+        let net = IpNet::new(first, len).ok()?.trunc();
+        eps.iter().all(|e| net.contains(e)).then_some(net)
+    })
 }
 
 /// Addresses from the documentation ranges: no real cluster uses them, so they stand for "anyone".
@@ -119,14 +140,8 @@ fn host_in(net: IpNet, avoid: &[IpAddr]) -> IpAddr {
         .unwrap_or(net.addr())
 }
 
-pub fn plan(rs: &Ruleset, cat: &Catalog, sp: &ServicePort, node_ip: IpAddr) -> Vec<Probe> {
-    let v6 = sp
-        .entries
-        .iter()
-        .filter_map(|e| e.address)
-        .any(|a| a.is_ipv6());
-    let endpoint_ips: Vec<IpAddr> = sp
-        .endpoints
+pub fn endpoint_ips(sp: &ServicePort) -> Vec<IpAddr> {
+    sp.endpoints
         .iter()
         .filter_map(|e| e.address.as_deref())
         .filter_map(|a| {
@@ -134,13 +149,32 @@ pub fn plan(rs: &Ruleset, cat: &Catalog, sp: &ServicePort, node_ip: IpAddr) -> V
             let host = a.rsplit_once([']', ':']).map(|(h, _)| h).unwrap_or(a);
             host.trim_end_matches(']').parse().ok()
         })
-        .collect();
-    let cidrs: Vec<IpNet> = cat
+        .collect()
+}
+
+pub fn plan(
+    rs: &Ruleset,
+    cat: &Catalog,
+    sp: &ServicePort,
+    node_ip: IpAddr,
+    clients: &Clients,
+) -> Vec<Probe> {
+    let v6 = sp
+        .entries
+        .iter()
+        .filter_map(|e| e.address)
+        .any(|a| a.is_ipv6());
+    let endpoint_ips = endpoint_ips(sp);
+    let mut cidrs: Vec<IpNet> = cat
         .cluster_cidrs
         .iter()
         .copied()
         .filter(|n| n.addr().is_ipv6() == v6)
         .collect();
+    if cidrs.is_empty() {
+        // The pod row stays: a pod from the endpoints' network (the caller says so in a note).
+        cidrs.extend(endpoint_network(&endpoint_ips));
+    }
     let mut avoid = source_nets(rs, sp);
     avoid.extend(cidrs.iter().copied());
     avoid.extend(endpoint_ips.iter().map(|i| IpNet::from(*i)));
@@ -176,6 +210,11 @@ pub fn plan(rs: &Ruleset, cat: &Catalog, sp: &ServicePort, node_ip: IpAddr) -> V
             source,
             hook,
             detail,
+            in_iface: match from {
+                From::Pod | From::Hairpin => Some(clients.pod_iface.clone()),
+                From::External => Some(clients.uplink.clone()),
+                From::Node => None,
+            },
         };
         if let Some(pod) = pod {
             probes.push(mk(From::Pod, pod, Hook::Prerouting, None));

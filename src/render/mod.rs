@@ -1,5 +1,6 @@
 //! Output: human tables, JSON, and the shared pieces both use.
 
+pub mod conditions;
 pub mod dot;
 pub mod lint;
 pub mod ls;

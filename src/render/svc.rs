@@ -68,10 +68,19 @@ fn masq_cell(o: &Outcome) -> String {
     }
 }
 
-fn signature(t: &Trace) -> Vec<(Option<String>, String, Verdict)> {
+type Signature = Vec<(Option<String>, String, Verdict, Vec<(String, bool)>)>;
+
+fn signature(t: &Trace) -> Signature {
     t.outcomes
         .iter()
-        .map(|o| (o.dnat.clone(), exact(o.probability), o.verdict))
+        .map(|o| {
+            let c = o
+                .conditions
+                .iter()
+                .map(|c| (c.fact.clone(), c.holds))
+                .collect();
+            (o.dnat.clone(), exact(o.probability), o.verdict, c)
+        })
         .collect()
 }
 
@@ -109,15 +118,18 @@ fn problems(r: &PortReport) -> Vec<(bool, String)> {
                 } else {
                     ""
                 };
+                let fate = if o.verdict == Verdict::Drop {
+                    "dropped"
+                } else {
+                    "rejected"
+                };
+                // A drop that depends on what the input cannot show is a warning that says on
+                // what, never a certain loss.
+                let when = when(o);
                 v.push((
-                    true,
+                    when.is_empty(),
                     format!(
-                        "{name}: {who} is {}: {} {} by {by}{why}",
-                        if o.verdict == Verdict::Drop {
-                            "dropped"
-                        } else {
-                            "rejected"
-                        },
+                        "{name}: {who} is {fate}{when}: {} {} by {by}{why}",
                         share(o.probability),
                         o.verdict.name(),
                     ),
@@ -127,7 +139,7 @@ fn problems(r: &PortReport) -> Vec<(bool, String)> {
         let nowhere: f64 = t
             .outcomes
             .iter()
-            .filter(|o| o.dnat.is_none() && o.verdict == Verdict::Accept)
+            .filter(|o| o.dnat.is_none() && o.verdict == Verdict::Accept && o.conditions.is_empty())
             .map(|o| o.probability)
             .sum();
         if nowhere > 1e-12 {
@@ -153,6 +165,23 @@ fn problems(r: &PortReport) -> Vec<(bool, String)> {
                 ),
             ));
         }
+        for o in t.outcomes.iter().filter(|o| {
+            o.dnat.is_none() && o.verdict == Verdict::Accept && !o.conditions.is_empty()
+        }) {
+            let fate = if o.delivery == "local" {
+                "is delivered to the node itself"
+            } else {
+                "is forwarded unchanged"
+            };
+            v.push((
+                false,
+                format!(
+                    "{name}: {who} reaches no endpoint{}: {} {fate}",
+                    when(o),
+                    share(o.probability)
+                ),
+            ));
+        }
         for o in &t.outcomes {
             doubts.extend(o.doubts.iter().map(|d| {
                 (
@@ -168,6 +197,15 @@ fn problems(r: &PortReport) -> Vec<(bool, String)> {
     v.retain(|x| seen.insert(x.1.clone()));
     v.sort_by_key(|x| !x.0);
     v
+}
+
+/// ` if the packet arrives on `docker0` and unless …`; empty for an outcome without conditions.
+fn when(o: &Outcome) -> String {
+    if o.conditions.is_empty() {
+        return String::new();
+    }
+    let p: Vec<String> = o.conditions.iter().map(|c| c.phrase()).collect();
+    format!(" {}", p.join(" and "))
 }
 
 /// One line per kind of doubt: three endpoint chains missing from a paste are one finding, not three.
@@ -372,8 +410,20 @@ fn probe_table(r: &PortReport) -> String {
         .iter()
         .flat_map(|(_, t)| t.outcomes.iter())
         .any(|o| exact(o.probability).len() > 6);
+    let legend = super::conditions::Legend::of(r.probes.iter().flat_map(|(_, t)| &t.outcomes));
+    if !legend.is_empty() {
+        t.set_header(vec![
+            "entry",
+            "from",
+            "reaches",
+            "share",
+            "exact",
+            "masquerade",
+            "depends on",
+        ]);
+    }
     let mut last_entry = String::new();
-    let mut first_sig: Option<Vec<(Option<String>, String, Verdict)>> = None;
+    let mut first_sig: Option<Signature> = None;
     for (p, trace) in &r.probes {
         let entry = entry_label(p);
         let new_entry = entry != last_entry;
@@ -386,22 +436,28 @@ fn probe_table(r: &PortReport) -> String {
         let uniform = masq.windows(2).all(|w| w[0] == w[1]);
         let same = first_sig.as_ref() == Some(&sig) && trace.outcomes.len() > 1 && uniform;
         let mut first_row = true;
-        let row = |reaches: String, sh: String, ex: String, m: String, first: &mut bool| {
-            let e = if new_entry && *first {
-                entry.clone()
-            } else {
-                String::new()
+        let row =
+            |reaches: String, sh: String, ex: String, m: String, cond: String, first: &mut bool| {
+                let e = if new_entry && *first {
+                    entry.clone()
+                } else {
+                    String::new()
+                };
+                let f = if *first { from_label(p) } else { String::new() };
+                *first = false;
+                let mut v = vec![e, f, reaches, sh, ex, m];
+                if !legend.is_empty() {
+                    v.push(cond);
+                }
+                v
             };
-            let f = if *first { from_label(p) } else { String::new() };
-            *first = false;
-            vec![e, f, reaches, sh, ex, m]
-        };
         if same {
             let r = row(
                 format!("same {} endpoints", trace.outcomes.len()),
                 String::new(),
                 String::new(),
                 masq[0].clone(),
+                legend.cell(&trace.outcomes[0]),
                 &mut first_row,
             );
             t.add_row(r);
@@ -417,6 +473,7 @@ fn probe_table(r: &PortReport) -> String {
                     sh,
                     exact(o.probability),
                     m,
+                    legend.cell(o),
                     &mut first_row,
                 );
                 t.add_row(r);
@@ -431,7 +488,17 @@ fn probe_table(r: &PortReport) -> String {
             c.set_constraint(comfy_table::ColumnConstraint::Hidden);
         }
     }
-    finish(&t)
+    let mut out = finish(&t);
+    if !legend.is_empty() {
+        out += &paint(
+            WARN,
+            "the input cannot decide these; each share holds where its conditions do:\n",
+        );
+        for l in legend.lines() {
+            out += &paint(WARN, format!("  {l}\n"));
+        }
+    }
+    out
 }
 
 fn paths(r: &PortReport, all: bool) -> String {

@@ -69,15 +69,20 @@ pub fn human(t: &Trace) -> String {
         .to_lowercase(),
     );
     out.push('\n');
+    let legend = super::conditions::Legend::of(&t.outcomes);
     let mut tab = table();
-    tab.set_header(vec![
+    let mut header = vec![
         "share",
         "exact",
         "outcome",
         "masquerade",
         "verdict",
         "decided by",
-    ]);
+    ];
+    if !legend.is_empty() {
+        header.push("depends on");
+    }
+    tab.set_header(header);
     for o in &t.outcomes {
         let decided = o
             .verdict_rule
@@ -87,7 +92,7 @@ pub fn human(t: &Trace) -> String {
                 Verdict::Unknown => "–".into(),
                 _ => "policy / fall-through".into(),
             });
-        tab.add_row(vec![
+        let mut row = vec![
             if o.approximate {
                 format!("~{}", share(o.probability))
             } else {
@@ -102,11 +107,30 @@ pub fn human(t: &Trace) -> String {
             },
             o.verdict.name().into(),
             decided,
-        ]);
+        ];
+        if !legend.is_empty() {
+            row.push(legend.cell(o));
+        }
+        tab.add_row(row);
     }
     out += &finish(&tab);
+    if !legend.is_empty() {
+        out += &paint(
+            WARN,
+            "the input cannot decide these; each share holds where its conditions do:\n",
+        );
+        for l in legend.lines() {
+            out += &paint(WARN, format!("  {l}\n"));
+        }
+    }
     for (i, o) in t.outcomes.iter().enumerate() {
-        out += &format!("\npath {} → {}\n", i + 1, outcome_label(o));
+        let when = legend.cell(o);
+        let when = if when.is_empty() {
+            String::new()
+        } else {
+            format!(" ({when})")
+        };
+        out += &format!("\npath {} → {}{when}\n", i + 1, outcome_label(o));
         for s in &o.path {
             out += &format!("  {}\n", step_line(s));
         }
