@@ -718,34 +718,6 @@ fn iptables_restore_accepts_generated_dumps_in_both_orders() {
     }
 }
 
-/// kube-proxy's restore payloads leave the built-in hooks to kube-proxy's start-up code; the kernel
-/// needs them, and they are exactly the ones kptrace assumes (written from the same table).
-fn with_standard_hooks(payload: &str) -> String {
-    let rs = kptrace::parse::read("payload", payload.as_bytes().to_vec(), None).unwrap();
-    let mut out = String::new();
-    let mut table = String::new();
-    for line in payload.lines() {
-        if let Some(t) = line.strip_prefix('*') {
-            table = t.to_string();
-        }
-        if line == "COMMIT" {
-            for builtin in ["PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"] {
-                for &(target, new_only) in kptrace::engine::assumed::standard_hooks(&table, builtin)
-                {
-                    if rs.chain(&table, target).is_some() {
-                        let rule = kptrace::engine::assumed::hook_rule(target, new_only);
-                        out +=
-                            &format!("-A {builtin} {}\n", kptrace::model::print::rule_spec(&rule));
-                    }
-                }
-            }
-        }
-        out += line;
-        out.push('\n');
-    }
-    out
-}
-
 #[test]
 fn conformance_flows_agree_with_the_kernel() {
     if !can_run() {
@@ -774,7 +746,7 @@ fn conformance_flows_agree_with_the_kernel() {
             let rs = kptrace::parse::read("fixture", payload.clone().into_bytes(), None).unwrap();
             kptrace::model::print::ruleset(&rs)
         } else {
-            with_standard_hooks(&payload)
+            common::with_standard_hooks(&payload)
         };
         for f in flows {
             let name = format!("{case_dir}: {}", f["name"].as_str().unwrap());
@@ -861,7 +833,7 @@ fn fragment_for_kernel(rs: &kptrace::model::Ruleset) -> String {
         }
     }
     let text = text.replacen("COMMIT\n", &format!("{extra}COMMIT\n"), 1);
-    with_standard_hooks(&text)
+    common::with_standard_hooks(&text)
 }
 
 #[test]

@@ -73,6 +73,24 @@ const HOOK_TABLES: &[(&str, &str)] = &[
     ("filter", "OUTPUT"),
 ];
 
+/// Every chain a built-in chain leads to, through any number of jumps.
+fn reachable(rs: &Ruleset, t: &crate::model::Table, from: &str) -> Vec<String> {
+    let mut seen: Vec<String> = Vec::new();
+    let mut todo = vec![from.to_string()];
+    while let Some(name) = todo.pop() {
+        let Some(c) = t.chain(&name) else { continue };
+        for r in rs.rules(c) {
+            if let Some(j) = r.jump_target() {
+                if !seen.iter().any(|s| s == j) && seen.len() < 10_000 {
+                    seen.push(j.to_string());
+                    todo.push(j.to_string());
+                }
+            }
+        }
+    }
+    seen
+}
+
 impl<'a> Engine<'a> {
     pub fn new(rs: &'a Ruleset, node_ips: &[IpAddr]) -> Engine<'a> {
         let mut local: Vec<IpNet> =
@@ -100,19 +118,16 @@ impl<'a> Engine<'a> {
         let mut assumed_hooks = Vec::new();
         for &(table, builtin) in HOOK_TABLES {
             let Some(t) = rs.table(table) else { continue };
-            let existing: Vec<String> = t
-                .chain(builtin)
-                .map(|c| {
-                    rs.rules(c)
-                        .filter_map(|r| r.jump_target().map(str::to_string))
-                        .collect()
-                })
-                .unwrap_or_default();
+            // A table the input shows whole is the node's: its hooks are what it says.
+            if t.shows_builtins() {
+                continue;
+            }
+            let reached = reachable(rs, t, builtin);
             let mut rules = Vec::new();
             for &(target, new_only) in assumed::standard_hooks(table, builtin) {
                 let present = t.chain(target).is_some()
                     || (target == "KUBE-POSTROUTING" && t.chain("KUBE-SERVICES").is_some());
-                if present && !existing.iter().any(|e| e == target) {
+                if present && !reached.iter().any(|e| e == target) {
                     rules.push(assumed::hook_rule(target, new_only));
                     assumed_hooks.push(format!("{table} {builtin} → {target}"));
                 }
@@ -180,6 +195,18 @@ impl<'a> Engine<'a> {
                 filled.join(", ")
             ));
         }
+    }
+
+    /// The hook rules the engine assumed, as (table, built-in chain, rules placed first there):
+    /// what a node running kube-proxy has and the input does not show.
+    pub fn assumed_hooks(&self) -> Vec<(String, String, Vec<Rule>)> {
+        let mut v: Vec<(String, String, Vec<Rule>)> = self
+            .hooks
+            .iter()
+            .map(|((t, b), r)| (t.clone(), b.clone(), r.clone()))
+            .collect();
+        v.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+        v
     }
 
     pub(crate) fn builtin(&self, table: &str, builtin: &str) -> Option<ChainSrc> {
@@ -389,10 +416,10 @@ impl<'a> Engine<'a> {
         outcome::collect(self, pkt, entry, done)
     }
 
-    /// A paste of the nat table alone shows KUBE-MARK-DROP setting 0x8000 but not kubelet's filter
-    /// KUBE-FIREWALL rule that drops such packets (`-m mark --mark 0x8000/0x8000 -j DROP`). Without a
-    /// filter table in the input, that standard drop is assumed, and the step says so.
-    fn assume_kubelet_drop(&self, done: &mut [Branch]) {
+    /// A paste of the nat table alone shows KUBE-MARK-DROP setting 0x8000 but not the filter
+    /// table, where kubelet (before 1.28 or so) dropped such packets (`KUBE-FIREWALL -m mark --mark
+    /// 0x8000/0x8000 -j DROP`). Whether that rule is there the input cannot say: a condition.
+    fn assume_kubelet_drop(&self, done: &mut Vec<Branch>) {
         if self.rs.table("filter").is_some() {
             return;
         }
@@ -402,22 +429,41 @@ impl<'a> Engine<'a> {
         if nat.chain("KUBE-MARK-DROP").is_none() {
             return;
         }
+        let fact = "kubelet KUBE-FIREWALL mark drop";
+        let rule = state::RuleRef {
+            table: "filter".into(),
+            chain: "KUBE-FIREWALL".into(),
+            line: 0,
+        };
+        let mut dropped = Vec::new();
         for b in done.iter_mut() {
             if b.verdict.is_none() && b.pkt.mark & 0x8000 == 0x8000 {
-                b.verdict = Some(state::Verdict::Drop);
-                b.verdict_rule = None;
-                b.path.push(state::Step {
+                let mut d = b.clone();
+                let cond = |holds| {
+                    state::Condition {
+                    fact: fact.into(),
+                    text: "the filter table (not in the input) holds kubelet's `KUBE-FIREWALL` rule that drops packets marked 0x8000".into(),
+                    holds,
+                    rule: rule.clone(),
+                }
+                };
+                b.assume(cond(false));
+                d.assume(cond(true));
+                d.verdict = Some(state::Verdict::Drop);
+                d.verdict_rule = None;
+                d.path.push(state::Step {
                     table: "filter".into(),
                     chain: "KUBE-FIREWALL".into(),
                     line: 0,
-                    action:
-                        "DROP (mark 0x8000; kubelet's rule, assumed: no filter table in the input)"
-                            .into(),
+                    action: "DROP (mark 0x8000; kubelet's rule, if the filter table holds it)"
+                        .into(),
                     probability: None,
                     assumed: true,
                 });
+                dropped.push(d);
             }
         }
+        done.extend(dropped);
     }
 
     /// The share of forwarded traffic carrying `mark` that nat POSTROUTING masquerades or SNATs, as

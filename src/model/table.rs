@@ -222,6 +222,16 @@ impl Table {
         (0..self.chains.len() as u32).map(ChainId)
     }
 
+    /// The input shows this table's built-in chains (`:PREROUTING ACCEPT [0:0]`, a listing's
+    /// `Chain INPUT (policy …)`, `-P FORWARD DROP`): it is the node's whole table, hooks and all,
+    /// and nothing of it may be assumed. kube-proxy's restore payloads (`:INPUT - [0:0]`, which
+    /// keeps whatever policy the node has) and greps show none.
+    pub fn shows_builtins(&self) -> bool {
+        self.chains
+            .iter()
+            .any(|c| c.builtin && c.decl.is_some() && c.policy.is_some())
+    }
+
     pub fn rule_count(&self) -> usize {
         // Counted without reading the chains' runs of lines.
         self.chains.iter().map(|c| c.rules.count()).sum()

@@ -170,6 +170,10 @@ pub fn place(rs: &mut Ruleset, items: Vec<Item>) {
         c.origin = ChainOrigin::Declared;
         if policy.is_some() {
             c.policy = policy;
+            // `-P` of a built-in chain: the paste shows the table's hooks (`iptables -S`).
+            if c.builtin {
+                c.decl = Some(crate::model::Span::NONE);
+            }
         }
     }
     // Chains that rules jump to but the paste never shows.

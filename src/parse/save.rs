@@ -857,8 +857,10 @@ impl State {
         let policy_v = match (builtin, policy) {
             (true, "ACCEPT") => Some(Policy::Accept),
             (true, "DROP") => Some(Policy::Drop),
-            // iptables-restore reads `-` on a built-in chain as "leave the policy as it is".
-            (true, "-") => Some(Policy::Accept),
+            // iptables-restore reads `-` on a built-in chain as "leave the policy as it is": a
+            // restore payload, which says nothing of the node's policy (the engine takes ACCEPT,
+            // the kernel's default) and does not show the whole table.
+            (true, "-") => None,
             (false, "-") => None,
             _ => return self.err(l.sub(policy), ParseErrorKind::BadPolicy(policy.to_string())),
         };

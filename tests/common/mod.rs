@@ -146,3 +146,36 @@ pub fn has(tool: &str) -> bool {
         .output()
         .is_ok_and(|o| o.status.success())
 }
+
+/// kube-proxy's restore payloads leave the built-in hooks to kube-proxy's start-up code; the
+/// kernel needs them. Adds, before COMMIT of each table, exactly the hook rules kptrace assumes
+/// for the payload (`-I`, in the place the engine gives them: first in the built-in chain).
+pub fn with_standard_hooks(payload: &str) -> String {
+    let rs = kptrace::parse::read("payload", payload.as_bytes().to_vec(), None).unwrap();
+    let eng = kptrace::engine::Engine::new(&rs, &[]);
+    let hooks = eng.assumed_hooks();
+    let mut out = String::new();
+    let mut table = String::new();
+    for line in payload.lines() {
+        if let Some(t) = line.strip_prefix('*') {
+            table = t.trim().to_string();
+        }
+        if line == "COMMIT" {
+            for (t, builtin, rules) in &hooks {
+                if *t != table {
+                    continue;
+                }
+                for (i, rule) in rules.iter().enumerate() {
+                    out += &format!(
+                        "-I {builtin} {} {}\n",
+                        i + 1,
+                        kptrace::model::print::rule_spec(rule)
+                    );
+                }
+            }
+        }
+        out += line;
+        out.push('\n');
+    }
+    out
+}
