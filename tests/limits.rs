@@ -131,12 +131,20 @@ fn a_million_tiny_chains_load_and_lint() {
 
 #[test]
 fn statistic_fan_out_is_capped_and_said_while_shares_still_add_up() {
-    // 40 rules, each setting its own mark bit half of the time: 2^40 distinct packets.
+    // 40 rules, each setting its own mark bit half of the time, and rules that test every bit:
+    // 2^32 distinct packets.
     let mut s = String::from("*mangle\n:PREROUTING ACCEPT [0:0]\n");
     for i in 0..40u64 {
         let bit = 1u64 << (i % 32);
         s += &format!(
             "-A PREROUTING -m statistic --mode random --probability 0.5 -j MARK --set-xmark {bit:#x}/{bit:#x}\n"
+        );
+    }
+    for i in 0..32u64 {
+        s += &format!(
+            "-A PREROUTING -m mark --mark {:#x}/{:#x}\n",
+            1u64 << i,
+            1u64 << i
         );
     }
     s += "COMMIT\n";
@@ -168,4 +176,39 @@ fn statistic_fan_out_is_capped_and_said_while_shares_still_add_up() {
             .unwrap()
             .contains("distinct packet states"))
     ));
+}
+
+#[test]
+fn mark_bits_no_rule_tests_do_not_split_the_trace() {
+    // The same 40 coin flips, each setting a bit that no rule ever tests, then a DNAT: every
+    // packet is DNAT'd, exactly, and the marks make no difference.
+    let mut s = String::from("*mangle\n:PREROUTING ACCEPT [0:0]\n:FLIP - [0:0]\n");
+    for i in 0..40u64 {
+        let bit = 1u64 << (i % 16);
+        s += &format!(
+            "-A FLIP -m statistic --mode random --probability 0.5 -j MARK --set-xmark {bit:#x}/{bit:#x}\n"
+        );
+    }
+    s += "-A PREROUTING -j FLIP\nCOMMIT\n*nat\n:PREROUTING ACCEPT [0:0]\n";
+    s += "-A PREROUTING -d 10.0.0.1/32 -p tcp -j DNAT --to-destination 10.1.0.1:8080\nCOMMIT\n";
+    let f = write("unread-marks.rules", &s);
+    let out = kptrace(&[
+        "trace",
+        "--src",
+        "1.2.3.4",
+        "--dst",
+        "10.0.0.1",
+        "--dport",
+        "80",
+        f.to_str().unwrap(),
+        "-f",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let outcomes = v["outcomes"].as_array().unwrap();
+    assert_eq!(outcomes.len(), 1, "{outcomes:#?}");
+    assert_eq!(outcomes[0]["probability"].as_f64(), Some(1.0));
+    assert_eq!(outcomes[0]["dnat"].as_str(), Some("10.1.0.1:8080"));
+    assert_eq!(outcomes[0]["approximate"].as_bool(), Some(false));
 }

@@ -49,6 +49,8 @@ pub enum HookKind {
 pub struct Ctx<'a> {
     pub hook: HookKind,
     pub local: &'a [IpNet],
+    /// The table whose rules are evaluated: in raw, conntrack has not yet seen the packet.
+    pub table: &'a str,
 }
 
 impl Ctx<'_> {
@@ -192,6 +194,14 @@ pub fn criterion(ctx: &Ctx, p: &PacketState, c: &Criterion) -> Tri {
         Criterion::Mark { value, mask } => bool_tri(p.mark & mask == *value),
         // A new connection's conntrack mark starts at 0.
         Criterion::ConnMark { value, mask } => bool_tri(p.ctmark & mask == *value),
+        // raw runs before conntrack: a packet there has no entry yet, which reads as INVALID.
+        Criterion::CtState { states, .. } if ctx.table == "raw" => {
+            bool_tri(states.iter().any(|s| match s {
+                CtState::Untracked => p.untracked,
+                CtState::Invalid => !p.untracked,
+                _ => false,
+            }))
+        }
         Criterion::CtState { states, .. } => bool_tri(states.iter().any(|s| match s {
             CtState::New => !p.untracked,
             CtState::Untracked => p.untracked,
@@ -201,9 +211,12 @@ pub fn criterion(ctx: &Ctx, p: &PacketState, c: &Criterion) -> Tri {
         })),
         Criterion::Statistic(_) => Tri::Yes,
         Criterion::Recent(r) => match r.mode {
-            // The first packet of a client has no entry yet: only --set matches (and records it).
+            // The first packet of a client has no entry yet: only --set matches (and records it),
+            // and a check of a list this packet was just added to finds it (one hit, just now).
             RecentMode::Set => Tri::Yes,
-            RecentMode::Rcheck | RecentMode::Update | RecentMode::Remove => Tri::No,
+            RecentMode::Rcheck | RecentMode::Update | RecentMode::Remove => bool_tri(
+                p.recent.iter().any(|n| **n == *r.name) && r.hitcount.is_none_or(|h| h <= 1),
+            ),
         },
         Criterion::Comment(_) => Tri::Yes,
         Criterion::Set(m) => Fact::ask(

@@ -62,6 +62,8 @@ pub struct Engine<'a> {
     routes: Vec<(IpNet, String)>,
     /// The interface of the default route, when known.
     uplink: Option<String>,
+    /// Mark bits some rule tests (computed when a trace first needs it).
+    read_marks: std::sync::OnceLock<u32>,
 }
 
 const HOOK_TABLES: &[(&str, &str)] = &[
@@ -108,6 +110,7 @@ impl<'a> Engine<'a> {
             affinity: FxHashMap::default(),
             routes: Vec::new(),
             uplink: None,
+            read_marks: std::sync::OnceLock::new(),
         };
         eng.assume_standard_rules();
         eng
@@ -195,6 +198,37 @@ impl<'a> Engine<'a> {
                 filled.join(", ")
             ));
         }
+    }
+
+    /// The mark and conntrack-mark bits that any rule (read or assumed) tests. Branches that differ
+    /// only in other bits behave the same: 40 statistic rules that each set a bit nobody tests
+    /// are one state, not 2^40. Reads every rule once, so it is computed only when a trace splits
+    /// into many states.
+    pub(crate) fn read_marks(&self) -> u32 {
+        *self.read_marks.get_or_init(|| {
+            let mut bits = 0x8000u32; // kubelet's drop mark, assumed for nat-only pastes
+            let mut see = |r: &Rule| {
+                for m in r.matches.iter() {
+                    match &m.criterion {
+                        crate::model::Criterion::Mark { mask, .. }
+                        | crate::model::Criterion::ConnMark { mask, .. } => bits |= *mask,
+                        _ => {}
+                    }
+                }
+            };
+            for t in &self.rs.tables {
+                for c in &t.chains {
+                    self.rs.rules(c).for_each(&mut see);
+                }
+            }
+            for v in &self.virtuals {
+                v.rules.iter().for_each(&mut see);
+            }
+            for r in self.hooks.values().chain(self.tails.values()).flatten() {
+                see(r);
+            }
+            bits
+        })
     }
 
     /// The hook rules the engine assumed, as (table, built-in chain, rules placed first there):
@@ -340,7 +374,7 @@ impl<'a> Engine<'a> {
         };
         let tables_first: &[&'static str] = match entry {
             Entry::Prerouting => &["raw", "mangle", "nat"],
-            Entry::Output => &["raw", "mangle", "nat", "filter"],
+            Entry::Output => &["raw", "mangle", "nat", "filter", "security"],
         };
         live = self.run_tables(live, &mut done, tables_first, first, first_hook, &mut steps);
         // Routing decision, per branch: after DNAT, a node address is local.
@@ -356,7 +390,7 @@ impl<'a> Engine<'a> {
                 let input = self.run_tables(
                     input,
                     &mut done,
-                    &["mangle", "filter", "nat"],
+                    &["mangle", "filter", "security", "nat"],
                     "INPUT",
                     HookKind::Input,
                     &mut steps,
@@ -365,7 +399,7 @@ impl<'a> Engine<'a> {
                 let fwd = self.run_tables(
                     forward,
                     &mut done,
-                    &["mangle", "filter"],
+                    &["mangle", "filter", "security"],
                     "FORWARD",
                     HookKind::Forward,
                     &mut steps,
@@ -403,7 +437,7 @@ impl<'a> Engine<'a> {
                 let input = self.run_tables(
                     to_self,
                     &mut done,
-                    &["mangle", "filter"],
+                    &["mangle", "filter", "security"],
                     "INPUT",
                     HookKind::Input,
                     &mut steps,
@@ -506,13 +540,7 @@ impl<'a> Engine<'a> {
             let (bypass, walked): (Vec<Branch>, Vec<Branch>) = live
                 .into_iter()
                 .partition(|b| table == "nat" && b.pkt.untracked);
-            let mut w = walk::Walk {
-                eng: self,
-                table,
-                builtin,
-                hook,
-                steps,
-            };
+            let mut w = walk::Walk::new(self, table, builtin, hook, steps);
             live = w.run(walked);
             live.extend(bypass);
             let (stopped, go_on): (Vec<Branch>, Vec<Branch>) =

@@ -11,6 +11,10 @@ pub struct Outcome {
     pub probability: f64,
     /// `ip:port` the connection is DNAT'd to, if any.
     pub dnat: Option<String>,
+    /// When the DNAT names an address range (`10.0.0.1-10.0.0.3`), the kernel picks one address
+    /// per client: `dnat` shows the lowest, this the whole range.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dnat_range: Option<String>,
     /// The source is rewritten in POSTROUTING (MASQUERADE or SNAT).
     pub masquerade: bool,
     pub verdict: Verdict,
@@ -190,6 +194,7 @@ pub(super) fn collect(eng: &Engine, pkt: &Packet, entry: Entry, done: Vec<Branch
         let o = Outcome {
             probability: b.weight,
             dnat: b.pkt.dnat.clone(),
+            dnat_range: b.dnat_range.clone(),
             masquerade: b.pkt.masquerade && !matches!(verdict, Verdict::Drop | Verdict::Reject),
             verdict,
             verdict_rule,

@@ -22,6 +22,8 @@ pub struct PacketState {
     /// Source rewritten in POSTROUTING (MASQUERADE or SNAT).
     pub masquerade: bool,
     pub untracked: bool,
+    /// `-m recent` lists this packet was added to on its way (`--set`).
+    pub recent: Vec<Box<str>>,
 }
 
 impl PacketState {
@@ -40,6 +42,7 @@ impl PacketState {
             dnat: None,
             masquerade: false,
             untracked: false,
+            recent: Vec::new(),
         }
     }
 }
@@ -157,6 +160,8 @@ pub struct Branch {
     pub delivered_locally: bool,
     /// What this branch took as given, sorted by fact; its weight is its share in those worlds.
     pub conds: Vec<Condition>,
+    /// A DNAT to an address range (`lo-hi`): the kernel picks one per source.
+    pub dnat_range: Option<String>,
 }
 
 impl super::matcher::Given for Branch {
@@ -193,6 +198,7 @@ impl Branch {
             affinity: None,
             delivered_locally: false,
             conds: Vec::new(),
+            dnat_range: None,
         }
     }
 
@@ -236,11 +242,31 @@ impl Branch {
 
     /// Two branches that will behave the same from here on (their histories may differ).
     pub fn same_future(&self, o: &Branch) -> bool {
-        self.pkt == o.pkt
+        self.same_future_reading(o, u32::MAX)
+    }
+
+    /// [`Branch::same_future`], where only the mark bits in `read` matter: bits no rule tests
+    /// cannot change what happens next.
+    pub fn same_future_reading(&self, o: &Branch, read: u32) -> bool {
+        let (a, b) = (&self.pkt, &o.pkt);
+        a.src == b.src
+            && a.dst == b.dst
+            && a.proto == b.proto
+            && a.sport == b.sport
+            && a.dport == b.dport
+            && a.in_iface == b.in_iface
+            && a.out_iface == b.out_iface
+            && (a.mark ^ b.mark) & read == 0
+            && (a.ctmark ^ b.ctmark) & read == 0
+            && a.dnat == b.dnat
+            && a.masquerade == b.masquerade
+            && a.untracked == b.untracked
+            && a.recent == b.recent
             && self.verdict == o.verdict
             && self.verdict_rule == o.verdict_rule
             && self.end_chain == o.end_chain
             && self.dnat_chain == o.dnat_chain
+            && self.dnat_range == o.dnat_range
             && self.accept_rule == o.accept_rule
             && self.masquerade_rule == o.masquerade_rule
             && self.affinity == o.affinity

@@ -122,6 +122,80 @@ pub(crate) fn same_share(a: f64, b: f64) -> bool {
     (a - b).abs() <= 1e-12 * a.abs().max(b.abs()).max(1e-300)
 }
 
+/// The value of option `name` in a target's arguments.
+fn opt<'a>(args: &'a [Box<str>], name: &str) -> Option<&'a str> {
+    let i = args.iter().position(|a| &**a == name)?;
+    args.get(i + 1).map(|v| &**v)
+}
+
+fn num(v: &str) -> Option<u32> {
+    match v.strip_prefix("0x") {
+        Some(h) => u32::from_str_radix(h, 16).ok(),
+        None => v.parse().ok(),
+    }
+}
+
+/// `value[/mask]`, mask defaulting to all ones.
+fn value_mask(v: &str) -> Option<(u32, u32)> {
+    match v.split_once('/') {
+        Some((a, m)) => Some((num(a)?, num(m)?)),
+        None => Some((num(v)?, u32::MAX)),
+    }
+}
+
+/// CONNMARK, as the kernel computes it: (mark, ctmark) after the target.
+/// `--save-mark`: ctmark = (ctmark & ~ctmask) ^ (mark & nfmask);
+/// `--restore-mark`: mark = (mark & ~nfmask) ^ (ctmark & ctmask);
+/// `--set-xmark v/m`: ctmark = (ctmark & ~m) ^ v (and `--set-mark`, `--and/or/xor-mark` through it).
+pub(crate) fn connmark(args: &[Box<str>], mark: u32, ctmark: u32) -> Option<(u32, u32)> {
+    let masks = |def: u32| -> Option<(u32, u32)> {
+        let m = opt(args, "--mask").map(num).unwrap_or(Some(def))?;
+        let nf = opt(args, "--nfmask").map(num).unwrap_or(Some(m))?;
+        let ct = opt(args, "--ctmask").map(num).unwrap_or(Some(m))?;
+        Some((nf, ct))
+    };
+    let has = |o: &str| args.iter().any(|a| &**a == o);
+    if has("--save-mark") {
+        let (nf, ct) = masks(u32::MAX)?;
+        return Some((mark, (ctmark & !ct) ^ (mark & nf)));
+    }
+    if has("--restore-mark") {
+        let (nf, ct) = masks(u32::MAX)?;
+        return Some(((mark & !nf) ^ (ctmark & ct), ctmark));
+    }
+    let (v, m) = if let Some(x) = opt(args, "--set-xmark") {
+        value_mask(x)?
+    } else if let Some(x) = opt(args, "--set-mark") {
+        let (v, m) = value_mask(x)?;
+        (v, m | v)
+    } else if let Some(x) = opt(args, "--and-mark") {
+        (0, !num(x)?)
+    } else if let Some(x) = opt(args, "--or-mark") {
+        let v = num(x)?;
+        (v, v)
+    } else if let Some(x) = opt(args, "--xor-mark") {
+        (num(x)?, 0)
+    } else {
+        return None;
+    };
+    Some((mark, (ctmark & !m) ^ v))
+}
+
+/// NETMAP's one-to-one mapping: the network part from `to`, the host part kept.
+fn netmap(ip: std::net::IpAddr, to: ipnet::IpNet) -> std::net::IpAddr {
+    match (ip, to) {
+        (std::net::IpAddr::V4(a), ipnet::IpNet::V4(n)) => {
+            let m = u32::from(n.netmask());
+            std::net::Ipv4Addr::from((u32::from(a) & !m) | (u32::from(n.network()) & m)).into()
+        }
+        (std::net::IpAddr::V6(a), ipnet::IpNet::V6(n)) => {
+            let m = u128::from(n.netmask());
+            std::net::Ipv6Addr::from((u128::from(a) & !m) | (u128::from(n.network()) & m)).into()
+        }
+        _ => ip,
+    }
+}
+
 /// Harmless targets: they log, count or tweak headers, and the packet goes on unchanged for routing.
 pub(crate) fn harmless(name: &str) -> bool {
     matches!(
@@ -154,6 +228,27 @@ pub(crate) struct Walk<'e, 'a> {
     pub builtin: &'static str,
     pub hook: HookKind,
     pub steps: &'e mut u64,
+    /// Further branches a target split off (a queue that may or may not have a reader).
+    forked: Vec<Next>,
+}
+
+impl<'e, 'a> Walk<'e, 'a> {
+    pub fn new(
+        eng: &'e Engine<'a>,
+        table: &'static str,
+        builtin: &'static str,
+        hook: HookKind,
+        steps: &'e mut u64,
+    ) -> Self {
+        Walk {
+            eng,
+            table,
+            builtin,
+            hook,
+            steps,
+            forked: Vec::new(),
+        }
+    }
 }
 
 enum Next {
@@ -166,6 +261,7 @@ impl Walk<'_, '_> {
         Ctx {
             hook: self.hook,
             local: &self.eng.local,
+            table: self.table,
         }
     }
 
@@ -220,11 +316,17 @@ impl Walk<'_, '_> {
                     break;
                 };
                 queued -= items.len();
+                // Many states at one rule: compare only the mark bits some rule reads.
+                let read = if items.len() > 8 {
+                    self.eng.read_marks()
+                } else {
+                    u32::MAX
+                };
                 let mut merged: Vec<(Branch, Vec<Frame>)> = Vec::with_capacity(items.len());
                 for (b, f) in items {
                     match merged
                         .iter_mut()
-                        .find(|(m, mf)| *mf == f && m.same_future(&b))
+                        .find(|(m, mf)| *mf == f && m.same_future_reading(&b, read))
                     {
                         Some((m, _)) => m.absorb(b),
                         None => merged.push((b, f)),
@@ -298,6 +400,7 @@ impl Walk<'_, '_> {
         let ctx = Ctx {
             hook: self.hook,
             local: &self.eng.local,
+            table: self.table,
         };
         let mut steps = *self.steps;
         while let Some(rule) = self.eng.rule_at(self.table, top.src, idx) {
@@ -448,6 +551,7 @@ impl Walk<'_, '_> {
         }
         let shown_p = stat.then_some(p);
         out.push(self.apply(b, frames, rule, shown_p));
+        out.append(&mut self.forked);
         out
     }
 
@@ -470,6 +574,9 @@ impl Walk<'_, '_> {
                 if r.mode == crate::model::criterion::RecentMode::Rcheck {
                     // Recorded on the way of a returning client; the first packet never takes it.
                 } else if r.mode == crate::model::criterion::RecentMode::Set {
+                    if !b.pkt.recent.iter().any(|n| **n == *r.name) {
+                        b.pkt.recent.push(r.name.clone());
+                    }
                     b.affinity = Some(Affinity {
                         name: r.name.to_string(),
                         seconds: self.eng.affinity_seconds(&r.name),
@@ -559,18 +666,24 @@ impl Walk<'_, '_> {
             TargetKind::Dnat { to: Some(to), .. }
                 if nat_hook && matches!(self.hook, HookKind::Prerouting | HookKind::Output) =>
             {
-                if let Some((lo, _)) = to.addr {
+                let before = (b.pkt.dst, b.pkt.dport);
+                // An address range is the kernel's per-source choice: the lowest address stands
+                // for it, and the outcome lists the range.
+                if let Some((lo, hi)) = to.addr {
                     b.pkt.dst = lo;
+                    b.dnat_range = (lo != hi).then(|| format!("{lo}-{hi}"));
                 }
+                // A port already inside the range is kept; otherwise the lowest is taken.
                 if let Some(ports) = to.ports {
-                    b.pkt.dport = ports.lo;
+                    if !ports.contains(b.pkt.dport) {
+                        b.pkt.dport = ports.lo;
+                    }
+                }
+                // A DNAT to the same address and port changes nothing: conntrack records no NAT.
+                if (b.pkt.dst, b.pkt.dport) != before || b.pkt.dnat.is_some() {
+                    b.pkt.dnat = Some(crate::model::print::host_port(b.pkt.dst, b.pkt.dport));
                 }
                 let shown = to.to_string();
-                b.pkt.dnat = Some(if to.addr.is_some() && to.ports.is_none() {
-                    crate::kube::host_port(b.pkt.dst, b.pkt.dport)
-                } else {
-                    shown.clone()
-                });
                 self.step(&mut b, top.src, rule, format!("DNAT {shown}"), p);
                 b.dnat_rule = Some(here);
                 b.dnat_chain = Some(self.eng.chain_name(self.table, top.src).to_string());
@@ -579,16 +692,23 @@ impl Walk<'_, '_> {
             TargetKind::Redirect { to_ports, .. }
                 if nat_hook && matches!(self.hook, HookKind::Prerouting | HookKind::Output) =>
             {
+                // To loopback from the node itself; to the primary address of the interface the
+                // packet arrived on otherwise (taken as the node's first address).
                 let ip = if self.hook == HookKind::Output {
-                    "127.0.0.1".parse().unwrap()
+                    match b.pkt.dst {
+                        std::net::IpAddr::V6(_) => "::1".parse().unwrap(),
+                        _ => "127.0.0.1".parse().unwrap(),
+                    }
                 } else {
                     self.eng.primary_local()
                 };
                 b.pkt.dst = ip;
                 if let Some(p) = to_ports {
-                    b.pkt.dport = p.lo;
+                    if !p.contains(b.pkt.dport) {
+                        b.pkt.dport = p.lo;
+                    }
                 }
-                b.pkt.dnat = Some(crate::kube::host_port(ip, b.pkt.dport));
+                b.pkt.dnat = Some(crate::model::print::host_port(ip, b.pkt.dport));
                 let action = format!("REDIRECT to local port {}", b.pkt.dport);
                 self.step(&mut b, top.src, rule, action, p);
                 b.dnat_rule = Some(here);
@@ -616,19 +736,112 @@ impl Walk<'_, '_> {
                 Next::Continue(b, frames)
             }
             TargetKind::ConnMark { args } => {
-                let a: Vec<&str> = args.iter().map(|s| &**s).collect();
-                if a.contains(&"--save-mark") {
-                    b.pkt.ctmark = b.pkt.mark;
-                } else if a.contains(&"--restore-mark") {
-                    b.pkt.mark = b.pkt.ctmark;
-                } else {
-                    b.doubts.push(Doubt {
+                match connmark(args, b.pkt.mark, b.pkt.ctmark) {
+                    Some((mark, ctmark)) => {
+                        let action = format!(
+                            "CONNMARK mark {:#x} → {mark:#x}, ctmark {:#x} → {ctmark:#x}",
+                            b.pkt.mark, b.pkt.ctmark
+                        );
+                        b.pkt.mark = mark;
+                        b.pkt.ctmark = ctmark;
+                        self.step(&mut b, top.src, rule, action, p);
+                    }
+                    None => b.doubts.push(Doubt {
                         rule: here,
                         reason: "CONNMARK with these options is not modelled".into(),
-                    });
+                    }),
                 }
                 frames.last_mut().unwrap().idx += 1;
                 Next::Continue(b, frames)
+            }
+            TargetKind::Other { name, args }
+                if &**name == "NETMAP"
+                    && nat_hook
+                    && matches!(self.hook, HookKind::Prerouting | HookKind::Output) =>
+            {
+                // NETMAP maps the destination network one to one and, like DNAT, ends nat.
+                if let Some(to) = opt(args, "--to").and_then(|t| t.parse::<ipnet::IpNet>().ok()) {
+                    b.pkt.dst = netmap(b.pkt.dst, to);
+                    b.pkt.dnat = Some(crate::model::print::host_port(b.pkt.dst, b.pkt.dport));
+                }
+                let action = format!("NETMAP to {}", b.pkt.dst);
+                self.step(&mut b, top.src, rule, action, p);
+                b.dnat_rule = Some(here);
+                b.dnat_chain = Some(self.eng.chain_name(self.table, top.src).to_string());
+                Next::Done(b)
+            }
+            TargetKind::Other { name, .. }
+                if &**name == "NETMAP"
+                    && nat_hook
+                    && matches!(self.hook, HookKind::Postrouting | HookKind::Input) =>
+            {
+                if self.hook == HookKind::Postrouting {
+                    b.pkt.masquerade = true;
+                    b.masquerade_rule = Some(here);
+                }
+                self.step(&mut b, top.src, rule, "NETMAP (source)".into(), p);
+                Next::Done(b)
+            }
+            TargetKind::Other { name, args } if &**name == "NFQUEUE" || &**name == "QUEUE" => {
+                // A program reading the queue decides; whether one runs, a dump cannot say.
+                // Without one the kernel drops, or with --queue-bypass lets the packet go on.
+                let queue = opt(args, "--queue-num")
+                    .or_else(|| opt(args, "--queue-balance"))
+                    .unwrap_or("0")
+                    .to_string();
+                let fact = format!("nfqueue reader {queue}");
+                let given = <Branch as matcher::Given>::given(&b, &fact);
+                let cond = |holds| Condition {
+                    fact: fact.clone(),
+                    text: format!("a program reads netfilter queue {queue}"),
+                    holds,
+                    rule: here.clone(),
+                };
+                let bypass = args.iter().any(|a| &**a == "--queue-bypass");
+                let mut read = b.clone();
+                let mut unread = b;
+                self.step(&mut read, top.src, rule, name.to_string(), p);
+                read.verdict = Some(Verdict::Unknown);
+                read.end_chain = Some(self.eng.chain_name(self.table, top.src).to_string());
+                read.doubts.push(Doubt {
+                    rule: here.clone(),
+                    reason: format!("target `{name}` hands the packet to a program"),
+                });
+                let unread_next = |mut u: Branch, this: &mut Self| {
+                    if bypass {
+                        this.step(
+                            &mut u,
+                            top.src,
+                            rule,
+                            format!("{name} (no reader: bypass, accepted)"),
+                            p,
+                        );
+                        if this.table == "filter" {
+                            u.accept_rule = Some(here.clone());
+                        }
+                    } else {
+                        this.step(
+                            &mut u,
+                            top.src,
+                            rule,
+                            format!("{name} (no reader: dropped)"),
+                            p,
+                        );
+                        u.verdict = Some(Verdict::Drop);
+                        u.verdict_rule = Some(here.clone());
+                    }
+                    Next::Done(u)
+                };
+                return match given {
+                    Some(true) => Next::Done(read),
+                    Some(false) => unread_next(unread, self),
+                    None => {
+                        read.assume(cond(true));
+                        unread.assume(cond(false));
+                        self.forked.push(Next::Done(read));
+                        unread_next(unread, self)
+                    }
+                };
             }
             TargetKind::Other { name, args } => {
                 let notrack = &**name == "NOTRACK"

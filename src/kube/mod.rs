@@ -19,12 +19,7 @@ pub use service::{Endpoint, Entry, EntryKind, ServicePort};
 use std::net::IpAddr;
 
 /// `ip:port`, with IPv6 in brackets.
-pub fn host_port(ip: IpAddr, port: u16) -> String {
-    match ip {
-        IpAddr::V4(a) => format!("{a}:{port}"),
-        IpAddr::V6(a) => format!("[{a}]:{port}"),
-    }
-}
+pub use crate::model::print::host_port;
 
 /// The chains whose facts a port reads ([`ServicePort::chains`]), as kube-proxy names them.
 const PORT_CHAIN_PREFIXES: &[&str] = &["KUBE-SVC-", "KUBE-EXT-", "KUBE-SVL-", "KUBE-XLB-"];

@@ -62,6 +62,14 @@ fn tcp_flags(bits: u8) -> String {
         .join(",")
 }
 
+/// An address and port as people write them: `10.0.0.1:80`, `[fd00::1]:80`.
+pub fn host_port(ip: std::net::IpAddr, port: u16) -> String {
+    match ip {
+        std::net::IpAddr::V4(a) => format!("{a}:{port}"),
+        std::net::IpAddr::V6(a) => format!("[{a}]:{port}"),
+    }
+}
+
 /// One criterion in iptables-save syntax (with its `-m module`).
 pub fn criterion(m: &Match, proto: Option<Protocol>) -> String {
     let n = neg(m);
