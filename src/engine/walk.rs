@@ -832,7 +832,7 @@ impl Walk<'_, '_> {
                     }
                     Next::Done(u)
                 };
-                return match given {
+                match given {
                     Some(true) => Next::Done(read),
                     Some(false) => unread_next(unread, self),
                     None => {
@@ -841,7 +841,7 @@ impl Walk<'_, '_> {
                         self.forked.push(Next::Done(read));
                         unread_next(unread, self)
                     }
-                };
+                }
             }
             TargetKind::Other { name, args } => {
                 let notrack = &**name == "NOTRACK"
