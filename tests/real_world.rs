@@ -5,6 +5,7 @@
 
 mod common;
 
+use kptrace::engine::state::Verdict;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
@@ -153,4 +154,47 @@ fn every_command_answers_on_every_real_world_file() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[test]
+fn pods_reach_every_real_world_service_without_an_invented_drop() {
+    // On these healthy nodes a pod's connection to a cluster IP is never dropped or rejected
+    // for certain; whatever the paste cannot show is a condition, and each world is whole.
+    let mut traced = 0;
+    for path in corpus() {
+        let rs = common::load(&path);
+        let cat = kptrace::kube::Catalog::build(&rs);
+        let mut names: Vec<String> = cat.ports.iter().map(|p| p.display_name()).collect();
+        names.dedup();
+        names.truncate(8);
+        for q in names {
+            let (reports, _) = kptrace::app::svc::analyse(&rs, &q, &[]);
+            for r in &reports {
+                for (p, t) in &r.probes {
+                    if p.from != kptrace::kube::probe::From::Pod
+                        || p.kind != kptrace::kube::EntryKind::ClusterIp
+                    {
+                        continue;
+                    }
+                    traced += 1;
+                    for o in &t.outcomes {
+                        assert!(
+                            !matches!(o.verdict, Verdict::Drop | Verdict::Reject)
+                                || !o.conditions.is_empty(),
+                            "{}: {q}: a pod is dropped for certain: {o:#?}",
+                            path.display()
+                        );
+                    }
+                    for total in t.world_totals(12).unwrap_or_default() {
+                        assert!(
+                            (total - 1.0).abs() < 1e-9,
+                            "{}: {q}: {total}",
+                            path.display()
+                        );
+                    }
+                }
+            }
+        }
+    }
+    assert!(traced >= 5, "only {traced} pod probes in the corpus");
 }

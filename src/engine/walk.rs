@@ -564,11 +564,6 @@ impl Walk<'_, '_> {
     ) -> Next {
         let top = frames.last().unwrap().clone();
         let here = self.rref(top.src, rule.line);
-        let Some(target) = &rule.target else {
-            frames.last_mut().unwrap().idx += 1;
-            return Next::Continue(b, frames);
-        };
-        let nat_hook = self.table == "nat";
         for m in rule.matches.iter() {
             if let crate::model::Criterion::Recent(r) = &m.criterion {
                 if r.mode == crate::model::criterion::RecentMode::Rcheck {
@@ -584,6 +579,12 @@ impl Walk<'_, '_> {
                 }
             }
         }
+        // (`-m recent --set` without a target records the packet too.)
+        let Some(target) = &rule.target else {
+            frames.last_mut().unwrap().idx += 1;
+            return Next::Continue(b, frames);
+        };
+        let nat_hook = self.table == "nat";
         match &target.kind {
             TargetKind::Chain(name) => {
                 let verb = if target.goto { "goto" } else { "jump" };
