@@ -146,9 +146,11 @@ pub struct TraceArgs {
     /// Interface the packet arrives on (prerouting).
     #[arg(long, value_name = "IF")]
     pub in_iface: Option<String>,
-    /// Interface the packet leaves by.
+    /// Interface the packet leaves by (otherwise the routes below decide, or it is a condition).
     #[arg(long, value_name = "IF")]
     pub out_iface: Option<String>,
+    #[command(flatten)]
+    pub ifaces: IfaceArgs,
     /// The packet's mark before the rules see it.
     #[arg(long, value_parser = parse_mark, default_value = "0")]
     pub mark: u32,
@@ -205,6 +207,8 @@ pub struct LintArgs {
     /// Record the current findings as a baseline file, then exit 0.
     #[arg(long, value_name = "FILE")]
     pub write_baseline: Option<PathBuf>,
+    #[command(flatten)]
+    pub ifaces: IfaceArgs,
     /// Largest difference between endpoint shares that `uneven-distribution` accepts.
     #[arg(long, default_value_t = 1e-4, value_name = "SHARE")]
     pub uneven_tolerance: f64,

@@ -71,3 +71,31 @@ COMMIT
         .reason
         .contains("cuts chain `X` at line 7"));
 }
+
+#[test]
+fn a_grep_that_cannot_show_the_pod_redirect_rule_makes_no_certain_drop() {
+    // `grep testsvc` keeps KUBE-XLB-'s "has no local endpoints" drop but not the rule before it
+    // whose comment does not name the Service ("Redirect pods trying to reach external
+    // loadbalancer VIP to clusterIP"). A pod's traffic would meet that rule first on the node.
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/valid/grep-xlb-without-its-pod-rule.txt"
+    );
+    let rs = kptrace::parse::read("grep", std::fs::read(path).unwrap(), None).unwrap();
+    let (reports, _) = kptrace::app::svc::analyse(&rs, "default/testsvc", &[]);
+    let r = &reports[0];
+    let mut seen = 0;
+    for (p, t) in &r.probes {
+        if p.kind != kptrace::kube::EntryKind::NodePort {
+            continue;
+        }
+        for o in t.outcomes.iter().filter(|o| o.verdict == Verdict::Drop) {
+            seen += 1;
+            assert!(o.approximate, "{p:?}: a certain drop through the gap");
+            assert!(o.doubts.iter().any(|d| d.reason.contains("Redirect pods")));
+        }
+    }
+    assert!(seen > 0);
+    let text = kptrace::render::svc::human(&[(&rs, reports)], false);
+    assert!(!text.contains("✗"), "{text}");
+}

@@ -239,3 +239,40 @@ fn every_service_of_a_10k_dump_traces_exactly_kernel_order() {
 fn every_service_of_a_2k_dump_traces_exactly_kube_proxy_order() {
     check(2_000, Order::KubeProxy);
 }
+
+#[test]
+fn svc_of_a_service_without_endpoints_keeps_its_pod_row() {
+    // The cluster CIDR is the node's, not the Service's: a Service without endpoints has no
+    // KUBE-SVC- chain to carry it, and `svc` still shows a pod client, rejected as the rules say.
+    let (cluster, text) = synth::generate(&Options {
+        services: 300,
+        ..Options::default()
+    });
+    let rs = kptrace::parse::read("generated", text.into_bytes(), None).unwrap();
+    let mut checked = 0;
+    for svc in cluster
+        .services
+        .iter()
+        .filter(|s| s.ports[0].endpoints.is_empty())
+        .take(5)
+    {
+        let q = svc.ports[0].name.clone();
+        let (reports, _) = kptrace::app::svc::analyse(&rs, &q, &[IpAddr::V4(NODE_IP)]);
+        let r = reports.first().unwrap_or_else(|| panic!("{q}: not found"));
+        let (p, t) = r
+            .probes
+            .iter()
+            .find(|(p, _)| p.from == kptrace::kube::probe::From::Pod)
+            .unwrap_or_else(|| panic!("{q}: no pod row"));
+        let cidr: ipnet::IpNet = synth::CLUSTER_CIDR.parse().unwrap();
+        assert!(
+            cidr.contains(&p.source),
+            "{q}: pod source {} outside the cluster CIDR",
+            p.source
+        );
+        assert_eq!(t.outcomes.len(), 1, "{q}: {:#?}", t.outcomes);
+        assert_eq!(t.outcomes[0].verdict, Verdict::Reject, "{q}");
+        checked += 1;
+    }
+    assert!(checked > 0);
+}

@@ -56,6 +56,8 @@ pub fn run(args: &LintArgs, fmt: FormatChoice) -> super::Result<ExitCode> {
     };
     let opts = Options {
         uneven_tolerance: args.uneven_tolerance,
+        uplink: args.ifaces.uplink.clone(),
+        pod_iface: args.ifaces.pod_iface.clone(),
     };
     let mut sets = input::load_all(&args.files, fmt)?;
     let mut files = Vec::new();

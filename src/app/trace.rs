@@ -19,8 +19,14 @@ pub fn run(args: &TraceArgs, fmt: FormatChoice) -> super::Result<ExitCode> {
     let rs = input::load(args.file.as_deref(), fmt)?;
     let mut node_ips = args.node.node_ips.clone();
     let mut extra_notes = Vec::new();
+    let named = args.ifaces.pod_iface.is_some() || args.ifaces.uplink.is_some();
+    let cat = (node_ips.is_empty() || named).then(|| {
+        let mut c = crate::kube::Catalog::build(&rs);
+        c.find_cluster_cidrs(&rs);
+        c
+    });
     if node_ips.is_empty() {
-        let revealed = crate::kube::Catalog::build(&rs).node_ips;
+        let revealed = cat.as_ref().map(|c| c.node_ips.clone()).unwrap_or_default();
         if !revealed.is_empty() {
             extra_notes.push(format!(
                 "node addresses taken from the rules (give --node-ip to set them): {}",
@@ -33,7 +39,23 @@ pub fn run(args: &TraceArgs, fmt: FormatChoice) -> super::Result<ExitCode> {
             node_ips = revealed;
         }
     }
-    let eng = Engine::new(&rs, &node_ips);
+    let mut eng = Engine::new(&rs, &node_ips);
+    // Named interfaces route the pod network and everything else, as on the node; a packet from
+    // a pod arrives on the pod interface, one from elsewhere on the uplink.
+    let cidrs = cat.map(|c| c.cluster_cidrs).unwrap_or_default();
+    let pod_if = args
+        .ifaces
+        .pod_iface
+        .as_deref()
+        .map(|p| p.replace('+', "0"));
+    let uplink = args.ifaces.uplink.as_deref().map(|p| p.replace('+', "0"));
+    if named {
+        let routes = match &pod_if {
+            Some(p) => cidrs.iter().map(|n| (*n, p.clone())).collect(),
+            None => Vec::new(),
+        };
+        eng.set_routes(routes, uplink.clone());
+    }
     let entry = match args.hook {
         Some(Hook::Prerouting) => Entry::Prerouting,
         Some(Hook::Output) => Entry::Output,
@@ -47,7 +69,16 @@ pub fn run(args: &TraceArgs, fmt: FormatChoice) -> super::Result<ExitCode> {
         args.dport.unwrap_or(0),
     );
     pkt.sport = args.sport;
-    pkt.in_iface = args.in_iface.clone();
+    pkt.in_iface = args.in_iface.clone().or_else(|| {
+        if entry == Entry::Output {
+            return None;
+        }
+        if cidrs.iter().any(|n| n.contains(&args.src)) {
+            pod_if.clone()
+        } else {
+            uplink.clone()
+        }
+    });
     pkt.out_iface = args.out_iface.clone();
     pkt.mark = args.mark;
     let mut trace = eng.trace(&pkt, entry);

@@ -147,3 +147,20 @@ pub fn nodeports_rule() -> Rule {
         },
     )
 }
+
+/// For a grep'd paste: kube-proxy's rules of `chain` whose comments do not name the Service (so a
+/// `grep <service>` drops them) and that the paste lacks. Externally-facing chains of
+/// externalTrafficPolicy Local start with rules for pods and for the node itself
+/// ("Redirect pods trying to reach external loadbalancer VIP to clusterIP", "masquerade LOCAL
+/// traffic for … external destinations", "route LOCAL traffic …"); without them, what the paste
+/// shows would send those clients to the drop that follows.
+pub fn grep_gap(rules: &[&Rule], chain: &str) -> Option<&'static str> {
+    let jumps_to_svc = |r: &&Rule| matches!(&r.target, Some(t) if matches!(&t.kind, TargetKind::Chain(n) if n.starts_with("KUBE-SVC-")));
+    if chain.starts_with("KUBE-XLB-") && !rules.iter().any(jumps_to_svc) {
+        return Some("kube-proxy's \"Redirect pods trying to reach external loadbalancer VIP to clusterIP\" rule");
+    }
+    if chain.starts_with("KUBE-EXT-") && !rules.iter().any(jumps_to_svc) {
+        return Some("kube-proxy's \"route LOCAL traffic … external destinations\" rules");
+    }
+    None
+}

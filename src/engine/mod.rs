@@ -508,19 +508,42 @@ impl<'a> Engine<'a> {
         let state = PacketState::new(&pkt);
         let mut steps = 0u64;
         let mut done = Vec::new();
+        let mut start = Branch::new(state);
+        self.reroute(std::slice::from_mut(&mut start), false);
         let live = self.run_tables(
-            vec![Branch::new(state)],
+            vec![start],
             &mut done,
             &["nat"],
             "POSTROUTING",
             HookKind::Postrouting,
             &mut steps,
         );
-        done.into_iter()
-            .chain(live)
-            .filter(|b| b.pkt.masquerade)
-            .map(|b| b.weight)
-            .sum()
+        let all: Vec<Branch> = done.into_iter().chain(live).collect();
+        // What the dump cannot decide (an `-o` of an interface not named) makes worlds; the
+        // share is that of the world that masquerades most, so an unknown is never a shortfall.
+        let mut facts: Vec<&str> = all
+            .iter()
+            .flat_map(|b| b.conds.iter().map(|c| c.fact.as_str()))
+            .collect();
+        facts.sort_unstable();
+        facts.dedup();
+        facts.truncate(12);
+        (0u64..1 << facts.len())
+            .map(|world| {
+                all.iter()
+                    .filter(|b| b.pkt.masquerade)
+                    .filter(|b| {
+                        b.conds
+                            .iter()
+                            .all(|c| match facts.binary_search(&c.fact.as_str()) {
+                                Ok(i) => (world >> i & 1 == 1) == c.holds,
+                                Err(_) => true,
+                            })
+                    })
+                    .map(|b| b.weight)
+                    .sum::<f64>()
+            })
+            .fold(0.0, f64::max)
     }
 
     fn run_tables(

@@ -614,6 +614,23 @@ impl Walk<'_, '_> {
                             });
                             return Next::Done(b);
                         }
+                        // A grep for the Service's name leaves out kube-proxy's rules that do not
+                        // carry it; where such a rule would come first, say so.
+                        if self.eng.rs.fragment {
+                            if let ChainSrc::Real(id) = src {
+                                let t = self.eng.rs.table(self.table).unwrap();
+                                let c = t.get(id);
+                                let rules: Vec<&Rule> = self.eng.rs.rules(c).collect();
+                                if let Some(what) = super::assumed::grep_gap(&rules, name) {
+                                    b.doubts.push(Doubt {
+                                        rule: here.clone(),
+                                        reason: format!(
+                                            "a grep for the Service cannot show {what}, which `{name}` holds first on a node: the outcome through `{name}` may differ"
+                                        ),
+                                    });
+                                }
+                            }
+                        }
                         frames.push(Frame {
                             src,
                             idx: 0,

@@ -33,12 +33,19 @@ pub trait Rule: Sync {
 pub struct Options {
     /// Largest difference between two endpoints' shares that `uneven-distribution` accepts.
     pub uneven_tolerance: f64,
+    /// The node's uplink (where the default route leaves), when the user names it: rules that
+    /// test `-o` decide as on the node instead of becoming conditions.
+    pub uplink: Option<String>,
+    /// The pod interface, when the user names it.
+    pub pod_iface: Option<String>,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Options {
             uneven_tolerance: 1e-4,
+            uplink: None,
+            pod_iface: None,
         }
     }
 }

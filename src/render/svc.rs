@@ -126,10 +126,13 @@ fn problems(r: &PortReport) -> Vec<(bool, String)> {
                 // A drop that depends on what the input cannot show is a warning that says on
                 // what, never a certain loss.
                 let when = when(o);
+                // Through rules the paste may not show in full, a drop is what the paste says,
+                // not a certainty.
+                let is = if o.approximate { "may be" } else { "is" };
                 v.push((
-                    when.is_empty(),
+                    when.is_empty() && !o.approximate,
                     format!(
-                        "{name}: {who} is {fate}{when}: {} {} by {by}{why}",
+                        "{name}: {who} {is} {fate}{when}: {} {} by {by}{why}",
                         share(o.probability),
                         o.verdict.name(),
                     ),

@@ -55,7 +55,10 @@ impl Rule for MissingMasquerade {
                 Ipv4Addr::new(198, 19, 0, 1).into(),
             )
         };
-        let eng = Engine::new(cx.rs, &[]);
+        let mut eng = Engine::new(cx.rs, &[]);
+        if cx.opts.uplink.is_some() {
+            eng.set_routes(Vec::new(), cx.opts.uplink.clone());
+        }
         let unmarked = eng.postrouting_masquerade_share(0, src, dst);
         for chain in nat.chains.iter().filter(|c| c.name.contains("MARK-MASQ")) {
             let Some(cref) = cx.chain_ref("nat", &chain.name) else {
