@@ -238,6 +238,8 @@ fn check(case: &Case) {
         vec![("10.244.0.0/16".parse().unwrap(), case.pod_if.to_string())],
         Some(case.uplink.to_string()),
     );
+    eng.set_iface_addr(case.uplink, NODE.parse().unwrap());
+    eng.set_iface_addr(case.pod_if, NODE_POD.parse().unwrap());
     let (src, entry, in_iface) = match case.from {
         From::Pod => (POD, Entry::Prerouting, Some(case.pod_if)),
         From::Outside => (OUTSIDE, Entry::Prerouting, Some(case.uplink)),
@@ -513,7 +515,8 @@ const SEMANTICS: &[(&str, &str, &str)] = &[
     (
         "mangle",
         ":PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n",
-        "-A PREROUTING -p udp -m udp --dport 7200 -j NFQUEUE --queue-num 3 --queue-bypass\n",
+        "-A PREROUTING -p udp -m udp --dport 7200 -j NFQUEUE --queue-num 3 --queue-bypass\n\
+-A PREROUTING -p udp -m udp --dport 7300 -j FLIP\n",
     ),
     (
         "security",
@@ -522,7 +525,9 @@ const SEMANTICS: &[(&str, &str, &str)] = &[
     ),
     (
         "nat",
-        ":SPECIAL - [0:0]\n-A PREROUTING -j SPECIAL\n",
+        ":SPECIAL - [0:0]\n-A PREROUTING -j SPECIAL\n\
+-A OUTPUT -d 10.96.0.60/32 -p udp -m udp --dport 53 -j KUBE-MARK-MASQ\n\
+-A OUTPUT -d 10.96.0.60/32 -p udp -m udp --dport 53 -j DNAT --to-destination 192.168.0.2:5353\n",
         "-A SPECIAL -d 192.168.0.10/32 -p udp -m udp --dport 7000 -j DNAT --to-destination :7001\n\
 -A SPECIAL -d 10.96.0.30/32 -p udp -m udp --dport 7002 -j DNAT --to-destination 10.244.0.5:8000-8010\n\
 -A SPECIAL -d 10.96.0.30/32 -p udp -m udp --dport 8005 -j DNAT --to-destination 10.244.0.5:8000-8010\n\
@@ -530,9 +535,22 @@ const SEMANTICS: &[(&str, &str, &str)] = &[
 -A SPECIAL -p udp -m udp --dport 7100 -m recent --set --name seen --mask 255.255.255.255 --rsource\n\
 -A SPECIAL -p udp -m udp --dport 7100 -m recent --rcheck --name seen --mask 255.255.255.255 --rsource -j DNAT --to-destination 10.244.0.7:7100\n\
 -A SPECIAL -p udp -m udp --dport 7200 -j DNAT --to-destination 10.244.0.7:7200\n\
--A SPECIAL -d 198.18.0.0/24 -j NETMAP --to 10.244.0.0/24\n",
+-A SPECIAL -d 198.18.0.0/24 -j NETMAP --to 10.244.0.0/24\n\
+-A SPECIAL -p udp -m udp --dport 7300 -j DNAT --to-destination 10.244.0.7:7300\n",
     ),
 ];
+
+/// 40 coin flips in mangle, each setting a mark bit that no rule tests.
+fn flips() -> String {
+    let mut s = String::from(":FLIP - [0:0]\n");
+    for i in 0..40u32 {
+        let bit = 0x10000u32 << (i % 12);
+        s += &format!(
+            "-A FLIP -m statistic --mode random --probability 0.50000000000 -j MARK --set-xmark {bit:#x}/{bit:#x}\n"
+        );
+    }
+    s
+}
 
 fn case(
     name: &'static str,
@@ -658,7 +676,9 @@ fn netfilter_semantics_agree_with_the_kernel() {
     if !can_run() {
         return;
     }
-    let dump = node_dump("ACCEPT", SEMANTICS, true);
+    let dump = node_dump("ACCEPT", SEMANTICS, true)
+        .replace(":FLIP_DECL\n", "")
+        .replacen("*mangle\n", &format!("*mangle\n{}", flips()), 1);
     let nfq: &'static [(&'static str, bool)] = &[("nfqueue reader 3", false)];
     let mut cases = vec![
         // raw sees no conntrack entry yet: `--ctstate NEW` never matches there.
@@ -720,6 +740,24 @@ fn netfilter_semantics_agree_with_the_kernel() {
             7100,
         ),
         case("NETMAP", &dump, "cni0", From::Outside, "198.18.0.6", 9000),
+        // 2^40 mark states that nothing reads: one exact answer.
+        case(
+            "unread mark bits",
+            &dump,
+            "cni0",
+            From::Outside,
+            "10.96.0.70",
+            7300,
+        ),
+        // MASQUERADE out of eth0 for a packet already from eth0's address rewrites nothing.
+        case(
+            "MASQUERADE that changes nothing",
+            &dump,
+            "cni0",
+            From::Node,
+            "10.96.0.60",
+            53,
+        ),
     ];
     let mut q = case(
         "NFQUEUE --queue-bypass, no reader",

@@ -105,13 +105,23 @@ pub fn analyse_with(rs: &Ruleset, query: &str, node: &NodeFacts) -> (Vec<PortRep
     };
     let mut eng = Engine::new(rs, &nodes);
     // Packets to the pod network leave by the pod interface, anything else by the uplink.
+    // Without the cluster CIDR, the endpoints' networks stand for the pod network (as for the
+    // pod client), so endpoints are not taken to be reached through the uplink.
+    let mut pod_nets = cat.cluster_cidrs.clone();
+    if pod_nets.is_empty() {
+        pod_nets.extend(
+            ports
+                .iter()
+                .filter_map(|sp| probe::endpoint_network(&probe::endpoint_ips(sp))),
+        );
+    }
     eng.set_routes(
-        cat.cluster_cidrs
-            .iter()
-            .map(|n| (*n, pod.name.clone()))
-            .collect(),
+        pod_nets.iter().map(|n| (*n, pod.name.clone())).collect(),
         Some(uplink.name.clone()),
     );
+    // The node's address is its uplink's (the route to a cluster IP leaves there, so the node's
+    // own connections start from it).
+    eng.set_iface_addr(&uplink.name, node_ip);
     for sp in &ports {
         for ep in sp.endpoints.iter().chain(sp.local_endpoints.iter()) {
             eng.learn_affinity(&ep.chain, sp.affinity_seconds);

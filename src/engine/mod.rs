@@ -62,6 +62,8 @@ pub struct Engine<'a> {
     routes: Vec<(IpNet, String)>,
     /// The interface of the default route, when known.
     uplink: Option<String>,
+    /// Primary addresses of interfaces, where known (what MASQUERADE picks there).
+    iface_addrs: Vec<(String, IpAddr)>,
     /// Mark bits some rule tests (computed when a trace first needs it).
     read_marks: std::sync::OnceLock<u32>,
 }
@@ -110,6 +112,7 @@ impl<'a> Engine<'a> {
             affinity: FxHashMap::default(),
             routes: Vec::new(),
             uplink: None,
+            iface_addrs: Vec::new(),
             read_marks: std::sync::OnceLock::new(),
         };
         eng.assume_standard_rules();
@@ -329,6 +332,20 @@ impl<'a> Engine<'a> {
     pub fn set_routes(&mut self, routes: Vec<(IpNet, String)>, uplink: Option<String>) {
         self.routes = routes;
         self.uplink = uplink;
+    }
+
+    /// Tells the engine an interface's primary address: MASQUERADE out of it picks that address,
+    /// so a packet already from it is not rewritten.
+    pub fn set_iface_addr(&mut self, iface: &str, addr: IpAddr) {
+        self.iface_addrs.retain(|(i, _)| i != iface);
+        self.iface_addrs.push((iface.to_string(), addr));
+    }
+
+    pub(crate) fn iface_addr(&self, iface: &str) -> Option<IpAddr> {
+        self.iface_addrs
+            .iter()
+            .find(|(i, _)| i == iface)
+            .map(|(_, a)| *a)
     }
 
     /// The interface a packet to `dst` leaves by, if the routes say.

@@ -162,6 +162,8 @@ pub struct Branch {
     pub conds: Vec<Condition>,
     /// A DNAT to an address range (`lo-hi`): the kernel picks one per source.
     pub dnat_range: Option<String>,
+    /// The nth rules this packet met (by position), to notice one met twice.
+    pub nth_seen: Vec<(u32, u32)>,
 }
 
 impl super::matcher::Given for Branch {
@@ -199,6 +201,7 @@ impl Branch {
             delivered_locally: false,
             conds: Vec::new(),
             dnat_range: None,
+            nth_seen: Vec::new(),
         }
     }
 

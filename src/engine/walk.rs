@@ -539,6 +539,25 @@ impl Walk<'_, '_> {
         };
         let mut out = Vec::with_capacity(2);
         let stat = rule.statistic().is_some();
+        // An nth rule keeps one counter that every evaluation advances: a packet that meets it
+        // twice advances it twice, and the share is no longer 1/N of the packets.
+        if let Some(crate::model::criterion::Statistic::Nth { .. }) = rule.statistic() {
+            let id = (rule.span.start, rule.line);
+            if b.nth_seen.contains(&id) {
+                let reason = format!(
+                    "the nth rule at line {} is met twice by one packet: its counter advances twice, so its share is not 1/N",
+                    rule.line
+                );
+                if !b.doubts.iter().any(|d| d.reason == reason) {
+                    b.doubts.push(Doubt {
+                        rule: self.rref(top.src, rule.line),
+                        reason,
+                    });
+                }
+            } else {
+                b.nth_seen.push(id);
+            }
+        }
         if p < 1.0 {
             let mut not_taken = b.clone();
             not_taken.weight *= 1.0 - p;
@@ -711,14 +730,18 @@ impl Walk<'_, '_> {
                 if nat_hook && matches!(self.hook, HookKind::Prerouting | HookKind::Output) =>
             {
                 // To loopback from the node itself; to the primary address of the interface the
-                // packet arrived on otherwise (taken as the node's first address).
+                // packet arrived on otherwise (the node's first address when that is not known).
                 let ip = if self.hook == HookKind::Output {
                     match b.pkt.dst {
                         std::net::IpAddr::V6(_) => "::1".parse().unwrap(),
                         _ => "127.0.0.1".parse().unwrap(),
                     }
                 } else {
-                    self.eng.primary_local()
+                    b.pkt
+                        .in_iface
+                        .as_deref()
+                        .and_then(|i| self.eng.iface_addr(i))
+                        .unwrap_or_else(|| self.eng.primary_local())
                 };
                 b.pkt.dst = ip;
                 if let Some(p) = to_ports {
@@ -736,6 +759,23 @@ impl Walk<'_, '_> {
             TargetKind::Masquerade { .. } | TargetKind::Snat { .. }
                 if nat_hook && matches!(self.hook, HookKind::Postrouting | HookKind::Input) =>
             {
+                // MASQUERADE picks the out interface's address: a packet already from it keeps
+                // its source address, which is no masquerading as far as replies are concerned.
+                let unchanged = matches!(target.kind, TargetKind::Masquerade { .. })
+                    && b.pkt
+                        .out_iface
+                        .as_deref()
+                        .and_then(|i| self.eng.iface_addr(i))
+                        .is_some_and(|a| a == b.pkt.src);
+                if unchanged {
+                    let action = format!(
+                        "MASQUERADE (no change: {} is already the address of `{}`)",
+                        b.pkt.src,
+                        b.pkt.out_iface.as_deref().unwrap_or_default()
+                    );
+                    self.step(&mut b, top.src, rule, action, p);
+                    return Next::Done(b);
+                }
                 if !matches!(target.kind, TargetKind::Masquerade { .. })
                     || self.hook == HookKind::Postrouting
                 {
