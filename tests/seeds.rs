@@ -131,3 +131,45 @@ fn seed_000_registry_reaches_its_one_pod() {
     assert_eq!(t.outcomes[0].dnat.as_deref(), Some("172.17.0.5:22"));
     assert_eq!(t.outcomes[0].probability, 1.0);
 }
+
+#[test]
+fn seeds_000_and_002_show_a_pod_row_though_their_rules_hide_the_cluster_cidr() {
+    // Neither paste holds a `! -s <CIDR>` rule: the pod client comes from the endpoints' network,
+    // reaches the endpoints as the rules say, and a note says where it came from.
+    for (file, query, want) in [
+        (
+            "seeds/000-registry-grep.txt",
+            "default/registry",
+            vec!["172.17.0.5:22"],
+        ),
+        (
+            "seeds/002-clusterip-nodeport-script.sh",
+            "10.100.100.1:7070",
+            vec!["10.5.75.2:3000", "10.5.88.2:3000"],
+        ),
+    ] {
+        let rs = common::load(&common::fixture(file));
+        let (reports, _) = analyse(&rs, query, &[]);
+        let r = &reports[0];
+        let (p, t) = r
+            .probes
+            .iter()
+            .find(|(p, _)| p.kind == EntryKind::ClusterIp && p.from == From::Pod)
+            .unwrap_or_else(|| panic!("{file}: no pod row"));
+        let mut got: Vec<&str> = t
+            .outcomes
+            .iter()
+            .filter_map(|o| o.dnat.as_deref())
+            .collect();
+        got.sort();
+        assert_eq!(got, want, "{file}: from pod {}", p.source);
+        assert!(t
+            .outcomes
+            .iter()
+            .all(|o| !o.masquerade && o.conditions.is_empty()));
+        assert!(
+            r.notes.iter().any(|n| n.contains("endpoints' network")),
+            "{file}"
+        );
+    }
+}
