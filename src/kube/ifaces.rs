@@ -45,7 +45,7 @@ fn concrete(pattern: &str) -> String {
 /// dispatch chains carry the detector in every rule: their first rules tell, so a 50,000-Service
 /// dump costs a few hundred rules here.
 fn sample(name: &str) -> usize {
-    if super::chain_hash(name).is_some() {
+    if super::chain_hash(name).is_some() || name.starts_with("KUBE-SEP-") {
         1
     } else if name.starts_with("KUBE-") {
         200
@@ -79,9 +79,14 @@ fn patterns(rs: &Ruleset) -> Vec<Iface> {
 /// `-i veth+` on the rules that mark for masquerading), else a CNI plugin's interface.
 pub fn infer_pod(rs: &Ruleset) -> Option<Chosen> {
     if let Some(nat) = rs.table("nat") {
-        let kube = nat.chains.iter().filter(|c| c.name.starts_with("KUBE-"));
-        // The detector is on every Service's masquerade rule: the first chains show it.
-        for c in kube.take(400) {
+        // The detector is on every Service's masquerade rule (in KUBE-SERVICES in older
+        // releases, first in each KUBE-SVC- chain since): the first chains show it. Endpoint
+        // chains never carry it.
+        let kube = nat
+            .chains
+            .iter()
+            .filter(|c| c.name.starts_with("KUBE-") && !c.name.starts_with("KUBE-SEP-"));
+        for c in kube.take(64) {
             for r in rs.rules(c).take(sample(&c.name).min(200)) {
                 let marks = matches!(&r.target, Some(t) if matches!(&t.kind, TargetKind::Chain(n) if &**n == "KUBE-MARK-MASQ"));
                 if !marks {
@@ -149,4 +154,31 @@ pub fn choose(rs: &Ruleset, pod: Option<&str>, uplink: Option<&str>) -> (Chosen,
         },
     };
     (pod, uplink)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rs(text: &str) -> Ruleset {
+        crate::parse::read("t", text.as_bytes().to_vec(), None).unwrap()
+    }
+
+    #[test]
+    fn the_pod_interface_comes_from_the_rules_that_show_it() {
+        // kube-proxy's bridge-interface local-traffic detector.
+        let detector = rs("*nat\n:KUBE-SVC-AAAAAAAAAAAAAAAA - [0:0]\n:KUBE-MARK-MASQ - [0:0]\n\
+             -A KUBE-SVC-AAAAAAAAAAAAAAAA ! -i cni0 -d 10.96.0.1/32 -p tcp -m tcp --dport 443 -j KUBE-MARK-MASQ\nCOMMIT\n");
+        assert_eq!(infer_pod(&detector).unwrap().name, "cni0");
+        // Calico's workload interfaces.
+        let calico =
+            rs("*filter\n:cali-FORWARD - [0:0]\n-A cali-FORWARD -i cali+ -j ACCEPT\nCOMMIT\n");
+        assert_eq!(infer_pod(&calico).unwrap().name, "cali0");
+        // Docker's bridge is not the pod network; a name no rule tests stands for it.
+        let docker = rs("*filter\n:FORWARD DROP [0:0]\n-A FORWARD -o pod0 -j DROP\n-A FORWARD -i docker0 -j ACCEPT\nCOMMIT\n");
+        assert!(infer_pod(&docker).is_none());
+        assert_eq!(unnamed(&docker, "pod0"), "pod01");
+        let (pod, uplink) = choose(&docker, None, Some("eth+"));
+        assert_eq!((pod.name.as_str(), uplink.name.as_str()), ("pod01", "eth0"));
+    }
 }
