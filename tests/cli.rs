@@ -363,3 +363,50 @@ fn a_service_whose_ways_in_the_paste_lacks_gets_no_tick() {
     assert!(!out.contains('✓'), "{out}");
     assert!(out.contains("known only from their own chains"), "{out}");
 }
+
+#[test]
+fn svc_on_a_flannel_docker_libvirt_node_invents_no_drop() {
+    // Docker's and libvirt's rules test `docker0` and `virbr0`; pods use neither, so every way in
+    // reaches the endpoints, in thirds, and no rule of theirs is a coin flip.
+    let out = stdout(&[
+        "svc",
+        "default/web",
+        "fixtures/nodes/flannel-docker-libvirt-node.rules",
+        "--node-ip",
+        "192.168.1.20",
+    ]);
+    assert!(out.contains("✓ every way in reaches an endpoint"), "{out}");
+    assert!(!out.contains('✗'), "{out}");
+    insta::assert_snapshot!(out);
+}
+
+#[test]
+fn trace_with_the_docker_bridge_as_pod_interface_meets_dockers_rules() {
+    // Named as the pod interface, `docker0` meets Docker's rules as on a node whose pods sit on
+    // the Docker bridge: the isolation chain returns, and `-i docker0 ! -o docker0` accepts.
+    let out = stdout(&[
+        "trace",
+        "fixtures/nodes/flannel-docker-libvirt-node.rules",
+        "--src",
+        "10.244.0.10",
+        "--dst",
+        "10.96.0.10",
+        "--dport",
+        "80",
+        "--pod-iface",
+        "docker0",
+        "--uplink",
+        "eth0",
+        "-f",
+        "json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let outcomes = v["outcomes"].as_array().unwrap();
+    assert_eq!(outcomes.len(), 3, "{out}");
+    for o in outcomes {
+        assert_eq!(o["verdict"], "accept");
+        assert!(o["conditions"].as_array().unwrap().is_empty());
+        // DNAT'd to a pod on docker0, leaving by docker0: Docker's `-i docker0 -o docker0` rule.
+        assert_eq!(o["verdict_rule"]["line"], 27, "{o:#}");
+    }
+}

@@ -19,14 +19,10 @@ pub fn run(args: &TraceArgs, fmt: FormatChoice) -> super::Result<ExitCode> {
     let rs = input::load(args.file.as_deref(), fmt)?;
     let mut node_ips = args.node.node_ips.clone();
     let mut extra_notes = Vec::new();
-    let named = args.ifaces.pod_iface.is_some() || args.ifaces.uplink.is_some();
-    let cat = (node_ips.is_empty() || named).then(|| {
-        let mut c = crate::kube::Catalog::build(&rs);
-        c.find_cluster_cidrs(&rs);
-        c
-    });
+    let mut cat = crate::kube::Catalog::build(&rs);
+    cat.find_cluster_cidrs(&rs);
     if node_ips.is_empty() {
-        let revealed = cat.as_ref().map(|c| c.node_ips.clone()).unwrap_or_default();
+        let revealed = cat.node_ips.clone();
         if !revealed.is_empty() {
             extra_notes.push(format!(
                 "node addresses taken from the rules (give --node-ip to set them): {}",
@@ -40,22 +36,33 @@ pub fn run(args: &TraceArgs, fmt: FormatChoice) -> super::Result<ExitCode> {
         }
     }
     let mut eng = Engine::new(&rs, &node_ips);
-    // Named interfaces route the pod network and everything else, as on the node; a packet from
-    // a pod arrives on the pod interface, one from elsewhere on the uplink.
-    let cidrs = cat.map(|c| c.cluster_cidrs).unwrap_or_default();
-    let pod_if = args
-        .ifaces
-        .pod_iface
-        .as_deref()
-        .map(|p| p.replace('+', "0"));
-    let uplink = args.ifaces.uplink.as_deref().map(|p| p.replace('+', "0"));
-    if named {
-        let routes = match &pod_if {
-            Some(p) => cidrs.iter().map(|n| (*n, p.clone())).collect(),
-            None => Vec::new(),
-        };
-        eng.set_routes(routes, uplink.clone());
+    // Interfaces as `svc` takes them: a packet from the pod network arrives on the pod interface
+    // and one from elsewhere on the uplink; the pod network is routed to the pod interface, the
+    // rest to the uplink. Named by the user, read from the rules, or else interfaces no rule
+    // names (said in a note). `--in-iface`/`--out-iface` set one packet's own.
+    let (pod, uplink) = crate::kube::ifaces::choose(
+        &rs,
+        args.ifaces.pod_iface.as_deref(),
+        args.ifaces.uplink.as_deref(),
+    );
+    let cidrs = cat.cluster_cidrs.clone();
+    eng.set_routes(
+        cidrs.iter().map(|n| (*n, pod.name.clone())).collect(),
+        Some(uplink.name.clone()),
+    );
+    if let Some(ip) = node_ips.first() {
+        eng.set_iface_addr(&uplink.name, *ip);
     }
+    let pod_if = Some(pod.name.clone());
+    let uplink_if = Some(uplink.name.clone());
+    let mut used = |c: &crate::kube::ifaces::Chosen, who: &str| {
+        if c.why != "given" {
+            extra_notes.push(format!(
+                "{who} taken to use interface `{}`: {}",
+                c.name, c.why
+            ));
+        }
+    };
     let entry = match args.hook {
         Some(Hook::Prerouting) => Entry::Prerouting,
         Some(Hook::Output) => Entry::Output,
@@ -74,11 +81,16 @@ pub fn run(args: &TraceArgs, fmt: FormatChoice) -> super::Result<ExitCode> {
             return None;
         }
         if cidrs.iter().any(|n| n.contains(&args.src)) {
+            used(&pod, "the packet (from the pod network) is");
             pod_if.clone()
         } else {
-            uplink.clone()
+            used(&uplink, "the packet (from outside the pod network) is");
+            uplink_if.clone()
         }
     });
+    if args.out_iface.is_none() && args.in_iface.is_none() && entry == Entry::Output {
+        used(&uplink, "the node's default route is");
+    }
     pkt.out_iface = args.out_iface.clone();
     pkt.mark = args.mark;
     let mut trace = eng.trace(&pkt, entry);
