@@ -173,3 +173,28 @@ fn seeds_000_and_002_show_a_pod_row_though_their_rules_hide_the_cluster_cidr() {
         );
     }
 }
+
+#[test]
+fn outcomes_say_when_they_rest_on_assumed_hooks_and_never_for_a_whole_dump() {
+    // Seed 001 is a grep: kube-proxy's hooks are assumed, and every outcome says it used them.
+    let rs = common::load(&common::fixture("seeds/001-nginx-svc.rules"));
+    let (reports, _) = analyse(&rs, "default/nginx-svc", &[]);
+    let all: Vec<_> = reports[0]
+        .probes
+        .iter()
+        .flat_map(|(_, t)| &t.outcomes)
+        .collect();
+    assert!(all.iter().all(|o| o.assumed));
+    // A node's whole dump shows its hooks: nothing is assumed.
+    let rs = common::load(&common::fixture("nodes/flannel-docker-libvirt-node.rules"));
+    let (reports, _) = analyse(&rs, "default/web", &[]);
+    let all: Vec<_> = reports[0]
+        .probes
+        .iter()
+        .flat_map(|(_, t)| &t.outcomes)
+        .collect();
+    assert!(!all.is_empty());
+    assert!(all
+        .iter()
+        .all(|o| !o.assumed && o.path.iter().all(|s| !s.assumed)));
+}

@@ -22,6 +22,10 @@ pub struct Outcome {
     pub verdict_rule: Option<RuleRef>,
     /// Some rule on the way could not be decided (see `doubts`): the share is not exact.
     pub approximate: bool,
+    /// The path used rules kptrace assumed because the input cannot show them (kube-proxy's hooks
+    /// in a restore payload or a grep; steps with `"assumed": true`). The share is exact if they
+    /// are there, as they are on a node running kube-proxy.
+    pub assumed: bool,
     pub path: Vec<Step>,
     /// The endpoint chain that DNAT'd (KUBE-SEP-…).
     pub endpoint_chain: Option<String>,
@@ -160,6 +164,7 @@ fn unite(outcomes: &mut Vec<Outcome>) {
                 let b = outcomes.swap_remove(j);
                 let a = &mut outcomes[i];
                 a.conditions.remove(k);
+                a.assumed |= b.assumed;
                 for d in b.doubts {
                     if !a.doubts.iter().any(|y| y.reason == d.reason) {
                         a.doubts.push(d);
@@ -199,6 +204,7 @@ pub(super) fn collect(eng: &Engine, pkt: &Packet, entry: Entry, done: Vec<Branch
             verdict,
             verdict_rule,
             approximate: !b.doubts.is_empty(),
+            assumed: b.path.iter().any(|s| s.assumed),
             path: b.path,
             endpoint_chain: b.dnat_chain,
             unknown_chain: b.end_chain,
@@ -219,6 +225,7 @@ pub(super) fn collect(eng: &Engine, pkt: &Packet, entry: Entry, done: Vec<Branch
         {
             Some(x) => {
                 x.probability += o.probability;
+                x.assumed |= o.assumed;
                 for d in o.doubts {
                     if !x.doubts.iter().any(|y| y.reason == d.reason) {
                         x.doubts.push(d);
