@@ -531,7 +531,7 @@ const SEMANTICS: &[(&str, &str, &str)] = &[
     ),
     (
         "nat",
-        ":SPECIAL - [0:0]\n-A PREROUTING -j SPECIAL\n\
+        ":SPECIAL - [0:0]\n:CNT - [0:0]\n-A PREROUTING -j SPECIAL\n\
 -A OUTPUT -d 10.96.0.60/32 -p udp -m udp --dport 53 -j KUBE-MARK-MASQ\n\
 -A OUTPUT -d 10.96.0.60/32 -p udp -m udp --dport 53 -j DNAT --to-destination 192.168.0.2:5353\n",
         "-A SPECIAL -d 192.168.0.10/32 -p udp -m udp --dport 7000 -j DNAT --to-destination :7001\n\
@@ -542,7 +542,12 @@ const SEMANTICS: &[(&str, &str, &str)] = &[
 -A SPECIAL -p udp -m udp --dport 7100 -m recent --rcheck --name seen --mask 255.255.255.255 --rsource -j DNAT --to-destination 10.244.0.7:7100\n\
 -A SPECIAL -p udp -m udp --dport 7200 -j DNAT --to-destination 10.244.0.7:7200\n\
 -A SPECIAL -d 198.18.0.0/24 -j NETMAP --to 10.244.0.0/24\n\
--A SPECIAL -p udp -m udp --dport 7300 -j DNAT --to-destination 10.244.0.7:7300\n",
+-A SPECIAL -p udp -m udp --dport 7300 -j DNAT --to-destination 10.244.0.7:7300\n\
+-A SPECIAL -p udp -m udp --dport 7400 -j CNT\n\
+-A SPECIAL -p udp -m udp --dport 7400 -j CNT\n\
+-A SPECIAL -p udp -m udp --dport 7400 -m mark --mark 0x1/0x1 -j DNAT --to-destination 10.244.0.5:7400\n\
+-A SPECIAL -p udp -m udp --dport 7400 -j DNAT --to-destination 10.244.0.7:7400\n\
+-A CNT -m statistic --mode nth --every 3 --packet 0 -j MARK --set-xmark 0x1/0x1\n",
     ),
 ];
 
@@ -766,6 +771,15 @@ fn netfilter_semantics_agree_with_the_kernel() {
             "10.96.0.70",
             7300,
         ),
+        // One nth counter met twice per packet: 2 of every 3 packets are marked, not 5/9.
+        case(
+            "nth rule met twice",
+            &dump,
+            "cni0",
+            From::Outside,
+            "10.96.0.80",
+            7400,
+        ),
         // MASQUERADE out of eth0 for a packet already from eth0's address rewrites nothing.
         case(
             "MASQUERADE that changes nothing",
@@ -954,4 +968,38 @@ fn each_answer_to_an_ipset_question_agrees_with_the_kernel() {
     ];
     check(&member);
     check(&other);
+}
+
+#[test]
+fn an_nth_counter_met_twice_per_packet_gives_its_cycle_not_a_product() {
+    // Evaluations advance one counter: with --every 3, two per packet, every third evaluation
+    // matches, so 2 of every 3 packets are marked (not 1 − (2/3)² = 5/9).
+    let dump = "*nat\n:PREROUTING ACCEPT [0:0]\n:CNT - [0:0]\n\
+        -A PREROUTING -p udp -j CNT\n-A PREROUTING -p udp -j CNT\n\
+        -A PREROUTING -p udp -m mark --mark 0x1/0x1 -j DNAT --to-destination 10.244.0.6:7400\n\
+        -A PREROUTING -p udp -j DNAT --to-destination 10.244.0.5:7400\n\
+        -A CNT -m statistic --mode nth --every 3 --packet 0 -j MARK --set-xmark 0x1/0x1\nCOMMIT\n";
+    let rs = kptrace::parse::read("nth", dump.as_bytes().to_vec(), None).unwrap();
+    let eng = Engine::new(&rs, &[]);
+    let pkt = Packet::new(
+        OUTSIDE.parse().unwrap(),
+        "10.96.0.80".parse().unwrap(),
+        Protocol::Udp,
+        7400,
+    );
+    let t = eng.trace(&pkt, Entry::Prerouting);
+    let share = |d: &str| -> f64 {
+        t.outcomes
+            .iter()
+            .filter(|o| o.dnat.as_deref() == Some(d))
+            .map(|o| o.probability)
+            .sum()
+    };
+    assert!(
+        (share("10.244.0.6:7400") - 2.0 / 3.0).abs() < 1e-12,
+        "{:#?}",
+        t.outcomes
+    );
+    assert!((share("10.244.0.5:7400") - 1.0 / 3.0).abs() < 1e-12);
+    assert!(!t.approximate());
 }

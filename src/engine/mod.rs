@@ -372,7 +372,81 @@ impl<'a> Engine<'a> {
 
     /// Traces the first packet of a new connection.
     pub fn trace(&self, pkt: &Packet, entry: Entry) -> Trace {
-        let state = PacketState::new(pkt);
+        let mut done = self.walk_all(pkt, entry, None, 0);
+        if let Some(exact) = self.nth_exactly(pkt, entry, &done) {
+            done = exact;
+        }
+        outcome::collect(self, pkt, entry, done)
+    }
+
+    /// A packet that meets one nth rule twice advances its counter twice per packet: the shares
+    /// are those of the counter's cycle. Traces the packet from every counter value; when each
+    /// start leads to one next value (no coin flip or condition changes how often the rule is
+    /// met), follows the kernel's counter from `--packet` to its cycle and averages the outcomes
+    /// over it. Otherwise the outcomes keep saying they are approximate.
+    fn nth_exactly(&self, pkt: &Packet, entry: Entry, done: &[Branch]) -> Option<Vec<Branch>> {
+        let (key, every, packet) = done.iter().find_map(|b| b.nth_twice)?;
+        if done
+            .iter()
+            .filter_map(|b| b.nth_twice)
+            .any(|(k, _, _)| k != key)
+            || every == 0
+            || every > 1024
+        {
+            return None;
+        }
+        let mut by_start: Vec<Vec<Branch>> = Vec::with_capacity(every as usize);
+        let mut next = Vec::with_capacity(every as usize);
+        for c in 0..every {
+            let branches = self.walk_all(pkt, entry, Some((key, every)), c);
+            let ends: Vec<u32> = branches
+                .iter()
+                .map(|b| b.pkt.nth_counter.unwrap_or(c))
+                .collect();
+            if ends.windows(2).any(|w| w[0] != w[1]) {
+                return None;
+            }
+            next.push(ends.first().copied().unwrap_or(c));
+            by_start.push(branches);
+        }
+        // The kernel starts the counter at `--packet`; the packets then walk its orbit.
+        let mut seen = vec![false; every as usize];
+        let mut c = packet.min(every - 1);
+        while !seen[c as usize] {
+            seen[c as usize] = true;
+            c = next[c as usize];
+        }
+        let mut cycle = vec![c];
+        let mut d = next[c as usize];
+        while d != c {
+            cycle.push(d);
+            d = next[d as usize];
+        }
+        let n = cycle.len() as f64;
+        let mut out = Vec::new();
+        for c in cycle {
+            for mut b in std::mem::take(&mut by_start[c as usize]) {
+                b.weight /= n;
+                b.pkt.nth_counter = None;
+                out.push(b);
+            }
+        }
+        Some(out)
+    }
+
+    /// Every branch of one packet's way through the hooks, with the exactly followed nth rule's
+    /// counter starting at `start`.
+    fn walk_all(
+        &self,
+        pkt: &Packet,
+        entry: Entry,
+        nth: Option<((u32, u32), u32)>,
+        start: u32,
+    ) -> Vec<Branch> {
+        let mut state = PacketState::new(pkt);
+        if nth.is_some() {
+            state.nth_counter = Some(start);
+        }
         let mut steps = 0u64;
         let mut live = vec![Branch::new(state)];
         let mut done: Vec<Branch> = Vec::new();
@@ -393,7 +467,15 @@ impl<'a> Engine<'a> {
             Entry::Prerouting => &["raw", "mangle", "nat"],
             Entry::Output => &["raw", "mangle", "nat", "filter", "security"],
         };
-        live = self.run_tables(live, &mut done, tables_first, first, first_hook, &mut steps);
+        live = self.run_tables(
+            live,
+            &mut done,
+            tables_first,
+            first,
+            first_hook,
+            &mut steps,
+            nth,
+        );
         // Routing decision, per branch: after DNAT, a node address is local.
         let (local, mut forward): (Vec<Branch>, Vec<Branch>) =
             live.into_iter().partition(|b| self.is_local(b.pkt.dst));
@@ -411,6 +493,7 @@ impl<'a> Engine<'a> {
                     "INPUT",
                     HookKind::Input,
                     &mut steps,
+                    nth,
                 );
                 done.extend(input);
                 let fwd = self.run_tables(
@@ -420,6 +503,7 @@ impl<'a> Engine<'a> {
                     "FORWARD",
                     HookKind::Forward,
                     &mut steps,
+                    nth,
                 );
                 let post = self.run_tables(
                     fwd,
@@ -428,6 +512,7 @@ impl<'a> Engine<'a> {
                     "POSTROUTING",
                     HookKind::Postrouting,
                     &mut steps,
+                    nth,
                 );
                 done.extend(post);
             }
@@ -442,6 +527,7 @@ impl<'a> Engine<'a> {
                     "POSTROUTING",
                     HookKind::Postrouting,
                     &mut steps,
+                    nth,
                 );
                 // Traffic to the node itself loops back and meets INPUT.
                 let (to_self, away): (Vec<Branch>, Vec<Branch>) =
@@ -458,13 +544,14 @@ impl<'a> Engine<'a> {
                     "INPUT",
                     HookKind::Input,
                     &mut steps,
+                    nth,
                 );
                 done.extend(input);
                 done.extend(away);
             }
         }
         self.assume_kubelet_drop(&mut done);
-        outcome::collect(self, pkt, entry, done)
+        done
     }
 
     /// A paste of the nat table alone shows KUBE-MARK-DROP setting 0x8000 but not the filter
@@ -534,6 +621,7 @@ impl<'a> Engine<'a> {
             "POSTROUTING",
             HookKind::Postrouting,
             &mut steps,
+            None,
         );
         let all: Vec<Branch> = done.into_iter().chain(live).collect();
         // What the dump cannot decide (an `-o` of an interface not named) makes worlds; the
@@ -571,6 +659,7 @@ impl<'a> Engine<'a> {
         builtin: &'static str,
         hook: HookKind,
         steps: &mut u64,
+        nth: Option<((u32, u32), u32)>,
     ) -> Vec<Branch> {
         for &table in tables {
             if live.is_empty() {
@@ -581,6 +670,7 @@ impl<'a> Engine<'a> {
                 .into_iter()
                 .partition(|b| table == "nat" && b.pkt.untracked);
             let mut w = walk::Walk::new(self, table, builtin, hook, steps);
+            w.nth = nth;
             live = w.run(walked);
             live.extend(bypass);
             let (stopped, go_on): (Vec<Branch>, Vec<Branch>) =

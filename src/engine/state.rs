@@ -24,6 +24,8 @@ pub struct PacketState {
     pub untracked: bool,
     /// `-m recent` lists this packet was added to on its way (`--set`).
     pub recent: Vec<Box<str>>,
+    /// The counter of the one nth rule the engine follows exactly (see `Engine::trace`).
+    pub nth_counter: Option<u32>,
 }
 
 impl PacketState {
@@ -43,6 +45,7 @@ impl PacketState {
             masquerade: false,
             untracked: false,
             recent: Vec::new(),
+            nth_counter: None,
         }
     }
 }
@@ -164,6 +167,8 @@ pub struct Branch {
     pub dnat_range: Option<String>,
     /// The nth rules this packet met (by position), to notice one met twice.
     pub nth_seen: Vec<(u32, u32)>,
+    /// An nth rule this packet met twice: (position, every, packet).
+    pub nth_twice: Option<((u32, u32), u32, u32)>,
 }
 
 impl super::matcher::Given for Branch {
@@ -202,6 +207,7 @@ impl Branch {
             conds: Vec::new(),
             dnat_range: None,
             nth_seen: Vec::new(),
+            nth_twice: None,
         }
     }
 
@@ -265,6 +271,7 @@ impl Branch {
             && a.masquerade == b.masquerade
             && a.untracked == b.untracked
             && a.recent == b.recent
+            && a.nth_counter == b.nth_counter
             && self.verdict == o.verdict
             && self.verdict_rule == o.verdict_rule
             && self.end_chain == o.end_chain

@@ -230,6 +230,8 @@ pub(crate) struct Walk<'e, 'a> {
     pub steps: &'e mut u64,
     /// Further branches a target split off (a queue that may or may not have a reader).
     forked: Vec<Next>,
+    /// The nth rule followed by its counter (position, every), not by its share.
+    pub nth: Option<((u32, u32), u32)>,
 }
 
 impl<'e, 'a> Walk<'e, 'a> {
@@ -247,6 +249,7 @@ impl<'e, 'a> Walk<'e, 'a> {
             hook,
             steps,
             forked: Vec::new(),
+            nth: None,
         }
     }
 }
@@ -465,6 +468,41 @@ impl Walk<'_, '_> {
         }
     }
 
+    /// Evaluates the nth rule the engine follows by its counter, as the kernel does: the
+    /// criteria before the statistic match decide whether the counter moves at all; it then
+    /// moves by one and the statistic matches when it wraps to 0 (`!` inverts); the criteria
+    /// after it decide the rest. Undecided criteria fork before the counter moves.
+    fn count_nth(&self, b: &mut Branch, rule: &Rule, every: u32) -> RuleMatch {
+        let at = rule
+            .matches
+            .iter()
+            .position(|m| matches!(m.criterion, crate::model::Criterion::Statistic(_)))
+            .unwrap_or(0);
+        let part = |r: std::ops::Range<usize>| Rule {
+            matches: rule.matches[r].to_vec().into(),
+            ..rule.clone()
+        };
+        let before = part(0..at);
+        let after = part(at + 1..rule.matches.len());
+        match matcher::rule(&self.ctx(), &b.pkt, b, &before) {
+            RuleMatch::No => return RuleMatch::No,
+            RuleMatch::Maybe(f) => return RuleMatch::Maybe(f),
+            RuleMatch::Yes(_) => {}
+        }
+        let rest = matcher::rule(&self.ctx(), &b.pkt, b, &after);
+        if let RuleMatch::Maybe(f) = rest {
+            return RuleMatch::Maybe(f);
+        }
+        let c = b.pkt.nth_counter.unwrap_or(0);
+        let next = if c + 1 >= every { 0 } else { c + 1 };
+        b.pkt.nth_counter = Some(next);
+        let hit = (next == 0) != rule.matches[at].negated;
+        match rest {
+            RuleMatch::Yes(p) if hit => RuleMatch::Yes(p),
+            _ => RuleMatch::No,
+        }
+    }
+
     fn advance(&mut self, mut b: Branch, mut frames: Vec<Frame>) -> Vec<Next> {
         *self.steps += 1;
         if *self.steps > MAX_STEPS {
@@ -507,7 +545,15 @@ impl Walk<'_, '_> {
         let Some(rule) = rule else {
             return vec![self.ret(b, frames)];
         };
-        let p = match matcher::rule(&self.ctx(), &b.pkt, &b, rule) {
+        let counted = self
+            .nth
+            .filter(|(key, _)| *key == (rule.span.start, rule.line))
+            .map(|(_, every)| every);
+        let verdict = match counted {
+            Some(every) => self.count_nth(&mut b, rule, every),
+            None => matcher::rule(&self.ctx(), &b.pkt, &b, rule),
+        };
+        let p = match verdict {
             RuleMatch::No => {
                 frames.last_mut().unwrap().idx += 1;
                 return vec![Next::Continue(b, frames)];
@@ -541,9 +587,12 @@ impl Walk<'_, '_> {
         let stat = rule.statistic().is_some();
         // An nth rule keeps one counter that every evaluation advances: a packet that meets it
         // twice advances it twice, and the share is no longer 1/N of the packets.
-        if let Some(crate::model::criterion::Statistic::Nth { .. }) = rule.statistic() {
+        if let (Some(crate::model::criterion::Statistic::Nth { every, packet }), None) =
+            (rule.statistic(), counted)
+        {
             let id = (rule.span.start, rule.line);
             if b.nth_seen.contains(&id) {
+                b.nth_twice.get_or_insert((id, *every, *packet));
                 let reason = format!(
                     "the nth rule at line {} is met twice by one packet: its counter advances twice, so its share is not 1/N",
                     rule.line
