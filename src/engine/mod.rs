@@ -23,6 +23,14 @@ use rustc_hash::FxHashMap;
 use state::{Branch, PacketState};
 use std::net::IpAddr;
 
+/// What one packet's walk through the hooks carries from table to table.
+struct Run {
+    /// Rule evaluations so far, all branches together.
+    steps: u64,
+    /// The nth rule followed by its counter (position, every), if any.
+    nth: Option<((u32, u32), u32)>,
+}
+
 /// Where a chain's rules come from: the input, or kptrace's assumption of kube-proxy's standard ones.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum ChainSrc {
@@ -447,7 +455,7 @@ impl<'a> Engine<'a> {
         if nth.is_some() {
             state.nth_counter = Some(start);
         }
-        let mut steps = 0u64;
+        let mut run = Run { steps: 0, nth };
         let mut live = vec![Branch::new(state)];
         let mut done: Vec<Branch> = Vec::new();
         // An out interface the caller names holds throughout; otherwise the routes decide it.
@@ -467,15 +475,7 @@ impl<'a> Engine<'a> {
             Entry::Prerouting => &["raw", "mangle", "nat"],
             Entry::Output => &["raw", "mangle", "nat", "filter", "security"],
         };
-        live = self.run_tables(
-            live,
-            &mut done,
-            tables_first,
-            first,
-            first_hook,
-            &mut steps,
-            nth,
-        );
+        live = self.run_tables(live, &mut done, tables_first, first, first_hook, &mut run);
         // Routing decision, per branch: after DNAT, a node address is local.
         let (local, mut forward): (Vec<Branch>, Vec<Branch>) =
             live.into_iter().partition(|b| self.is_local(b.pkt.dst));
@@ -492,8 +492,7 @@ impl<'a> Engine<'a> {
                     &["mangle", "filter", "security", "nat"],
                     "INPUT",
                     HookKind::Input,
-                    &mut steps,
-                    nth,
+                    &mut run,
                 );
                 done.extend(input);
                 let fwd = self.run_tables(
@@ -502,8 +501,7 @@ impl<'a> Engine<'a> {
                     &["mangle", "filter", "security"],
                     "FORWARD",
                     HookKind::Forward,
-                    &mut steps,
-                    nth,
+                    &mut run,
                 );
                 let post = self.run_tables(
                     fwd,
@@ -511,8 +509,7 @@ impl<'a> Engine<'a> {
                     &["mangle", "nat"],
                     "POSTROUTING",
                     HookKind::Postrouting,
-                    &mut steps,
-                    nth,
+                    &mut run,
                 );
                 done.extend(post);
             }
@@ -526,8 +523,7 @@ impl<'a> Engine<'a> {
                     &["mangle", "nat"],
                     "POSTROUTING",
                     HookKind::Postrouting,
-                    &mut steps,
-                    nth,
+                    &mut run,
                 );
                 // Traffic to the node itself loops back and meets INPUT.
                 let (to_self, away): (Vec<Branch>, Vec<Branch>) =
@@ -543,8 +539,7 @@ impl<'a> Engine<'a> {
                     &["mangle", "filter", "security"],
                     "INPUT",
                     HookKind::Input,
-                    &mut steps,
-                    nth,
+                    &mut run,
                 );
                 done.extend(input);
                 done.extend(away);
@@ -610,7 +605,10 @@ impl<'a> Engine<'a> {
         let mut pkt = Packet::new(src, dst, crate::model::Protocol::Tcp, 80);
         pkt.mark = mark;
         let state = PacketState::new(&pkt);
-        let mut steps = 0u64;
+        let mut run = Run {
+            steps: 0,
+            nth: None,
+        };
         let mut done = Vec::new();
         let mut start = Branch::new(state);
         self.reroute(std::slice::from_mut(&mut start), false);
@@ -620,8 +618,7 @@ impl<'a> Engine<'a> {
             &["nat"],
             "POSTROUTING",
             HookKind::Postrouting,
-            &mut steps,
-            None,
+            &mut run,
         );
         let all: Vec<Branch> = done.into_iter().chain(live).collect();
         // What the dump cannot decide (an `-o` of an interface not named) makes worlds; the
@@ -658,8 +655,7 @@ impl<'a> Engine<'a> {
         tables: &[&'static str],
         builtin: &'static str,
         hook: HookKind,
-        steps: &mut u64,
-        nth: Option<((u32, u32), u32)>,
+        run: &mut Run,
     ) -> Vec<Branch> {
         for &table in tables {
             if live.is_empty() {
@@ -669,8 +665,8 @@ impl<'a> Engine<'a> {
             let (bypass, walked): (Vec<Branch>, Vec<Branch>) = live
                 .into_iter()
                 .partition(|b| table == "nat" && b.pkt.untracked);
-            let mut w = walk::Walk::new(self, table, builtin, hook, steps);
-            w.nth = nth;
+            let mut w = walk::Walk::new(self, table, builtin, hook, &mut run.steps);
+            w.nth = run.nth;
             live = w.run(walked);
             live.extend(bypass);
             let (stopped, go_on): (Vec<Branch>, Vec<Branch>) =
