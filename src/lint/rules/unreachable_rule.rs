@@ -52,8 +52,26 @@ fn always_ends<'a>(
     memo.insert(key, false);
     let mut ends = false;
     for rule in cx.rules_of(chain).iter() {
+        // A RETURN or goto that some packets take leaves this chain for its caller: the chain
+        // does not end every packet's traversal (KUBE-POSTROUTING's first rule, ufw-not-local).
+        let leaves = matches!(rule.target_kind(), Some(TargetKind::Return))
+            || rule.target.as_ref().is_some_and(|t| t.goto);
         if !rule.is_unconditional() {
+            if leaves {
+                break;
+            }
             continue;
+        }
+        // An unconditional goto ends this chain, but where the target falls off its end the
+        // packet returns to this chain's caller: it ends every packet only if the target does.
+        if let Some(t) = rule.target.as_ref().filter(|t| t.goto) {
+            if let TargetKind::Chain(name) = &t.kind {
+                ends = cx
+                    .table
+                    .chain(name)
+                    .is_some_and(|c| always_ends(cx, c, memo, depth + 1));
+            }
+            break;
         }
         if ends_here(cx, rule, memo, depth) {
             ends = true;
