@@ -44,6 +44,8 @@ impl Rule for UnknownModule {
                 .matches
                 .iter()
                 .filter_map(|m| match &m.criterion {
+                    // nfacct only counts (kube-proxy's own accounting); it always matches.
+                    Criterion::Other(o) if &*o.module == "nfacct" => None,
                     Criterion::Other(o) => Some(format!("-m {}", o.module)),
                     _ => None,
                 })
