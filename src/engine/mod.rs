@@ -634,14 +634,7 @@ impl<'a> Engine<'a> {
             .map(|world| {
                 all.iter()
                     .filter(|b| b.pkt.masquerade)
-                    .filter(|b| {
-                        b.conds
-                            .iter()
-                            .all(|c| match facts.binary_search(&c.fact.as_str()) {
-                                Ok(i) => (world >> i & 1 == 1) == c.holds,
-                                Err(_) => true,
-                            })
-                    })
+                    .filter(|b| state::holds_in(&b.conds, &facts, world))
                     .map(|b| b.weight)
                     .sum::<f64>()
             })

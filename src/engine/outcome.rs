@@ -56,32 +56,7 @@ impl Outcome {
     }
 
     fn same_conds(&self, o: &Outcome) -> bool {
-        self.conditions.len() == o.conditions.len()
-            && self
-                .conditions
-                .iter()
-                .zip(&o.conditions)
-                .all(|(a, b)| a.fact == b.fact && a.holds == b.holds)
-    }
-
-    /// The one condition that `self` and `o` answer differently, all others being the same.
-    fn differs_in_one(&self, o: &Outcome) -> Option<usize> {
-        if self.conditions.len() != o.conditions.len() {
-            return None;
-        }
-        let mut at = None;
-        for (i, (a, b)) in self.conditions.iter().zip(&o.conditions).enumerate() {
-            if a.fact != b.fact {
-                return None;
-            }
-            if a.holds != b.holds {
-                if at.is_some() {
-                    return None;
-                }
-                at = Some(i);
-            }
-        }
-        at
+        same_answers(&self.conditions, &o.conditions)
     }
 }
 
@@ -132,12 +107,7 @@ impl Trace {
             .map(|world| {
                 self.outcomes
                     .iter()
-                    .filter(|o| {
-                        o.conditions.iter().all(|c| {
-                            let i = facts.binary_search(&c.fact.as_str()).unwrap();
-                            (world >> i & 1 == 1) == c.holds
-                        })
-                    })
+                    .filter(|o| holds_in(&o.conditions, &facts, world))
                     .map(|o| o.probability)
                     .sum()
             })
@@ -158,7 +128,7 @@ fn unite(outcomes: &mut Vec<Outcome>) {
                 if !a.same_kind(b) || !super::walk::same_share(a.probability, b.probability) {
                     continue;
                 }
-                let Some(k) = a.differs_in_one(b) else {
+                let Some(k) = differs_in_one(&a.conditions, &b.conditions) else {
                     continue;
                 };
                 let b = outcomes.swap_remove(j);

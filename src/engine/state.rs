@@ -107,6 +107,47 @@ impl Condition {
     }
 }
 
+/// Whether two sorted condition lists ask the same questions with the same answers.
+pub fn same_answers(a: &[Condition], b: &[Condition]) -> bool {
+    a.len() == b.len()
+        && a.iter()
+            .zip(b)
+            .all(|(x, y)| x.fact == y.fact && x.holds == y.holds)
+}
+
+/// The one question two sorted condition lists answer differently, every other answer being the
+/// same: two branches (or outcomes) with the same future and share that differ only there do not
+/// depend on that question.
+pub fn differs_in_one(a: &[Condition], b: &[Condition]) -> Option<usize> {
+    if a.len() != b.len() {
+        return None;
+    }
+    let mut at = None;
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        if x.fact != y.fact {
+            return None;
+        }
+        if x.holds != y.holds {
+            if at.is_some() {
+                return None;
+            }
+            at = Some(i);
+        }
+    }
+    at
+}
+
+/// Whether conditions hold in `world`: one answer per question of `facts` (sorted), bit `i` for
+/// `facts[i]`. A question outside `facts` is not constrained.
+pub fn holds_in(conds: &[Condition], facts: &[&str], world: u64) -> bool {
+    conds
+        .iter()
+        .all(|c| match facts.binary_search(&c.fact.as_str()) {
+            Ok(i) => (world >> i & 1 == 1) == c.holds,
+            Err(_) => true,
+        })
+}
+
 /// Why an outcome is approximate: which rule the engine could not decide, and why.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 pub struct Doubt {
@@ -219,34 +260,7 @@ impl Branch {
 
     /// Whether the conditions are the same questions with the same answers.
     pub fn same_conds(&self, o: &Branch) -> bool {
-        self.conds.len() == o.conds.len()
-            && self
-                .conds
-                .iter()
-                .zip(&o.conds)
-                .all(|(a, b)| a.fact == b.fact && a.holds == b.holds)
-    }
-
-    /// The one question on which `self` and `o` answer differently, when every other answer is
-    /// the same: two such branches with the same future and share are one branch that does not
-    /// depend on that question.
-    pub fn differs_in_one(&self, o: &Branch) -> Option<usize> {
-        if self.conds.len() != o.conds.len() {
-            return None;
-        }
-        let mut at = None;
-        for (i, (a, b)) in self.conds.iter().zip(&o.conds).enumerate() {
-            if a.fact != b.fact {
-                return None;
-            }
-            if a.holds != b.holds {
-                if at.is_some() {
-                    return None;
-                }
-                at = Some(i);
-            }
-        }
-        at
+        same_answers(&self.conds, &o.conds)
     }
 
     /// Two branches that will behave the same from here on (their histories may differ).

@@ -93,7 +93,7 @@ fn unite_worlds(group: &mut Vec<(Branch, Vec<Frame>)>) {
                 if a.1 != b.1 || !same_share(a.0.weight, b.0.weight) {
                     continue;
                 }
-                let Some(k) = a.0.differs_in_one(&b.0) else {
+                let Some(k) = differs_in_one(&a.0.conds, &b.0.conds) else {
                     continue;
                 };
                 let mut a2 = a.0.clone();
