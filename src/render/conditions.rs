@@ -2,6 +2,7 @@
 //! say which answers they need (`if 1`, `unless 2`), and a legend below the table states the
 //! questions once, so a table row never grows past the width of a terminal.
 
+use super::style::{paint, WARN};
 use crate::engine::state::Condition;
 use crate::engine::Outcome;
 
@@ -26,7 +27,11 @@ impl Legend {
         match self.facts.iter().position(|(f, _, _)| *f == c.fact) {
             Some(i) => i + 1,
             None => {
-                let at = format!("{} {} line {}", c.rule.table, c.rule.chain, c.rule.line);
+                // Line 0: a rule kptrace assumed (not in the input) asked.
+                let at = match c.rule.line {
+                    0 => format!("{} {}, assumed", c.rule.table, c.rule.chain),
+                    n => format!("{} {} line {n}", c.rule.table, c.rule.chain),
+                };
                 self.facts.push((c.fact.clone(), c.text.clone(), at));
                 self.facts.len()
             }
@@ -53,12 +58,19 @@ impl Legend {
             .join(", ")
     }
 
-    /// One line per question: `1: the packet arrives on `docker0` (filter FORWARD line 12)`.
-    pub fn lines(&self) -> Vec<String> {
-        self.facts
-            .iter()
-            .enumerate()
-            .map(|(i, (_, text, at))| format!("{}: {text} ({at})", i + 1))
-            .collect()
+    /// The legend under a table: a heading, then one line per question
+    /// (`1: the packet arrives on `docker0` (filter FORWARD line 12)`); empty without questions.
+    pub fn footer(&self) -> String {
+        if self.facts.is_empty() {
+            return String::new();
+        }
+        let mut out = paint(
+            WARN,
+            "the input cannot decide these; each share holds where its conditions do:\n",
+        );
+        for (i, (_, text, at)) in self.facts.iter().enumerate() {
+            out += &paint(WARN, format!("  {}: {text} ({at})\n", i + 1));
+        }
+        out
     }
 }

@@ -397,15 +397,13 @@ fn counters_table(r: &PortReport) -> String {
 }
 
 fn probe_table(r: &PortReport) -> String {
+    let legend = super::conditions::Legend::of(r.probes.iter().flat_map(|(_, t)| &t.outcomes));
     let mut t = table();
-    t.set_header(vec![
-        "entry",
-        "from",
-        "reaches",
-        "share",
-        "exact",
-        "masquerade",
-    ]);
+    let mut header = vec!["entry", "from", "reaches", "share", "exact", "masquerade"];
+    if !legend.is_empty() {
+        header.push("depends on");
+    }
+    t.set_header(header);
     // The exact column earns its width only when a share has more digits than the percentage shows
     // (the kernel's 0.333333333488554); 50% and 25% say it all.
     let needs_exact = r
@@ -413,18 +411,6 @@ fn probe_table(r: &PortReport) -> String {
         .iter()
         .flat_map(|(_, t)| t.outcomes.iter())
         .any(|o| exact(o.probability).len() > 6);
-    let legend = super::conditions::Legend::of(r.probes.iter().flat_map(|(_, t)| &t.outcomes));
-    if !legend.is_empty() {
-        t.set_header(vec![
-            "entry",
-            "from",
-            "reaches",
-            "share",
-            "exact",
-            "masquerade",
-            "depends on",
-        ]);
-    }
     let mut last_entry = String::new();
     let mut first_sig: Option<Signature> = None;
     for (p, trace) in &r.probes {
@@ -492,15 +478,7 @@ fn probe_table(r: &PortReport) -> String {
         }
     }
     let mut out = finish(&t);
-    if !legend.is_empty() {
-        out += &paint(
-            WARN,
-            "the input cannot decide these; each share holds where its conditions do:\n",
-        );
-        for l in legend.lines() {
-            out += &paint(WARN, format!("  {l}\n"));
-        }
-    }
+    out += &legend.footer();
     out
 }
 

@@ -114,15 +114,7 @@ pub fn human(t: &Trace) -> String {
         tab.add_row(row);
     }
     out += &finish(&tab);
-    if !legend.is_empty() {
-        out += &paint(
-            WARN,
-            "the input cannot decide these; each share holds where its conditions do:\n",
-        );
-        for l in legend.lines() {
-            out += &paint(WARN, format!("  {l}\n"));
-        }
-    }
+    out += &legend.footer();
     for (i, o) in t.outcomes.iter().enumerate() {
         let when = legend.cell(o);
         let when = if when.is_empty() {
