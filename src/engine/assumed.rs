@@ -154,13 +154,18 @@ pub fn nodeports_rule() -> Rule {
 /// ("Redirect pods trying to reach external loadbalancer VIP to clusterIP", "masquerade LOCAL
 /// traffic for … external destinations", "route LOCAL traffic …"); without them, what the paste
 /// shows would send those clients to the drop that follows.
-pub fn grep_gap(rules: &[&Rule], chain: &str) -> Option<&'static str> {
-    let jumps_to_svc = |r: &&Rule| matches!(&r.target, Some(t) if matches!(&t.kind, TargetKind::Chain(n) if n.starts_with("KUBE-SVC-")));
-    if chain.starts_with("KUBE-XLB-") && !rules.iter().any(jumps_to_svc) {
-        return Some("kube-proxy's \"Redirect pods trying to reach external loadbalancer VIP to clusterIP\" rule");
-    }
-    if chain.starts_with("KUBE-EXT-") && !rules.iter().any(jumps_to_svc) {
-        return Some("kube-proxy's \"route LOCAL traffic … external destinations\" rules");
-    }
-    None
+pub fn grep_gap<'r>(
+    chain: &str,
+    mut rules: impl Iterator<Item = &'r Rule>,
+) -> Option<&'static str> {
+    let what = if chain.starts_with("KUBE-XLB-") {
+        "kube-proxy's \"Redirect pods trying to reach external loadbalancer VIP to clusterIP\" rule"
+    } else if chain.starts_with("KUBE-EXT-") {
+        "kube-proxy's \"route LOCAL traffic … external destinations\" rules"
+    } else {
+        // Other chains' rules are not read: this runs on every jump of a grep'd paste.
+        return None;
+    };
+    let jumps_to_svc = |r: &Rule| matches!(&r.target, Some(t) if matches!(&t.kind, TargetKind::Chain(n) if n.starts_with("KUBE-SVC-")));
+    (!rules.any(jumps_to_svc)).then_some(what)
 }

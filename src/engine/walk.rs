@@ -687,9 +687,8 @@ impl Walk<'_, '_> {
                         if self.eng.rs.fragment {
                             if let ChainSrc::Real(id) = src {
                                 let t = self.eng.rs.table(self.table).unwrap();
-                                let c = t.get(id);
-                                let rules: Vec<&Rule> = self.eng.rs.rules(c).collect();
-                                if let Some(what) = super::assumed::grep_gap(&rules, name) {
+                                let rules = self.eng.rs.rules(t.get(id));
+                                if let Some(what) = super::assumed::grep_gap(name, rules) {
                                     b.doubts.push(Doubt {
                                         rule: here.clone(),
                                         reason: format!(
