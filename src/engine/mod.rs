@@ -132,8 +132,12 @@ impl<'a> Engine<'a> {
         let mut assumed_hooks = Vec::new();
         for &(table, builtin) in HOOK_TABLES {
             let Some(t) = rs.table(table) else { continue };
-            // A table the input shows whole is the node's: its hooks are what it says.
-            if t.shows_builtins() {
+            // A table the input shows whole is the node's: its hooks are what it says. A listing
+            // shows the chains it was asked for: a built-in chain it does not list is not shown,
+            // not empty (`iptables -t nat -nL` pasted without POSTROUTING).
+            let listed =
+                rs.format != crate::model::InputFormat::Listing || t.shows_builtin(builtin);
+            if t.shows_builtins() && listed {
                 continue;
             }
             let reached = reachable(rs, t, builtin);

@@ -47,6 +47,18 @@ impl<'a> Context<'a> {
         }
     }
 
+    /// Why the input may not show every rule of every chain (a grep, or elision marks), if it may
+    /// not: a rule found missing there is a note, not a problem.
+    pub fn partial_anywhere(&self) -> Option<String> {
+        if self.rs.fragment {
+            return Some("the paste is a grep and may leave rules out".into());
+        }
+        self.rs
+            .cuts
+            .first()
+            .map(|c| format!("the paste cuts chains (`{}` at line {})", c.chain, c.line))
+    }
+
     /// Whether the chain holds a DNAT rule.
     pub fn dnats(&self, r: ChainRef) -> bool {
         self.graph

@@ -132,6 +132,16 @@ impl Finding {
         self
     }
 
+    /// A finding about a rule the input does not show, where the input may leave rules out:
+    /// the paste cannot prove the rule missing, so it is a note that says why.
+    pub fn unless_hidden(mut self, partial: Option<String>) -> Finding {
+        if let Some(why) = partial {
+            self.severity = Severity::Note;
+            self.message = format!("{} ({why}: the rule may be there)", self.message);
+        }
+        self
+    }
+
     pub fn help(mut self, help: impl Into<String>) -> Finding {
         self.help = Some(help.into());
         self

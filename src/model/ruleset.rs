@@ -80,6 +80,20 @@ impl Ruleset {
     }
 }
 
+impl Ruleset {
+    /// Why the input may not show every rule of chain `chain` of `table`: a grep'd paste (any
+    /// chain may have lost lines) or an elision marker in the chain. None when it shows them all.
+    pub fn partial(&self, table: &str, chain: &str) -> Option<String> {
+        if self.fragment {
+            return Some("the paste is a grep and may leave rules out".into());
+        }
+        self.cuts
+            .iter()
+            .find(|c| c.chain == chain && c.table.as_deref().is_none_or(|t| t == table))
+            .map(|c| format!("the paste cuts `{chain}` at line {}", c.line))
+    }
+}
+
 /// A rule set: tables, chains and rules as one input holds them.
 #[derive(Debug)]
 pub struct Ruleset {

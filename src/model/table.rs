@@ -232,6 +232,12 @@ impl Table {
             .any(|c| c.builtin && c.decl.is_some() && c.policy.is_some())
     }
 
+    /// The input shows built-in chain `name` with its policy.
+    pub fn shows_builtin(&self, name: &str) -> bool {
+        self.chain(name)
+            .is_some_and(|c| c.builtin && c.decl.is_some() && c.policy.is_some())
+    }
+
     pub fn rule_count(&self) -> usize {
         // Counted without reading the chains' runs of lines.
         self.chains.iter().map(|c| c.rules.count()).sum()

@@ -120,6 +120,34 @@ fn extras(target: &str, text: &str) -> (String, String, Vec<String>) {
                 m += &s;
                 n
             }
+            // `PHYSDEV match [!] --physdev-is-bridged [!] --physdev-in br0 …`
+            "PHYSDEV" if w.len() > 2 && w[1] == "match" => {
+                let mut n = 2;
+                let mut s = String::from(" -m physdev");
+                loop {
+                    let bang = w.get(n) == Some(&"!");
+                    let at = n + usize::from(bang);
+                    let Some(opt) = w.get(at).filter(|o| o.starts_with("--physdev-")) else {
+                        break;
+                    };
+                    let not = if bang { "! " } else { "" };
+                    if matches!(*opt, "--physdev-in" | "--physdev-out") {
+                        let Some(v) = w.get(at + 1) else { break };
+                        s += &format!(" {not}{opt} {v}");
+                        n = at + 2;
+                    } else {
+                        s += &format!(" {not}{opt}");
+                        n = at + 1;
+                    }
+                }
+                if n == 2 {
+                    unknown.push(first.to_string());
+                    1
+                } else {
+                    m += &s;
+                    n
+                }
+            }
             "mark" if w.len() > 2 && w[1] == "match" => {
                 if w[2] == "!" && w.len() > 3 {
                     m += &format!(" -m mark ! --mark {}", w[3]);
@@ -136,6 +164,18 @@ fn extras(target: &str, text: &str) -> (String, String, Vec<String>) {
                 } else {
                     m += &format!(" -m conntrack ! --ctstate {}", w[2]);
                 }
+                3
+            }
+            // `icmp echo-request` (without -n), `icmptype 8` (with it); `icmp any` is no condition.
+            "icmp" | "icmptype" if w.len() > 1 && !w[1].contains(':') => {
+                let (bang, v) = neg(w[1]);
+                if v != "any" {
+                    m += &format!(" -m icmp {bang}--icmp-type {v}");
+                }
+                2
+            }
+            "helper" if w.len() > 2 && w[1] == "match" => {
+                m += &format!(" -m helper --helper {}", quote(w[2].trim_matches('"')));
                 3
             }
             "nfacct-name" if w.len() > 1 => {
@@ -586,12 +626,25 @@ pub fn parse(source: Arc<Source>) -> Result<Ruleset, Vec<ParseError>> {
             spec += " ! -f";
         }
         let (m, topts, unknown) = extras(target.unwrap_or(""), extra_start);
+        let mut unread: Option<String> = None;
         spec += &m;
         if let Some(tg) = target {
             spec += &format!(" -j {tg}{topts}");
         }
         if !unknown.is_empty() {
             undecoded.push((l.no, unknown.join(" ")));
+            // What the row shows and kptrace cannot read may be a match: the rule is only known
+            // to match where that part does. Logging targets print their options there instead.
+            let logs = matches!(
+                target.unwrap_or(""),
+                "LOG" | "NFLOG" | "ULOG" | "TRACE" | "CHECKSUM" | "TCPMSS"
+            );
+            if !logs {
+                unread = Some(format!(
+                    "the listing shows `{}`, which kptrace cannot read: the rule may have a condition there",
+                    unknown.join(" ")
+                ));
+            }
         }
         match parse_rule(spec.trim(), 0, l.no, l.span()) {
             Ok(mut r) => {
@@ -611,6 +664,16 @@ pub fn parse(source: Arc<Source>) -> Result<Ruleset, Vec<ParseError>> {
                             span: l.span(),
                         });
                     }
+                    r.matches = ms.into_boxed_slice();
+                }
+                if let Some(u) = unread {
+                    let mut ms = std::mem::take(&mut r.matches).into_vec();
+                    ms.push(Match {
+                        continues: false,
+                        negated: false,
+                        criterion: Criterion::Hidden(u.into()),
+                        span: l.span(),
+                    });
                     r.matches = ms.into_boxed_slice();
                 }
                 if !b.verbose && may_hide_interface(&b.chain, &r) {
@@ -811,7 +874,7 @@ pub fn parse(source: Arc<Source>) -> Result<Ruleset, Vec<ParseError>> {
     }
     for (no, text) in undecoded.iter().take(5) {
         rs.note(
-            format!("line {no}: could not decode `{text}`; the rule is read without it"),
+            format!("line {no}: could not decode `{text}`; the rule is traced as \"may match\""),
             None,
         );
     }

@@ -57,7 +57,19 @@ impl Rule for DuplicateRule {
                     })
                     .into()
             } else {
-                crate::model::print::rule_spec(cx.rule(i)).into()
+                // A rule with a part the listing could not show (a host name's address, an
+                // interface `-L` without `-v` leaves out) compares with nothing: libvirt's
+                // `-o virbr0 -j REJECT` and `-i virbr0 -j REJECT` list as the same row. An empty
+                // text is never reported.
+                let rule = cx.rule(i);
+                if rule
+                    .matches
+                    .iter()
+                    .any(|m| matches!(m.criterion, Criterion::Hidden(_)))
+                {
+                    return "".into();
+                }
+                crate::model::print::rule_spec(rule).into()
             }
         };
         let report = |out: &mut Vec<Finding>, i: usize, first: usize| {

@@ -81,6 +81,7 @@ impl Rule for EmptyServiceChain {
                     .at(cx.chain_span(chain), "no DNAT is reachable from this chain")
                     .in_chain("nat", &chain.name)
                     .service(port.map(|p| p.display_name()))
+                    .unless_hidden(cx.partial_anywhere())
                     .help("kube-proxy rejects traffic of a Service without endpoints in filter KUBE-SERVICES (`… has no endpoints -j REJECT`); check the Service's endpoints and let kube-proxy resync"),
             )
         }));

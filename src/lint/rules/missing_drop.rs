@@ -25,8 +25,9 @@
 //! filter (kubelet's), the `KUBE-PROXY-FIREWALL` drop for the load balancer IP, or the
 //! `KUBE-EXTERNAL-SERVICES` "has no local endpoints" drops.
 //!
-//! Kube-proxy restore payloads (no built-in chains) legitimately leave the filter side to kubelet, so
-//! the mark check only runs on whole-node dumps.
+//! Kube-proxy restore payloads (no built-in chains) legitimately leave the filter side to kubelet,
+//! and a nat-only paste does not show it: the mark check only runs when the input shows the filter
+//! table whole (its built-in chains with their policies).
 
 use super::prelude::*;
 use crate::kube::EntryKind;
@@ -59,6 +60,14 @@ impl Rule for MissingDrop {
 
 fn drop_mark(cx: &Context, out: &mut Vec<Finding>) {
     if !cx.hooked {
+        return;
+    }
+    // kubelet's drop lives in the filter table: an input that does not show that table whole
+    // (a nat-only listing, kube-proxy's payload) cannot show it missing, and `svc` takes it as a
+    // condition there.
+    if !cx.table("filter").is_some_and(|f| {
+        f.shows_builtin("INPUT") || f.shows_builtin("OUTPUT") || f.shows_builtin("FORWARD")
+    }) {
         return;
     }
     let Some(nat) = cx.table("nat") else { return };
@@ -185,6 +194,7 @@ fn source_ranges(cx: &Context, out: &mut Vec<Finding>) {
                     .at(chain.rules.last().map(|r| r.span).unwrap_or_default(), "traffic from other sources falls off here")
                     .in_chain("nat", &chain.name)
                     .service(cx.service_of(&chain.name))
+                    .unless_hidden(cx.partial_anywhere())
                     .help("kube-proxy drops the rest in filter KUBE-PROXY-FIREWALL (`… traffic not accepted by KUBE-FW-…`), or older versions with a final `-j KUBE-MARK-DROP`"),
             );
         }
@@ -192,6 +202,10 @@ fn source_ranges(cx: &Context, out: &mut Vec<Finding>) {
 }
 
 fn no_local_endpoints(cx: &Context, out: &mut Vec<Finding>) {
+    // The drops are filter rules: an input without the filter table cannot show them missing.
+    if cx.table("filter").is_none() {
+        return;
+    }
     for p in &cx.catalog.ports {
         if !p.external_local || p.endpoints.is_empty() || !p.local_endpoints.is_empty() {
             continue;
@@ -229,6 +243,7 @@ fn no_local_endpoints(cx: &Context, out: &mut Vec<Finding>) {
                 .at(span, "external traffic falls through this chain")
                 .in_chain("nat", &chain)
                 .service(Some(p.display_name()))
+                .unless_hidden(cx.partial_anywhere())
                 .help("kube-proxy writes filter KUBE-EXTERNAL-SERVICES rules `… has no local endpoints -j DROP` for each node port and load balancer IP"),
         );
     }

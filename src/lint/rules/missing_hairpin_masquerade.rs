@@ -66,6 +66,7 @@ impl Rule for MissingHairpinMasquerade {
                                 .at(cx.slots[i].span, "no hairpin masquerade before this DNAT")
                                 .in_chain("nat", &chain.name)
                                 .for_its_service()
+                                .unless_hidden(cx.rs.partial("nat", &chain.name))
                                 .help(format!("add `-A {} -s {ip}/32 -j KUBE-MARK-MASQ` before the DNAT rule", chain.name)),
                             );
                         }

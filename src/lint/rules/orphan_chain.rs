@@ -65,6 +65,7 @@ impl Rule for OrphanChain {
                 .at(cx.chain_span(chain), "declared here, never jumped to")
                 .in_chain(&table.name, &chain.name)
                 .service(cx.service_of(&chain.name))
+                .unless_hidden(cx.partial_anywhere())
                 .help("delete the chain if it is stale, or add the jump it was meant to have"),
             );
         }

@@ -63,6 +63,7 @@ impl Rule for ProbabilityLeak {
                     })
                     .in_chain("nat", &chain.name)
                     .for_its_service()
+                    .unless_hidden(cx.rs.partial("nat", &chain.name))
                     .help("make the last endpoint rule unconditional (no -m statistic), as kube-proxy writes it"),
             );
         }
