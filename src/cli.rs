@@ -179,6 +179,14 @@ pub enum LintFormat {
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LintScope {
+    /// kube-proxy's and kubelet's rules, and whatever touches a Service.
+    Kube,
+    /// Every chain of the dump.
+    All,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
 pub enum FailOn {
     Error,
     Warning,
@@ -209,6 +217,10 @@ pub struct LintArgs {
     pub write_baseline: Option<PathBuf>,
     #[command(flatten)]
     pub ifaces: IfaceArgs,
+    /// Which chains' hygiene findings (orphans, duplicates, shadowed rules…) count: `kube`
+    /// reports other tools' chains that touch no Service as notes; `all` at full severity.
+    #[arg(long, value_enum, default_value_t = LintScope::Kube)]
+    pub scope: LintScope,
     /// Largest difference between endpoint shares that `uneven-distribution` accepts.
     #[arg(long, default_value_t = 1e-4, value_name = "SHARE")]
     pub uneven_tolerance: f64,

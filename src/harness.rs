@@ -165,7 +165,10 @@ pub fn lint(data: &[u8]) {
         return;
     };
     let findings = crate::lint::run(&rs, &crate::lint::Options::default());
-    let files = [crate::render::lint::FileFindings { rs: &rs, findings }];
+    let files = [crate::render::lint::FileFindings {
+        source: rs.source.clone(),
+        findings,
+    }];
     let mut summary = crate::render::lint::Summary::default();
     summary.count(&files[0].findings);
     let _ = crate::render::lint::human(&files, &summary);

@@ -345,8 +345,7 @@ fn rule_docs_are_generated_from_the_code() {
         "# Lint rules\n\n<!-- generated from src/lint/rules/*.rs by `KPTRACE_UPDATE_DOCS=1 cargo test --test lint`; do not edit -->\n\n| code | rule | severity | what it finds |\n|---|---|---|---|\n",
     );
     let mut stale = Vec::new();
-    for r in rules::ALL {
-        let m = r.meta();
+    for m in rules::metas() {
         index += &format!(
             "| {} | [{}]({}.md) | {} | {} |\n",
             m.code,
@@ -382,15 +381,15 @@ fn rule_docs_are_generated_from_the_code() {
         "rule docs are stale: {stale:?}; run `KPTRACE_UPDATE_DOCS=1 cargo test --test lint`"
     );
     // Every rule documents the four parts.
-    for r in rules::ALL {
-        let doc = r.meta().doc();
+    for m in rules::metas() {
+        let doc = m.doc();
         for part in [
             "## What it flags",
             "## Why it matters",
             "## Example",
             "## Fix",
         ] {
-            assert!(doc.contains(part), "{} lacks {part}", r.meta().name);
+            assert!(doc.contains(part), "{} lacks {part}", m.name);
         }
     }
 }
@@ -406,5 +405,179 @@ fn explain_and_list_rules() {
     assert!(text.contains("## Fix"));
     let out = kptrace().args(["lint", "--list-rules"]).assert().code(0);
     let text = String::from_utf8_lossy(&out.get_output().stdout).to_string();
-    assert_eq!(text.lines().count(), rules::ALL.len() + 1);
+    // A header, every rule, and the command's own `unreadable-input`.
+    assert_eq!(text.lines().count(), rules::ALL.len() + 2);
+}
+
+/// A finding says which Services it hits, and its help names what is missing in that case, not a
+/// fix for another.
+#[test]
+fn findings_name_the_services_they_hit_and_the_fix_for_their_case() {
+    let cases = [
+        (
+            "missing-masquerade/fires-postrouting-without-masquerade-rule.rules",
+            "missing-masquerade",
+            "has no MASQUERADE",
+        ),
+        (
+            "missing-masquerade/fires-tests-other-bit.rules",
+            "missing-masquerade",
+            "test the bit this rule sets",
+        ),
+        (
+            "missing-masquerade/fires-whole-dump-without-postrouting-hook.rules",
+            "missing-masquerade",
+            "hook KUBE-POSTROUTING",
+        ),
+        (
+            "missing-masquerade/fires-mangle-postrouting-clears-mark.rules",
+            "missing-masquerade",
+            "mark-collision",
+        ),
+        (
+            "mark-collision/fires-mangle-postrouting-sets-whole-mark.rules",
+            "mark-collision",
+            "mask",
+        ),
+        (
+            "forward-policy-drop/fires-policy-drop-without-mark-accept.rules",
+            "forward-policy-drop",
+            "KUBE-FORWARD",
+        ),
+    ];
+    for (file, rule, help) in cases {
+        let rs = common::load(&common::fixture(&format!("lint/{file}")));
+        let found = lint::run(&rs, &lint::Options::default());
+        let f = found
+            .iter()
+            .find(|f| f.rule.name == rule)
+            .unwrap_or_else(|| panic!("{file}: no {rule}: {found:#?}"));
+        let h = f.help.as_deref().unwrap_or_default();
+        assert!(h.contains(help), "{file}: help `{h}` should say `{help}`");
+        // The generated dumps have Services reached from outside: the finding names them.
+        if file.contains("mangle")
+            || file.contains("policy-drop")
+            || file.contains("without-masquerade")
+        {
+            assert!(f.service.is_some(), "{file}: {f:#?}");
+            assert!(
+                f.message.contains("NodePort 30000 of ns16/svc16:p80"),
+                "{file}: {}",
+                f.message
+            );
+        }
+    }
+}
+
+/// An input that cannot be read is a finding in every machine format, beside the findings of the
+/// readable inputs, and the exit code is 2.
+#[test]
+fn an_unreadable_input_is_a_finding_beside_the_others() {
+    let dir = std::env::temp_dir().join(format!("kptrace-unreadable-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("bad.rules");
+    std::fs::write(&bad, "*nat\n-A KUBE-SERVICES -j KUBE-SVC-X\nCOMMIT\n").unwrap();
+    let broken = common::fixture("lint/missing-masquerade/fires-tests-other-bit.rules");
+    let missing = dir.join("missing.rules");
+    let args = |fmt: &str| {
+        vec![
+            "lint".to_string(),
+            "--format".into(),
+            fmt.into(),
+            bad.display().to_string(),
+            broken.display().to_string(),
+            missing.display().to_string(),
+        ]
+    };
+    let out = kptrace().args(args("json")).assert().code(2);
+    let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    let rules: Vec<(&str, &str)> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["rule"].as_str().unwrap(), f["file"].as_str().unwrap()))
+        .collect();
+    assert!(
+        rules
+            .iter()
+            .any(|(r, f)| *r == "unreadable-input" && f.ends_with("bad.rules")),
+        "{rules:?}"
+    );
+    assert!(
+        rules
+            .iter()
+            .any(|(r, f)| *r == "unreadable-input" && f.ends_with("missing.rules")),
+        "{rules:?}"
+    );
+    assert!(
+        rules.iter().any(|(r, _)| *r == "missing-masquerade"),
+        "{rules:?}"
+    );
+    let bad_line = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| {
+            f["rule"] == "unreadable-input" && f["file"].as_str().unwrap().ends_with("bad.rules")
+        })
+        .unwrap();
+    assert_eq!(bad_line["line"], 2);
+    let out = kptrace().args(args("sarif")).assert().code(2);
+    let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    let ids: Vec<&str> = v["runs"][0]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["ruleId"].as_str().unwrap())
+        .collect();
+    assert!(ids.contains(&"KP000") && ids.contains(&"KP001"), "{ids:?}");
+    let out = kptrace().args(args("github")).assert().code(2);
+    let text = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+    assert!(
+        text.contains("::error file=") && text.contains("unreadable-input"),
+        "{text}"
+    );
+    assert!(text.contains("missing-masquerade"), "{text}");
+    // People get the input's errors on stderr and the other files' findings on stdout.
+    let out = kptrace().args(args("human")).assert().code(2);
+    let o = out.get_output();
+    assert!(String::from_utf8_lossy(&o.stdout).contains("missing-masquerade"));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("never declared"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Two dumps of one node, one from each iptables backend, that both hold kube-proxy's rules.
+#[test]
+fn two_backends_holding_kube_proxy_rules_are_reported() {
+    let dir = std::env::temp_dir().join(format!("kptrace-backends-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let nft = common::fixture("lint/mixed-backends/near-miss-nft-save.rules");
+    let legacy = dir.join("legacy.rules");
+    std::fs::write(
+        &legacy,
+        std::fs::read_to_string(&nft)
+            .unwrap()
+            .replace("(nf_tables)", "(legacy)"),
+    )
+    .unwrap();
+    let out = kptrace()
+        .args(["lint", "--format", "json"])
+        .arg(&legacy)
+        .arg(&nft)
+        .assert()
+        .code(1);
+    let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    let f: Vec<_> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["rule"] == "mixed-backends")
+        .collect();
+    assert_eq!(f.len(), 1, "{v:#}");
+    assert_eq!(f[0]["severity"], "error");
+    // Each alone is clean.
+    for file in [&legacy, &nft] {
+        kptrace().args(["lint"]).arg(file).assert().code(0);
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -67,6 +67,63 @@ pub fn load(path: Option<&Path>, fmt: FormatChoice) -> Result<Ruleset> {
     crate::parse::read_input(&name, bytes, fmt.get()).map_err(|f| Failure::Input(f.report()))
 }
 
+/// An input that could not be read: its text when it was read (errors point into it), and why.
+pub struct Unreadable {
+    pub name: String,
+    pub source: Option<std::sync::Arc<crate::model::Source>>,
+    pub errors: Vec<crate::error::ParseError>,
+    /// Why the file could not be opened or read at all.
+    pub message: Option<String>,
+    /// The report as other commands print it.
+    pub report: miette::Report,
+}
+
+/// Reads every input named (or standard input), each on its own: a file that cannot be read
+/// does not stop the others.
+pub fn load_each(
+    files: &[PathBuf],
+    fmt: FormatChoice,
+) -> Vec<std::result::Result<Ruleset, Unreadable>> {
+    let one = |path: Option<&Path>| {
+        let path = path.filter(|p| p.as_os_str() != "-");
+        let name = path
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "<stdin>".into());
+        let (name, bytes) = match read_bytes(path) {
+            Ok(x) => x,
+            Err(Failure::Input(report)) => {
+                return Err(Unreadable {
+                    name,
+                    source: None,
+                    errors: Vec::new(),
+                    message: Some(report.to_string()),
+                    report,
+                })
+            }
+            Err(Failure::No(m)) => {
+                return Err(Unreadable {
+                    name,
+                    source: None,
+                    errors: Vec::new(),
+                    message: Some(m.clone()),
+                    report: miette::miette!("{m}"),
+                })
+            }
+        };
+        crate::parse::read_input(&name, bytes, fmt.get()).map_err(|f| Unreadable {
+            name: name.clone(),
+            source: Some(f.source.clone()),
+            errors: f.errors.clone(),
+            message: None,
+            report: f.report(),
+        })
+    };
+    if files.is_empty() {
+        return vec![one(None)];
+    }
+    files.iter().map(|f| one(Some(f))).collect()
+}
+
 /// Reads every input named (or standard input when none is).
 pub fn load_all(files: &[PathBuf], fmt: FormatChoice) -> Result<Vec<Ruleset>> {
     if files.is_empty() {

@@ -6,14 +6,16 @@ use super::Failure;
 use crate::cli::{FailOn, LintArgs, LintFormat};
 use crate::lint::baseline::Baseline;
 use crate::lint::{rules, Finding, Options, Severity};
+use crate::model::{Ruleset, Source};
 use crate::render::lint::{FileFindings, Summary};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 fn rule_names(list: &[String]) -> super::Result<Vec<&'static str>> {
     list.iter()
         .map(|n| {
-            rules::find(n).map(|r| r.meta().name).ok_or_else(|| {
-                let names: Vec<&str> = rules::ALL.iter().map(|r| r.meta().name).collect();
+            rules::find_meta(n).map(|m| m.name).ok_or_else(|| {
+                let names: Vec<&str> = rules::metas().map(|m| m.name).collect();
                 Failure::Input(miette::miette!(
                     help = format!("known rules: {}", names.join(", ")),
                     "unknown lint rule `{n}`"
@@ -23,6 +25,47 @@ fn rule_names(list: &[String]) -> super::Result<Vec<&'static str>> {
         .collect()
 }
 
+/// What a finding's file needs for its fingerprint: the text.
+struct Shown {
+    source: Arc<Source>,
+}
+
+/// A parse error as a finding of `unreadable-input`.
+fn error_finding(e: &crate::error::ParseError) -> Finding {
+    let mut f =
+        Finding::new(rules::unreadable_input(), e.kind.to_string()).at(e.span, e.kind.label());
+    if let Some((span, label)) = &e.cause {
+        f = f.because(*span, label.clone());
+    }
+    if let Some(h) = e.kind.help() {
+        f = f.help(h);
+    }
+    f
+}
+
+/// An input that could not be read, as findings: its parse errors, or one finding saying why the
+/// file could not be opened.
+fn unreadable_findings(u: input::Unreadable) -> (Arc<Source>, Vec<Finding>) {
+    match u.source {
+        Some(source) => {
+            let found = u
+                .errors
+                .iter()
+                .take(crate::error::SHOWN_ERRORS)
+                .map(error_finding)
+                .collect();
+            (source, found)
+        }
+        None => (
+            Source::new(u.name, String::new()),
+            vec![Finding::new(
+                rules::unreadable_input(),
+                u.message.unwrap_or_else(|| "cannot read the input".into()),
+            )],
+        ),
+    }
+}
+
 pub fn run(args: &LintArgs, fmt: FormatChoice) -> super::Result<ExitCode> {
     if args.list_rules {
         anstream::print!("{}", crate::render::lint::rule_list());
@@ -30,7 +73,7 @@ pub fn run(args: &LintArgs, fmt: FormatChoice) -> super::Result<ExitCode> {
     }
     if let Some(name) = &args.explain {
         let rule = rule_names(std::slice::from_ref(name))?[0];
-        let meta = rules::find(rule).unwrap().meta();
+        let meta = rules::find_meta(rule).unwrap();
         anstream::print!("{}", crate::render::lint::explain(meta));
         return Ok(ExitCode::SUCCESS);
     }
@@ -58,19 +101,61 @@ pub fn run(args: &LintArgs, fmt: FormatChoice) -> super::Result<ExitCode> {
         uneven_tolerance: args.uneven_tolerance,
         uplink: args.ifaces.uplink.clone(),
         pod_iface: args.ifaces.pod_iface.clone(),
+        scope_all: args.scope == crate::cli::LintScope::All,
     };
-    let mut sets = input::load_all(&args.files, fmt)?;
-    let mut files = Vec::new();
-    let mut summary = Summary::default();
-    let mut fingerprints = Vec::new();
-    for rs in &mut sets {
+    let loaded = input::load_each(&args.files, fmt);
+    let human = args.format == LintFormat::Human;
+    let mut unreadable = false;
+    let mut sets: Vec<Ruleset> = Vec::new();
+    // Each input's findings, in the order given; an unreadable one's are its errors.
+    let mut per_input: Vec<(Arc<Source>, Vec<Finding>)> = Vec::new();
+    let mut index_of_set = Vec::new();
+    for l in loaded {
+        match l {
+            Ok(rs) => {
+                index_of_set.push(per_input.len());
+                per_input.push((rs.source.clone(), Vec::new()));
+                sets.push(rs);
+            }
+            Err(u) => {
+                unreadable = true;
+                if human {
+                    // People get the input errors as every command prints them.
+                    anstream::eprintln!("{:?}", u.report);
+                    continue;
+                }
+                let (source, found) = unreadable_findings(u);
+                per_input.push((source, found));
+            }
+        }
+    }
+    let refs: Vec<&Ruleset> = sets.iter().collect();
+    let mut across = rules::across(&refs);
+    for (i, rs) in sets.iter_mut().enumerate() {
         let mut found: Vec<Finding> = crate::lint::run(rs, &opts);
-        input::check_late_errors(rs)?;
+        let (mine, rest): (Vec<_>, Vec<_>) = across.into_iter().partition(|(j, _)| *j == i);
+        across = rest;
+        found.extend(mine.into_iter().map(|(_, f)| f));
+        let late = rs.take_errors();
+        if !late.is_empty() {
+            unreadable = true;
+            if human {
+                anstream::eprintln!("{:?}", crate::error::report(&rs.source, late));
+            } else {
+                found.extend(late.into_iter().map(|e| error_finding(&e)));
+            }
+        }
         // Reports need the text, not the chains: hand their memory back while they are laid
         // out (a large dump declares 650,000 chains).
         let tables = std::mem::take(&mut rs.tables);
         std::thread::spawn(move || drop(tables));
-        let rs: &_ = rs;
+        per_input[index_of_set[i]].1 = found;
+    }
+    let mut files = Vec::new();
+    let mut summary = Summary::default();
+    let mut fingerprints = Vec::new();
+    for (source, mut found) in per_input {
+        let rs = Shown { source };
         found.retain(|f| !allow.contains(&f.rule.name));
         for f in &mut found {
             if deny.contains(&f.rule.name) {
@@ -83,7 +168,7 @@ pub fn run(args: &LintArgs, fmt: FormatChoice) -> super::Result<ExitCode> {
         summary.suppressed += before - found.len();
         summary.count(&found);
         files.push(FileFindings {
-            rs,
+            source: rs.source,
             findings: found,
         });
     }
@@ -127,6 +212,10 @@ pub fn run(args: &LintArgs, fmt: FormatChoice) -> super::Result<ExitCode> {
     // Freeing millions of parsed rules one by one only delays the exit.
     std::mem::forget(files);
     std::mem::forget(sets);
+    // An input that could not be read is exit 2 whatever the findings of the others.
+    if unreadable {
+        return Ok(ExitCode::from(2));
+    }
     Ok(if failing {
         ExitCode::from(1)
     } else {

@@ -603,7 +603,19 @@ impl<'a> Engine<'a> {
         done.extend(dropped);
     }
 
-    /// The share of forwarded traffic carrying `mark` that nat POSTROUTING masquerades or SNATs, as
+    /// The packet mark after a MARK or CONNMARK target, from `mark` and the connection's `ctmark`;
+    /// None for other targets and CONNMARK options that are not modelled.
+    pub fn mark_after(target: &crate::model::TargetKind, mark: u32, ctmark: u32) -> Option<u32> {
+        match target {
+            crate::model::TargetKind::Mark(op) => Some(op.apply(mark)),
+            crate::model::TargetKind::ConnMark { args } => {
+                walk::connmark(args, mark, ctmark).map(|(m, _)| m)
+            }
+            _ => None,
+        }
+    }
+
+    /// The share of forwarded traffic carrying `mark` that mangle and nat POSTROUTING masquerade or SNATs, as
     /// the rules (with kube-proxy's standard hooks assumed where missing) decide it.
     pub fn postrouting_masquerade_share(&self, mark: u32, src: IpAddr, dst: IpAddr) -> f64 {
         let mut pkt = Packet::new(src, dst, crate::model::Protocol::Tcp, 80);
@@ -616,10 +628,11 @@ impl<'a> Engine<'a> {
         let mut done = Vec::new();
         let mut start = Branch::new(state);
         self.reroute(std::slice::from_mut(&mut start), false);
+        // mangle runs before nat here: a MARK there can clear the bit nat tests.
         let live = self.run_tables(
             vec![start],
             &mut done,
-            &["nat"],
+            &["mangle", "nat"],
             "POSTROUTING",
             HookKind::Postrouting,
             &mut run,

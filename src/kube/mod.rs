@@ -7,6 +7,8 @@
 pub mod comment;
 pub mod facts;
 pub mod ifaces;
+pub mod node;
+pub mod owner;
 pub mod probe;
 pub mod service;
 

@@ -21,6 +21,7 @@ pub struct Context<'a> {
     /// Chain name → index into `catalog.ports`, for naming the Service a finding concerns. Built
     /// on first need: most findings are about hashed Service chains, found through their hash.
     by_chain: OnceLock<FxHashMap<&'a str, usize>>,
+    modes: OnceLock<super::modes::Modes>,
 }
 
 impl<'a> Context<'a> {
@@ -44,7 +45,52 @@ impl<'a> Context<'a> {
             opts,
             hooked,
             by_chain: OnceLock::new(),
+            modes: OnceLock::new(),
         }
+    }
+
+    /// The ways in from outside the cluster (node ports, load balancer and external IPs) of the
+    /// dump's Services, as people name them ("NodePort 30000 of ns/svc:http"), at most `limit`,
+    /// with how many there are in all; and the first Service's name.
+    pub fn external_entries(&self, limit: usize) -> (Vec<String>, usize, Option<String>) {
+        use crate::kube::EntryKind;
+        let mut shown = Vec::new();
+        let mut total = 0;
+        let mut first = None;
+        for p in &self.catalog.ports {
+            for e in &p.entries {
+                let what = match (e.kind, e.address) {
+                    (EntryKind::NodePort, _) => format!("NodePort {}", e.port),
+                    (EntryKind::LoadBalancer, Some(a)) => {
+                        format!("load balancer {}", crate::kube::host_port(a, e.port))
+                    }
+                    (EntryKind::ExternalIp, Some(a)) => {
+                        format!("external IP {}", crate::kube::host_port(a, e.port))
+                    }
+                    _ => continue,
+                };
+                total += 1;
+                first.get_or_insert_with(|| p.display_name());
+                if shown.len() < limit {
+                    shown.push(format!("{what} of {}", p.display_name()));
+                }
+            }
+        }
+        (shown, total, first)
+    }
+
+    /// "NodePort 30000 of ns/svc:p80, NodePort 30001 of … and 3 more", or None when the dump has
+    /// no way in from outside.
+    pub fn hit_entries(&self) -> (Option<String>, Option<String>) {
+        let (shown, total, first) = self.external_entries(2);
+        if shown.is_empty() {
+            return (None, None);
+        }
+        let mut s = shown.join(", ");
+        if total > shown.len() {
+            s += &format!(" and {} more", total - shown.len());
+        }
+        (Some(s), first)
     }
 
     /// Why the input may not show every rule of every chain (a grep, or elision marks), if it may
@@ -57,6 +103,11 @@ impl<'a> Context<'a> {
             .cuts
             .first()
             .map(|c| format!("the paste cuts chains (`{}` at line {})", c.chain, c.line))
+    }
+
+    /// The proxy modes the dump shows rules of.
+    pub fn modes(&self) -> &super::modes::Modes {
+        self.modes.get_or_init(|| super::modes::read(self))
     }
 
     /// Whether the chain holds a DNAT rule.

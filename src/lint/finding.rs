@@ -33,6 +33,9 @@ pub struct Meta {
     pub summary: &'static str,
     /// The rule's source file; its `//!` comment is the documentation.
     pub source: &'static str,
+    /// The rule judges any chain (orphans, duplicates, shadowed rules…): its findings about
+    /// another tool's chains that touch no Service are notes unless `--scope all`.
+    pub scoped: bool,
 }
 
 impl Meta {
@@ -82,6 +85,20 @@ pub struct Finding {
     pub help: Option<String>,
     /// Name the Service its chain belongs to, once the Services are known.
     pub for_its_service: bool,
+    /// Other chains the finding is about (a jump's target, the members of a loop): with
+    /// `chain`, what decides whether it concerns kube-proxy.
+    pub concerns: Vec<String>,
+    /// Who writes the chains it is about: `kube` (kube-proxy or kubelet, or a Service's path)
+    /// or `other`.
+    pub scope: Scope,
+}
+
+/// Whether a finding is about kube-proxy's rules and Service traffic, or only another tool's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    Kube,
+    Other,
 }
 
 impl Finding {
@@ -97,6 +114,8 @@ impl Finding {
             service: None,
             help: None,
             for_its_service: false,
+            concerns: Vec::new(),
+            scope: Scope::Kube,
         }
     }
 
@@ -104,6 +123,12 @@ impl Finding {
     /// the Services are known; [`crate::lint::run`] fills the name in.
     pub fn for_its_service(mut self) -> Finding {
         self.for_its_service = true;
+        self
+    }
+
+    /// Another chain the finding is about.
+    pub fn about(mut self, chain: impl Into<String>) -> Finding {
+        self.concerns.push(chain.into());
         self
     }
 

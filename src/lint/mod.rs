@@ -11,11 +11,13 @@ pub mod chain_context;
 pub mod context;
 pub mod finding;
 pub mod ladder;
+pub mod lost_match;
+pub mod modes;
 pub mod rules;
 
 pub use chain_context::ChainContext;
 pub use context::Context;
-pub use finding::{Finding, Label, Meta, Severity};
+pub use finding::{Finding, Label, Meta, Scope, Severity};
 
 /// What a rule does: look at the rule set and report findings.
 pub trait Rule: Sync {
@@ -38,6 +40,9 @@ pub struct Options {
     pub uplink: Option<String>,
     /// The pod interface, when the user names it.
     pub pod_iface: Option<String>,
+    /// Report findings about other tools' chains at their rules' severity (`--scope all`), not
+    /// as notes.
+    pub scope_all: bool,
 }
 
 impl Default for Options {
@@ -46,7 +51,39 @@ impl Default for Options {
             uneven_tolerance: 1e-4,
             uplink: None,
             pod_iface: None,
+            scope_all: false,
         }
+    }
+}
+
+/// Sets whether a finding concerns kube-proxy: a Service, or a chain kube-proxy or kubelet writes,
+/// among the chains it is about. Another tool's orphan, duplicate or shadowed rule that touches no
+/// Service is that tool's business: a note, unless `--scope all`.
+fn scope(f: &mut Finding, opts: &Options) {
+    use crate::kube::owner::Owner;
+    let kube = f.service.is_some()
+        || f.chain
+            .iter()
+            .chain(&f.concerns)
+            .any(|c| Owner::of(c).is_kube());
+    if kube {
+        return;
+    }
+    f.scope = Scope::Other;
+    if f.rule.scoped && !opts.scope_all && f.severity > Severity::Note {
+        f.severity = Severity::Note;
+        let whose = match f.chain.as_deref().map(Owner::of) {
+            Some(Owner::Other(Some(tool))) => format!("{tool}'s rules"),
+            _ => "rules of another tool".to_string(),
+        };
+        let note = format!(
+            "{whose}, on no Service's path: a note (`--scope all` reports it as a {})",
+            f.rule.severity.name()
+        );
+        f.help = Some(match f.help.take() {
+            Some(h) => format!("{h}; {note}"),
+            None => note,
+        });
     }
 }
 
@@ -117,6 +154,7 @@ pub fn run(rs: &crate::model::Ruleset, opts: &Options) -> Vec<Finding> {
         if f.for_its_service {
             f.service = f.chain.as_deref().and_then(|c| cx.service_of(c));
         }
+        scope(f, opts);
     }
     all.sort_by_key(|f| {
         (

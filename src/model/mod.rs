@@ -10,6 +10,7 @@ pub mod print;
 pub mod rule;
 pub mod rule_list;
 pub mod ruleset;
+pub mod share;
 pub mod source;
 pub mod table;
 pub mod target;

@@ -5,13 +5,14 @@
 use super::style::{paint, BAD, BOLD, DIM, GOOD, WARN};
 use crate::error::SharedText;
 use crate::lint::{rules, Finding, Meta, Severity};
-use crate::model::{Ruleset, Source};
+use crate::model::Source;
 use miette::{Diagnostic, LabeledSpan, NamedSource};
 use serde_json::{json, Value};
 use std::sync::Arc;
 
-pub struct FileFindings<'a> {
-    pub rs: &'a Ruleset,
+pub struct FileFindings {
+    /// The input the findings point into (an unreadable file's text, or an empty stand-in).
+    pub source: Arc<Source>,
     pub findings: Vec<Finding>,
 }
 
@@ -123,7 +124,7 @@ pub fn human(files: &[FileFindings], summary: &Summary) -> String {
             .map(|f| {
                 let d = FindingDiagnostic {
                     f: (*f).clone(),
-                    source: named(&file.rs.source),
+                    source: named(&file.source),
                 };
                 format!("{:?}\n", miette::Report::new_boxed(Box::new(d)))
             })
@@ -172,6 +173,7 @@ fn finding_json(source: &Source, f: &Finding) -> Value {
         "table": f.table,
         "chain": f.chain,
         "service": f.service,
+        "scope": f.scope,
         "help": f.help,
         "related": f.related.iter().map(|r| {
             let (line, column) = source.line_col(r.span.start);
@@ -184,11 +186,7 @@ fn finding_json(source: &Source, f: &Finding) -> Value {
 pub fn json(files: &[FileFindings], summary: &Summary) -> String {
     let findings: Vec<Value> = files
         .iter()
-        .flat_map(|file| {
-            file.findings
-                .iter()
-                .map(|f| finding_json(&file.rs.source, f))
-        })
+        .flat_map(|file| file.findings.iter().map(|f| finding_json(&file.source, f)))
         .collect();
     let v = json!({
         "findings": findings,
@@ -224,7 +222,7 @@ fn uri(name: &str) -> String {
 
 /// SARIF 2.1.0 log with one run.
 pub fn sarif(files: &[FileFindings]) -> String {
-    let rule_ids: Vec<&'static Meta> = rules::ALL.iter().map(|r| r.meta()).collect();
+    let rule_ids: Vec<&'static Meta> = rules::metas().collect();
     let rules_json: Vec<Value> = rule_ids
         .iter()
         .map(|m| {
@@ -242,7 +240,7 @@ pub fn sarif(files: &[FileFindings]) -> String {
         .collect();
     let mut results = Vec::new();
     for file in files {
-        let source = &file.rs.source;
+        let source = &file.source;
         for f in &file.findings {
             let index = rule_ids.iter().position(|m| m.name == f.rule.name).unwrap();
             let mut r = json!({
@@ -311,7 +309,7 @@ fn escape_property(s: &str) -> String {
 pub fn github(files: &[FileFindings], summary: &Summary) -> String {
     let mut out = String::new();
     for file in files {
-        let source = &file.rs.source;
+        let source = &file.source;
         for f in &file.findings {
             let level = match f.severity {
                 Severity::Error => "error",
@@ -344,8 +342,7 @@ pub fn github(files: &[FileFindings], summary: &Summary) -> String {
 pub fn rule_list() -> String {
     let mut t = super::style::table();
     t.set_header(vec!["code", "rule", "severity", "what it finds"]);
-    for r in rules::ALL {
-        let m = r.meta();
+    for m in rules::metas() {
         t.add_row(vec![m.code, m.name, m.severity.name(), m.summary]);
     }
     super::style::finish(&t)

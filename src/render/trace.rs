@@ -5,20 +5,7 @@ use crate::engine::state::{Step, Verdict};
 use crate::engine::{Outcome, Trace};
 
 /// A share as a percentage, with the exact figure beside it when it is not a round number.
-pub fn share(p: f64) -> String {
-    let pct = p * 100.0;
-    if (pct - pct.round()).abs() < 1e-9 {
-        format!("{pct:.0}%")
-    } else {
-        format!("{pct:.2}%")
-    }
-}
-
-pub fn exact(p: f64) -> String {
-    let s = format!("{p:.15}");
-    let s = s.trim_end_matches('0');
-    s.trim_end_matches('.').to_string()
-}
+pub use crate::model::share::{exact, share};
 
 pub fn outcome_label(o: &Outcome) -> String {
     match (&o.dnat, o.verdict) {

@@ -27,6 +27,7 @@ static META: Meta = Meta {
     severity: Severity::Error,
     summary: "chains that jump into each other in a cycle",
     source: include_str!("chain_loop.rs"),
+    scoped: false,
 };
 
 impl Rule for ChainLoop {
@@ -54,6 +55,9 @@ impl Rule for ChainLoop {
             });
             let mut f = Finding::new(&META, format!("jump loop: {}", members.join(" → ")))
                 .in_chain(&table.name, &first.name);
+            for m in &members {
+                f = f.about(*m);
+            }
             if let Some((_, slot)) = jump {
                 f = f.at(slot.span, "this jump closes a loop");
             }

@@ -29,6 +29,7 @@ static META: Meta = Meta {
     severity: Severity::Error,
     summary: "a jump or goto to a chain that is not declared",
     source: include_str!("dangling_jump.rs"),
+    scoped: false,
 };
 
 /// Chains kubelet owns: kube-proxy's payloads jump to them without declaring them.
@@ -53,6 +54,7 @@ impl Rule for DanglingJump {
                     .at(c.rules[*idx].span, "jumps to an undeclared chain")
                     .in_chain(&t.name, &c.name)
                     .service(cx.service_of(&c.name))
+                    .about(target.as_str())
                     .help(format!("declare it with `:{target} - [0:0]` in *{}, or remove the jump; iptables-restore refuses the file as it is", t.name)),
             );
         }

@@ -29,6 +29,7 @@ static META: Meta = Meta {
     severity: Severity::Warning,
     summary: "the same rule twice in a chain",
     source: include_str!("duplicate_rule.rs"),
+    scoped: true,
 };
 
 impl Rule for DuplicateRule {
@@ -82,6 +83,7 @@ impl Rule for DuplicateRule {
                 .because(cx.slots[first].span, "first here")
                 .in_chain(&cx.table.name, &chain.name)
                 .for_its_service()
+                .about(cx.rule(i).jump_target().unwrap_or_default())
                 .help("delete the second copy"),
             );
         };

@@ -32,6 +32,7 @@ static META: Meta = Meta {
     severity: Severity::Warning,
     summary: "a Service chain that DNATs nowhere while nothing rejects its traffic",
     source: include_str!("empty_service_chain.rs"),
+    scoped: false,
 };
 
 /// Whether some path from `start` reaches a DNAT rule (None: a chain on the way is not in the

@@ -28,6 +28,7 @@ static META: Meta = Meta {
     severity: Severity::Note,
     summary: "externalTrafficPolicy Local with no endpoint on this node: external traffic here is dropped",
     source: include_str!("local_traffic_policy_no_endpoints.rs"),
+    scoped: false,
 };
 
 impl Rule for LocalTrafficPolicyNoEndpoints {

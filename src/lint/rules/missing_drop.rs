@@ -40,6 +40,7 @@ static META: Meta = Meta {
     severity: Severity::Error,
     summary: "traffic meant to be dropped (drop mark, source ranges, no local endpoints) is not",
     source: include_str!("missing_drop.rs"),
+    scoped: false,
 };
 
 fn drops(t: &TargetKind) -> bool {

@@ -29,6 +29,7 @@ static META: Meta = Meta {
     severity: Severity::Warning,
     summary: "an endpoint chain DNATs to a pod without masquerading the pod's own traffic",
     source: include_str!("missing_hairpin_masquerade.rs"),
+    scoped: false,
 };
 
 fn dnat_ip(to: &Option<Box<NatRange>>) -> Option<std::net::IpAddr> {

@@ -34,6 +34,7 @@ static META: Meta = Meta {
     severity: Severity::Error,
     summary: "the masquerade mark is set but POSTROUTING never masquerades it",
     source: include_str!("missing_masquerade.rs"),
+    scoped: false,
 };
 
 impl Rule for MissingMasquerade {
@@ -43,6 +44,16 @@ impl Rule for MissingMasquerade {
 
     fn check(&self, cx: &Context, out: &mut Vec<Finding>) {
         let Some(nat) = cx.table("nat") else { return };
+        // KUBE-POSTROUTING shown without its mark match: `iptables-version-skew` says what that
+        // means, once.
+        if let Some(post) = nat.chain("KUBE-POSTROUTING") {
+            let rules: Vec<&IptRule> = cx.rules(post).collect();
+            if (0..rules.len()).any(|i| {
+                crate::lint::lost_match::lost_match("KUBE-POSTROUTING", &rules, i).is_some()
+            }) {
+                return;
+            }
+        }
         let v6 = cx.rs.family == crate::model::Family::Ipv6;
         let (src, dst): (IpAddr, IpAddr) = if v6 {
             (
@@ -78,17 +89,20 @@ impl Rule for MissingMasquerade {
                     continue;
                 }
                 let (_, caller_chain) = cx.chain_of(caller);
-                let mut f = Finding::new(
-                    &META,
-                    format!(
-                        "`{}` sets mark {mark:#x}, but nat POSTROUTING masquerades {} of the packets that carry it",
-                        chain.name,
-                        if share == 0.0 { "none".to_string() } else { crate::render::trace::share(share) }
-                    ),
-                )
-                .at(chain.rules[i].span, format!("sets {mark:#x}"))
-                .in_chain("nat", &chain.name)
-                .help("make KUBE-POSTROUTING test the bit this rule sets, and hook it from nat POSTROUTING");
+                let (hit, first) = cx.hit_entries();
+                let mut message = format!(
+                    "`{}` sets mark {mark:#x}, but nat POSTROUTING masquerades {} of the packets that carry it",
+                    chain.name,
+                    if share == 0.0 { "none".to_string() } else { crate::model::share::share(share) }
+                );
+                if let Some(hit) = hit {
+                    message += &format!(": {hit}: replies never reach clients outside the cluster");
+                }
+                let mut f = Finding::new(&META, message)
+                    .at(chain.rules[i].span, format!("sets {mark:#x}"))
+                    .in_chain("nat", &chain.name)
+                    .service(first)
+                    .help(fix(cx, mark));
                 if let Some(tester) = mark_tester(cx) {
                     f = f.because(tester.0, tester.1);
                 } else if let Some(first) = caller_chain.rules.first() {
@@ -98,6 +112,38 @@ impl Rule for MissingMasquerade {
             }
         }
     }
+}
+
+/// What is missing between the mark and the MASQUERADE, for the help: the chain, its hook, the
+/// test of the right bit, or the MASQUERADE rule; or else something before it changes the mark.
+fn fix(cx: &Context, mark: u32) -> String {
+    let nat = cx.table("nat");
+    let Some(post) = nat.and_then(|n| n.chain("KUBE-POSTROUTING")) else {
+        return "add kube-proxy's `KUBE-POSTROUTING` (`-m mark ! --mark 0x4000/0x4000 -j RETURN`, `-j MARK --xor-mark 0x4000`, `-j MASQUERADE`) and hook it from nat POSTROUTING".into();
+    };
+    let hooked = cx
+        .chain_ref("nat", "KUBE-POSTROUTING")
+        .is_some_and(|r| cx.graph.callers(r).next().is_some())
+        || nat.is_some_and(|n| !n.shows_builtin("POSTROUTING"));
+    if !hooked {
+        return "hook KUBE-POSTROUTING: `-A POSTROUTING -m comment --comment \"kubernetes postrouting rules\" -j KUBE-POSTROUTING`".into();
+    }
+    let rules: Vec<&IptRule> = cx.rules(post).collect();
+    let tests = rules.iter().any(|r| {
+        r.conditions().any(|m| matches!(m.criterion, Criterion::Mark { value, mask } if mask & mark != 0 && (value & mark == mark || m.negated)))
+    });
+    if !tests {
+        return format!("make KUBE-POSTROUTING test the bit this rule sets: `-m mark ! --mark {mark:#x}/{mark:#x} -j RETURN` (kube-proxy's and kubelet's masquerade bits must agree)");
+    }
+    if !rules.iter().any(|r| {
+        matches!(
+            r.target_kind(),
+            Some(TargetKind::Masquerade { .. } | TargetKind::Snat { .. })
+        )
+    }) {
+        return "KUBE-POSTROUTING tests the bit but has no MASQUERADE: add `-A KUBE-POSTROUTING -m comment --comment \"kubernetes service traffic requiring SNAT\" -j MASQUERADE` at its end".into();
+    }
+    "a rule before KUBE-POSTROUTING changes the mark or ends the packet's way there (see mark-collision and unreachable-rule)".into()
 }
 
 /// The POSTROUTING-side rule that tests a mark, to show beside the one that sets it.

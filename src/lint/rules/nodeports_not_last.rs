@@ -27,6 +27,7 @@ static META: Meta = Meta {
     severity: Severity::Warning,
     summary: "rules after the KUBE-NODEPORTS jump in KUBE-SERVICES",
     source: include_str!("nodeports_not_last.rs"),
+    scoped: false,
 };
 
 impl Rule for NodeportsNotLast {

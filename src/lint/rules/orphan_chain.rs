@@ -32,6 +32,7 @@ static META: Meta = Meta {
     severity: Severity::Warning,
     summary: "a user chain nothing jumps to",
     source: include_str!("orphan_chain.rs"),
+    scoped: true,
 };
 
 impl Rule for OrphanChain {

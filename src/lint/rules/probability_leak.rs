@@ -21,7 +21,7 @@
 //! kube-proxy rewrite the chain (restart it, or touch the Service) rather than editing by hand.
 
 use super::prelude::*;
-use crate::render::trace::{exact, share};
+use crate::model::share::{exact, share};
 
 pub struct ProbabilityLeak;
 
@@ -31,6 +31,7 @@ static META: Meta = Meta {
     severity: Severity::Error,
     summary: "a share of a Service's connections falls through without reaching an endpoint",
     source: include_str!("probability_leak.rs"),
+    scoped: false,
 };
 
 impl Rule for ProbabilityLeak {

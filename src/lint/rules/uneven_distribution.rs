@@ -23,7 +23,7 @@
 //! Let kube-proxy rewrite the chain; by hand, give endpoint i of n the probability 1/(n−i).
 
 use super::prelude::*;
-use crate::render::trace::share;
+use crate::model::share::share;
 
 pub struct UnevenDistribution;
 
@@ -33,6 +33,7 @@ static META: Meta = Meta {
     severity: Severity::Warning,
     summary: "endpoints of one Service get noticeably different shares",
     source: include_str!("uneven_distribution.rs"),
+    scoped: false,
 };
 
 impl Rule for UnevenDistribution {

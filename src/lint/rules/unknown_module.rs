@@ -29,6 +29,7 @@ static META: Meta = Meta {
     severity: Severity::Note,
     summary: "a match or target kptrace cannot evaluate: answers through it are approximate",
     source: include_str!("unknown_module.rs"),
+    scoped: true,
 };
 
 impl Rule for UnknownModule {

@@ -32,6 +32,7 @@ static META: Meta = Meta {
     severity: Severity::Warning,
     summary: "a rule shadowed by an earlier rule that matches everything and ends the chain",
     source: include_str!("unreachable_rule.rs"),
+    scoped: true,
 };
 
 /// Whether every packet entering `chain` leaves the traversal in it (never falls off its end or
@@ -51,12 +52,16 @@ fn always_ends<'a>(
     }
     memo.insert(key, false);
     let mut ends = false;
-    for rule in cx.rules_of(chain).iter() {
+    let rules = cx.rules_of(chain);
+    let all: Vec<&IptRule> = rules.iter().map(|r| &**r).collect();
+    for (i, rule) in rules.iter().enumerate() {
+        // kube-proxy's rule shown without its mark match: conditional in the kernel.
+        let lost = crate::lint::lost_match::lost_match(&chain.name, &all, i).is_some();
         // A RETURN or goto that some packets take leaves this chain for its caller: the chain
         // does not end every packet's traversal (KUBE-POSTROUTING's first rule, ufw-not-local).
         let leaves = matches!(rule.target_kind(), Some(TargetKind::Return))
             || rule.target.as_ref().is_some_and(|t| t.goto);
-        if !rule.is_unconditional() {
+        if lost || !rule.is_unconditional() {
             if leaves {
                 break;
             }
@@ -123,9 +128,15 @@ impl Rule for UnreachableRule {
         let mut memo = FxHashMap::default();
         let chain = cx.chain;
         let n = cx.rules.len();
+        let all: Vec<&IptRule> = cx.rules().collect();
         for i in 0..n.saturating_sub(1) {
             let rule = cx.rule(i);
             if !rule.is_unconditional() {
+                continue;
+            }
+            // kube-proxy's rule shown without its mark match has it in the kernel, as far as the
+            // dump can tell: `iptables-version-skew` reports it.
+            if crate::lint::lost_match::lost_match(&chain.name, &all, i).is_some() {
                 continue;
             }
             let returns = matches!(rule.target_kind(), Some(TargetKind::Return));
@@ -141,7 +152,7 @@ impl Rule for UnreachableRule {
                 break;
             }
             let shadowed = n - i - 1;
-            let f = Finding::new(
+            let mut f = Finding::new(
                 &META,
                 format!(
                     "{} in `{}` can never be reached: the rule before {} every packet",
@@ -163,6 +174,13 @@ impl Rule for UnreachableRule {
             .in_chain(&cx.table.name, &chain.name)
             .for_its_service()
             .help("move the shadowed rules before this one, or give it a condition");
+            // The chains the shadowing and the shadowed rules lead to: a Service's path when
+            // one of them is kube-proxy's.
+            for j in i..n {
+                if let Some(t) = cx.rule(j).jump_target() {
+                    f = f.about(t);
+                }
+            }
             out.push(f);
             break;
         }
