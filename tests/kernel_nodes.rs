@@ -1003,3 +1003,88 @@ fn an_nth_counter_met_twice_per_packet_gives_its_cycle_not_a_product() {
     assert!((share("10.244.0.5:7400") - 1.0 / 3.0).abs() < 1e-12);
     assert!(!t.approximate());
 }
+
+/// The breakages `lint` reports, run in the kernel: what the finding says breaks does break, and
+/// its near miss does not.
+#[test]
+fn lint_breakages_agree_with_the_kernel() {
+    if !can_run() {
+        return;
+    }
+    let lint_names = |dump: &str| -> Vec<&'static str> {
+        let rs = kptrace::parse::read("node", dump.as_bytes().to_vec(), None).unwrap();
+        kptrace::lint::run(&rs, &kptrace::lint::Options::default())
+            .into_iter()
+            .filter(|f| f.severity >= kptrace::lint::Severity::Warning)
+            .map(|f| f.rule.name)
+            .collect()
+    };
+    let mark_accept = "-A KUBE-FORWARD -m comment --comment \"kubernetes forwarding rules\" -m mark --mark 0x4000/0x4000 -j ACCEPT\n";
+    // Docker's FORWARD policy DROP with kube-proxy's mark accept, and without it.
+    let policy_drop = node_dump("DROP", &[], true);
+    assert!(policy_drop.contains(mark_accept));
+    let no_accept = policy_drop.replace(mark_accept, "");
+    assert!(!lint_names(&policy_drop).contains(&"forward-policy-drop"));
+    assert!(lint_names(&no_accept).contains(&"forward-policy-drop"));
+    // A mangle POSTROUTING rule that sets the whole mark, and one that keeps to its own bit.
+    let mangle = |rule: &str| {
+        node_dump(
+            "ACCEPT",
+            &[(
+                "mangle",
+                ":PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n",
+                rule,
+            )],
+            true,
+        )
+    };
+    let clobbers = mangle("-A POSTROUTING -j MARK --set-xmark 0x100/0xffffffff\n");
+    let own_bit = mangle("-A POSTROUTING -j MARK --set-xmark 0x100/0x100\n");
+    let found = lint_names(&clobbers);
+    assert!(
+        found.contains(&"mark-collision") && found.contains(&"missing-masquerade"),
+        "{found:?}"
+    );
+    assert!(
+        lint_names(&own_bit).is_empty(),
+        "{:?}",
+        lint_names(&own_bit)
+    );
+    let cases = [
+        case(
+            "FORWARD policy DROP, mark accepted: NodePort",
+            &policy_drop,
+            "cni0",
+            From::Outside,
+            NODE,
+            30080,
+        ),
+        case(
+            "FORWARD policy DROP, nothing accepts: NodePort",
+            &no_accept,
+            "cni0",
+            From::Outside,
+            NODE,
+            30080,
+        ),
+        case(
+            "mangle clears the masquerade bit: NodePort",
+            &clobbers,
+            "cni0",
+            From::Outside,
+            NODE,
+            30080,
+        ),
+        case(
+            "mangle sets its own bit: NodePort",
+            &own_bit,
+            "cni0",
+            From::Outside,
+            NODE,
+            30080,
+        ),
+    ];
+    for c in &cases {
+        check(c);
+    }
+}

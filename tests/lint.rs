@@ -581,3 +581,48 @@ fn two_backends_holding_kube_proxy_rules_are_reported() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A real node (Docker's FORWARD policy DROP, kube-proxy's mark accept, flannel's pod-network
+/// accepts; NodePort 30080): quiet as it is, and `forward-policy-drop` names the NodePort once
+/// nothing accepts Service traffic.
+#[test]
+fn forward_policy_drop_on_a_real_node() {
+    let nat = std::fs::read_to_string(common::fixture(
+        "real-world/docker-flannel-nat-listing-verbose.txt",
+    ))
+    .unwrap();
+    let filter = std::fs::read_to_string(common::fixture(
+        "real-world/docker-flannel-filter-listing-verbose-forward-drop.txt",
+    ))
+    .unwrap();
+    let node = |filter: &str| {
+        let text = format!("# iptables -t nat -nvL\n{nat}\n# iptables -t filter -nvL\n{filter}");
+        let rs = kptrace::parse::read("node.txt", text.into_bytes(), None).unwrap();
+        lint::run(&rs, &lint::Options::default())
+            .into_iter()
+            .filter(|f| f.rule.name == "forward-policy-drop")
+            .collect::<Vec<_>>()
+    };
+    assert!(node(&filter).is_empty());
+    // Without KUBE-FORWARD's mark accept and flannel's accepts of the pod network.
+    let broken: String = filter
+        .lines()
+        .filter(|l| {
+            !(l.contains("mark match 0x4000/0x4000")
+                || (l.contains(" ACCEPT ")
+                    && l.contains("10.244.0.0/16")
+                    && !l.contains("ctstate")))
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let found = node(&broken);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert!(
+        found[0]
+            .message
+            .starts_with("NodePort 30080 of default/nginx-svc"),
+        "{}",
+        found[0].message
+    );
+    assert_eq!(found[0].service.as_deref(), Some("default/nginx-svc"));
+}
