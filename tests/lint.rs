@@ -626,3 +626,40 @@ fn forward_policy_drop_on_a_real_node() {
     );
     assert_eq!(found[0].service.as_deref(), Some("default/nginx-svc"));
 }
+
+/// Another tool's orphan chains touch no Service: a note by default (exit 0), a warning with
+/// `--scope all` (exit 1). The JSON says whose rules they are.
+#[test]
+fn other_tools_chains_are_notes_unless_scope_all() {
+    let file = "fixtures/real-world/istio-tproxy-restore-payload.txt";
+    let out = kptrace()
+        .args(["lint", "--format", "json", file])
+        .assert()
+        .code(0);
+    let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    let orphans: Vec<&serde_json::Value> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["rule"] == "orphan-chain")
+        .collect();
+    assert!(!orphans.is_empty());
+    for f in &orphans {
+        assert_eq!(f["severity"], "note");
+        assert_eq!(f["scope"], "other");
+        assert!(
+            f["help"].as_str().unwrap().contains("Istio's rules"),
+            "{f:#}"
+        );
+    }
+    let out = kptrace()
+        .args(["lint", "--format", "json", "--scope", "all", file])
+        .assert()
+        .code(1);
+    let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert!(v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["rule"] == "orphan-chain" && f["severity"] == "warning"));
+}
