@@ -39,6 +39,17 @@ pub enum Command {
     Lint(LintArgs),
     /// Draw a Service's path (--svc) or the whole rule set's chain graph, as Graphviz DOT or Mermaid.
     Graph(GraphArgs),
+    /// Print a shell completion script (`kptrace completions bash > /etc/bash_completion.d/kptrace`).
+    Completions(CompletionsArgs),
+    /// Print the manual page, as roff (`kptrace man > kptrace.1; man ./kptrace.1`).
+    Man,
+}
+
+#[derive(Args, Debug)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -104,10 +115,14 @@ pub struct IfaceArgs {
 
 #[derive(Args, Debug)]
 pub struct SvcArgs {
-    /// `ns/name`, `ns/name:port-name`, a cluster `IP:port`, or a `KUBE-SVC-…` chain.
+    /// `ns/name`, `name` (with -n, or when one namespace has it), `ns/name:port-name` or
+    /// `ns/name:port`, a cluster `IP:port`, or a `KUBE-SVC-…` chain.
     pub service: String,
     /// Dump files (`-` or nothing: standard input).
     pub files: Vec<PathBuf>,
+    /// The Service's namespace, as kubectl takes it.
+    #[arg(long, short = 'n')]
+    pub namespace: Option<String>,
     #[arg(long, short = 'f', value_enum, default_value_t = Format::Human)]
     pub format: Format,
     #[command(flatten)]
@@ -130,13 +145,15 @@ pub struct TraceArgs {
     #[arg(long)]
     pub dst: IpAddr,
     /// Destination port.
+    /// Destination port; may be left out when the destination is a Service address with one port.
     #[arg(long)]
     pub dport: Option<u16>,
     /// Source port.
     #[arg(long, default_value_t = 40000)]
     pub sport: u16,
-    #[arg(long, value_enum, default_value_t = Proto::Tcp)]
-    pub proto: Proto,
+    /// Protocol (as iptables' `-p`); default: the Service's at that address, else tcp.
+    #[arg(long, short = 'p', value_enum)]
+    pub proto: Option<Proto>,
     #[command(flatten)]
     pub node: NodeArgs,
     /// Where the packet enters: from the network (prerouting) or from a process on the node (output).

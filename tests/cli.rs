@@ -410,3 +410,114 @@ fn trace_with_the_docker_bridge_as_pod_interface_meets_dockers_rules() {
         assert_eq!(o["verdict_rule"]["line"], 27, "{o:#}");
     }
 }
+
+/// Services named as kubectl users name them: without the namespace, with `-n`, with the port's
+/// number; a file where the Service should be is said to be one.
+#[test]
+fn services_are_found_as_people_name_them() {
+    let seed = "fixtures/seeds/001-nginx-svc.rules";
+    for args in [
+        vec!["svc", "nginx-svc", seed],
+        vec!["svc", "-n", "default", "nginx-svc", seed],
+        vec!["svc", "default/nginx-svc:8000", seed],
+    ] {
+        let out = stdout(&args);
+        assert!(
+            out.starts_with("default/nginx-svc:80/tcp · cluster IP 192.168.249.119:8000"),
+            "{args:?}: {out}"
+        );
+    }
+    let out = kptrace()
+        .args(["svc", "-n", "kube-system", "nginx-svc", seed])
+        .current_dir(common::root())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("did you mean `default/nginx-svc`"));
+    let out = kptrace()
+        .args(["svc", seed])
+        .current_dir(common::root())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("is a file, and no Service is named"), "{err}");
+    assert!(!err.contains("standard input"), "{err}");
+}
+
+/// `trace` to a Service address says what the address is: without `--dport` it takes the
+/// Service's one port and says so; with another port it says which ports the address has.
+#[test]
+fn trace_names_the_port_of_a_service_address() {
+    let seed = "fixtures/seeds/001-nginx-svc.rules";
+    let base = [
+        "trace",
+        "--src",
+        "10.244.1.5",
+        "--dst",
+        "192.168.249.119",
+        seed,
+    ];
+    let out = stdout(&base);
+    assert!(
+        out.starts_with("tcp 10.244.1.5:40000 → 192.168.249.119:8000"),
+        "{out}"
+    );
+    assert!(
+        out.contains("note: --dport not given: 8000/tcp, as 192.168.249.119 is the cluster IP of default/nginx-svc, port 8000/tcp"),
+        "{out}"
+    );
+    let mut wrong = base.to_vec();
+    wrong.extend(["--dport", "80"]);
+    let out = stdout(&wrong);
+    assert!(
+        out.contains("192.168.249.119 is the cluster IP of default/nginx-svc, port 8000/tcp: port 80/tcp is not one of its ports"),
+        "{out}"
+    );
+    let out = kptrace()
+        .args(["trace", "--src", "10.244.1.5", "--dst", "10.1.1.1", seed])
+        .current_dir(common::root())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("give `--dport PORT`"));
+}
+
+/// Completions and the manual come from the command-line definitions.
+#[test]
+fn completions_and_man_page() {
+    for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
+        let out = stdout(&["completions", shell]);
+        assert!(
+            out.contains("kptrace") && out.contains("svc"),
+            "{shell}: {out}"
+        );
+    }
+    let man = stdout(&["man"]);
+    assert!(
+        man.starts_with(".ie") || man.contains(".TH kptrace 1"),
+        "{man}"
+    );
+    assert!(
+        man.contains(".SH SUBCOMMANDS") || man.contains("svc"),
+        "{man}"
+    );
+}
+
+/// Installed as `kubectl-kptrace`, usage names the command as kubectl users type it.
+#[test]
+fn as_a_kubectl_plugin_usage_says_kubectl_kptrace() {
+    let dir = std::env::temp_dir().join(format!("kptrace-plugin-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let plugin = dir.join("kubectl-kptrace");
+    let _ = std::fs::remove_file(&plugin);
+    std::fs::copy(assert_cmd::cargo::cargo_bin("kptrace"), &plugin).unwrap();
+    let out = std::process::Command::new(&plugin)
+        .args(["svc", "--help"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Usage: kubectl kptrace svc"), "{text}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

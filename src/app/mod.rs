@@ -58,6 +58,23 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Trace(a) => trace::run(a, fmt),
         Command::Lint(a) => lint::run(a, fmt),
         Command::Graph(a) => graph::run(a, fmt),
+        Command::Completions(a) => {
+            let mut cmd = <crate::cli::Cli as clap::CommandFactory>::command();
+            let name = cmd.get_name().to_string();
+            clap_complete::generate(a.shell, &mut cmd, name, &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man => {
+            let cmd = <crate::cli::Cli as clap::CommandFactory>::command();
+            match clap_mangen::Man::new(cmd).render(&mut std::io::stdout()) {
+                Ok(()) => Ok(ExitCode::SUCCESS),
+                // `kptrace man | head`: the reader has what it wanted.
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
+                Err(e) => Err(Failure::Input(miette::miette!(
+                    "cannot write the manual: {e}"
+                ))),
+            }
+        }
     };
     match result {
         Ok(code) => code,

@@ -79,6 +79,30 @@ pub fn analyse_with(rs: &Ruleset, query: &str, node: &NodeFacts) -> (Vec<PortRep
 }
 
 pub fn run(args: &SvcArgs, fmt: FormatChoice) -> super::Result<ExitCode> {
+    // `kptrace svc node.rules`: a file where the Service should be.
+    if args.files.is_empty() && std::path::Path::new(&args.service).is_file() {
+        return Err(Failure::Input(miette::miette!(
+            help = format!(
+                "name the Service first: `kptrace svc NAMESPACE/NAME {0}`; `kptrace ls {0}` lists them",
+                args.service
+            ),
+            "`{}` is a file, and no Service is named",
+            args.service
+        )));
+    }
+    let query = match &args.namespace {
+        Some(ns) if !args.service.contains('/') => format!("{ns}/{}", args.service),
+        _ => args.service.clone(),
+    };
+    let args = &SvcArgs {
+        service: query,
+        files: args.files.clone(),
+        namespace: None,
+        format: args.format,
+        node: args.node.clone(),
+        ifaces: args.ifaces.clone(),
+        all_paths: args.all_paths,
+    };
     let sets = input::load_all(&args.files, fmt)?;
     let mut all: Vec<(&Ruleset, Vec<PortReport>)> = Vec::new();
     let mut suggestions = Vec::new();

@@ -69,12 +69,98 @@ pub fn run(args: &TraceArgs, fmt: FormatChoice) -> super::Result<ExitCode> {
         None if eng.is_local(args.src) => Entry::Output,
         None => Entry::Prerouting,
     };
-    let mut pkt = Packet::new(
-        args.src,
-        args.dst,
-        protocol(args.proto),
-        args.dport.unwrap_or(0),
-    );
+    // What the destination is, for people who typed an address: a Service's entry and its ports.
+    let at_dst: Vec<(String, &'static str, u16, Protocol)> = cat
+        .ports
+        .iter()
+        .flat_map(|p| {
+            p.entries
+                .iter()
+                .filter(|e| e.address == Some(args.dst))
+                .map(move |e| {
+                    let proto = e.protocol.or(p.protocol).unwrap_or(Protocol::Tcp);
+                    (p.display_name(), e.kind.label(), e.port, proto)
+                })
+        })
+        .collect();
+    let describe = |list: &[(String, &'static str, u16, Protocol)]| -> String {
+        let mut by_svc: Vec<(String, &str, Vec<String>)> = Vec::new();
+        for (svc, kind, port, proto) in list {
+            let svc = svc.split(':').next().unwrap_or(svc).to_string();
+            let p = format!("{port}/{proto}");
+            match by_svc.iter_mut().find(|(s, k, _)| *s == svc && k == kind) {
+                Some(x) => {
+                    if !x.2.contains(&p) {
+                        x.2.push(p)
+                    }
+                }
+                None => by_svc.push((svc, kind, vec![p])),
+            }
+        }
+        by_svc
+            .iter()
+            .map(|(s, k, ports)| {
+                format!(
+                    "the {k} of {s}, port{} {}",
+                    if ports.len() == 1 { "" } else { "s" },
+                    ports.join(", ")
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    let wanted = args.proto.map(protocol);
+    let mut dst_notes: Vec<String> = Vec::new();
+    let (dport, proto) =
+        match args.dport {
+            Some(p) => {
+                let proto = wanted
+                    .or_else(|| at_dst.iter().find(|e| e.2 == p).map(|e| e.3))
+                    .unwrap_or(Protocol::Tcp);
+                if !at_dst.is_empty() && !at_dst.iter().any(|e| e.2 == p && e.3 == proto) {
+                    dst_notes.push(format!(
+                        "{} is {}: port {p}/{proto} is not one of its ports",
+                        args.dst,
+                        describe(&at_dst)
+                    ));
+                }
+                (p, proto)
+            }
+            None => {
+                let fits: Vec<&(String, &'static str, u16, Protocol)> = at_dst
+                    .iter()
+                    .filter(|e| wanted.is_none_or(|w| w == e.3))
+                    .collect();
+                let mut ports: Vec<(u16, Protocol)> = fits.iter().map(|e| (e.2, e.3)).collect();
+                ports.sort_by_key(|p| (p.0, p.1.to_string()));
+                ports.dedup();
+                match ports.as_slice() {
+                    [(p, proto)] => {
+                        dst_notes.push(format!(
+                            "--dport not given: {p}/{proto}, as {} is {}",
+                            args.dst,
+                            describe(&at_dst)
+                        ));
+                        (*p, *proto)
+                    }
+                    [] if at_dst.is_empty() => return Err(super::Failure::Input(miette::miette!(
+                        help =
+                            "the destination port decides which rules match: give `--dport PORT`",
+                        "no `--dport`, and `{}` is no Service address in the input",
+                        args.dst
+                    ))),
+                    _ => {
+                        return Err(super::Failure::Input(miette::miette!(
+                            help = "give `--dport PORT` (and `-p udp` for a UDP port)",
+                            "no `--dport`: `{}` is {}",
+                            args.dst,
+                            describe(&at_dst)
+                        )))
+                    }
+                }
+            }
+        };
+    let mut pkt = Packet::new(args.src, args.dst, proto, dport);
     pkt.sport = args.sport;
     pkt.in_iface = args.in_iface.clone().or_else(|| {
         if entry == Entry::Output {
@@ -94,7 +180,11 @@ pub fn run(args: &TraceArgs, fmt: FormatChoice) -> super::Result<ExitCode> {
     pkt.out_iface = args.out_iface.clone();
     pkt.mark = args.mark;
     let mut trace = eng.trace(&pkt, entry);
-    trace.notes.extend(extra_notes);
+    // What the destination is comes first: it is what a wrong port gets wrong.
+    let mut notes = dst_notes;
+    notes.append(&mut trace.notes);
+    notes.extend(extra_notes);
+    trace.notes = notes;
     input::check_late_errors(&rs)?;
     let out = match args.format {
         Format::Json => serde_json::to_string_pretty(&trace).unwrap() + "\n",

@@ -933,13 +933,68 @@ impl Catalog {
                     || (e.kind == EntryKind::NodePort && q.parse::<u16>() == Ok(e.port))
             })
         };
-        (0..self.ports.len())
+        let exact: Vec<usize> = (0..self.ports.len())
             .filter(|&i| matches(&self.ports[i]))
-            .collect()
+            .collect();
+        if !exact.is_empty() {
+            return exact;
+        }
+        // As people type it: `name` without its namespace (when one namespace has it), and
+        // `ns/name:8080` with the port's number rather than its name.
+        let (svc, port) = match q.rsplit_once(':') {
+            Some((s, p)) if p.parse::<u16>().is_ok() && s.contains('/') => {
+                (s, p.parse::<u16>().ok())
+            }
+            _ => (q, None),
+        };
+        let named = |sp: &ServicePort| {
+            sp.service.as_deref().is_some_and(|s| {
+                s == svc
+                    || (!svc.contains('/') && s.rsplit_once('/').is_some_and(|(_, n)| n == svc))
+            })
+        };
+        let by_port = |sp: &ServicePort| {
+            port.is_none_or(|p| {
+                sp.entries
+                    .iter()
+                    .any(|e| e.kind != EntryKind::NodePort && e.port == p)
+                    || sp.entries.iter().any(|e| e.port == p)
+            })
+        };
+        let found: Vec<usize> = (0..self.ports.len())
+            .filter(|&i| named(&self.ports[i]) && by_port(&self.ports[i]))
+            .collect();
+        let mut services: Vec<&str> = found
+            .iter()
+            .filter_map(|&i| self.ports[i].service.as_deref())
+            .collect();
+        services.sort_unstable();
+        services.dedup();
+        // A name in several namespaces is not one Service: the suggestions list them.
+        if services.len() == 1 {
+            found
+        } else {
+            Vec::new()
+        }
     }
 
     /// Names to suggest for a query that matched nothing, closest first.
     pub fn suggest(&self, query: &str) -> Vec<String> {
+        // The same name in several namespaces: each of them.
+        let mut same: Vec<String> = self
+            .ports
+            .iter()
+            .filter_map(|p| p.service.clone())
+            .filter(|s| {
+                let name = query.rsplit('/').next().unwrap_or(query);
+                s.rsplit_once('/').is_some_and(|(_, n)| n == name)
+            })
+            .collect();
+        same.sort();
+        same.dedup();
+        if !same.is_empty() {
+            return same;
+        }
         let mut names: Vec<(f64, String)> = self
             .ports
             .iter()
