@@ -6,7 +6,10 @@ use assert_cmd::Command;
 
 fn kptrace() -> Command {
     let mut c = Command::cargo_bin("kptrace").unwrap();
-    c.env("NO_COLOR", "1").env_remove("CLICOLOR_FORCE");
+    // Laid out as piped, whatever width the terminal running the tests has.
+    c.env("NO_COLOR", "1")
+        .env_remove("CLICOLOR_FORCE")
+        .env_remove("COLUMNS");
     c
 }
 
@@ -520,4 +523,65 @@ fn as_a_kubectl_plugin_usage_says_kubectl_kptrace() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("Usage: kubectl kptrace svc"), "{text}");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Screens people see: at 80 columns no line is wider and no address, port, chain name or
+/// number is split; at 200 columns nothing wraps. Snapshots of both.
+#[test]
+fn svc_fits_80_and_200_columns() {
+    let run = |cols: &str, args: &[&str]| -> String {
+        let out = kptrace()
+            .env("COLUMNS", cols)
+            .args(args)
+            .current_dir(common::root())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let cases: [(&str, &[&str]); 2] = [
+        (
+            "seed_004",
+            &[
+                "svc",
+                "default/testsvc",
+                "fixtures/seeds/004-testsvc-lb-listing.txt",
+            ],
+        ),
+        (
+            "lb_source_ranges",
+            &[
+                "svc",
+                "ns16/svc16",
+                "fixtures/lint/forward-policy-drop/near-miss-policy-drop-with-kube-forward.rules",
+            ],
+        ),
+    ];
+    for (name, args) in cases {
+        let narrow = run("80", args);
+        for line in narrow.lines() {
+            assert!(
+                unicode_width::UnicodeWidthStr::width(line) <= 80,
+                "{name}: {line:?}"
+            );
+        }
+        // Every address:port of the wide screen is whole on the narrow one.
+        let wide = run("200", args);
+        for tok in wide
+            .split_whitespace()
+            .filter(|t| t.contains(':') && t.chars().next().is_some_and(|c| c.is_ascii_digit()))
+        {
+            let tok = tok.trim_matches(|c: char| !c.is_ascii_alphanumeric());
+            assert!(
+                narrow.contains(tok),
+                "{name}: `{tok}` is split at 80 columns"
+            );
+        }
+        insta::assert_snapshot!(format!("svc_{name}_80_columns"), narrow);
+        insta::assert_snapshot!(format!("svc_{name}_200_columns"), wide);
+    }
 }

@@ -9,7 +9,9 @@ use std::process::Stdio;
 
 fn kptrace() -> Command {
     let mut c = Command::cargo_bin("kptrace").unwrap();
-    c.current_dir(common::root()).env("NO_COLOR", "1");
+    c.current_dir(common::root())
+        .env("NO_COLOR", "1")
+        .env_remove("COLUMNS");
     c
 }
 

@@ -22,6 +22,7 @@ fn kptrace(args: &[&str]) -> std::process::Output {
         .unwrap()
         .args(args)
         .env("NO_COLOR", "1")
+        .env_remove("COLUMNS")
         .timeout(Duration::from_secs(120))
         .output()
         .unwrap()

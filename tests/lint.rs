@@ -10,7 +10,9 @@ use std::path::PathBuf;
 
 fn kptrace() -> Command {
     let mut c = Command::cargo_bin("kptrace").unwrap();
-    c.current_dir(common::root()).env("NO_COLOR", "1");
+    c.current_dir(common::root())
+        .env("NO_COLOR", "1")
+        .env_remove("COLUMNS");
     c
 }
 

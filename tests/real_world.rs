@@ -23,6 +23,7 @@ fn run(args: &[&str]) -> std::process::Output {
     assert_cmd::Command::cargo_bin("kptrace")
         .unwrap()
         .env("NO_COLOR", "1")
+        .env_remove("COLUMNS")
         .args(args)
         .output()
         .unwrap()

@@ -111,55 +111,56 @@ pub fn run(args: &TraceArgs, fmt: FormatChoice) -> super::Result<ExitCode> {
     };
     let wanted = args.proto.map(protocol);
     let mut dst_notes: Vec<String> = Vec::new();
-    let (dport, proto) =
-        match args.dport {
-            Some(p) => {
-                let proto = wanted
-                    .or_else(|| at_dst.iter().find(|e| e.2 == p).map(|e| e.3))
-                    .unwrap_or(Protocol::Tcp);
-                if !at_dst.is_empty() && !at_dst.iter().any(|e| e.2 == p && e.3 == proto) {
+    let (dport, proto) = match args.dport {
+        Some(p) => {
+            let proto = wanted
+                .or_else(|| at_dst.iter().find(|e| e.2 == p).map(|e| e.3))
+                .unwrap_or(Protocol::Tcp);
+            if !at_dst.is_empty() && !at_dst.iter().any(|e| e.2 == p && e.3 == proto) {
+                dst_notes.push(format!(
+                    "{} is {}: port {p}/{proto} is not one of its ports",
+                    args.dst,
+                    describe(&at_dst)
+                ));
+            }
+            (p, proto)
+        }
+        None => {
+            let fits: Vec<&(String, &'static str, u16, Protocol)> = at_dst
+                .iter()
+                .filter(|e| wanted.is_none_or(|w| w == e.3))
+                .collect();
+            let mut ports: Vec<(u16, Protocol)> = fits.iter().map(|e| (e.2, e.3)).collect();
+            ports.sort_by_key(|p| (p.0, p.1.to_string()));
+            ports.dedup();
+            match ports.as_slice() {
+                [(p, proto)] => {
                     dst_notes.push(format!(
-                        "{} is {}: port {p}/{proto} is not one of its ports",
+                        "--dport not given: {p}/{proto}, as {} is {}",
                         args.dst,
                         describe(&at_dst)
                     ));
+                    (*p, *proto)
                 }
-                (p, proto)
-            }
-            None => {
-                let fits: Vec<&(String, &'static str, u16, Protocol)> = at_dst
-                    .iter()
-                    .filter(|e| wanted.is_none_or(|w| w == e.3))
-                    .collect();
-                let mut ports: Vec<(u16, Protocol)> = fits.iter().map(|e| (e.2, e.3)).collect();
-                ports.sort_by_key(|p| (p.0, p.1.to_string()));
-                ports.dedup();
-                match ports.as_slice() {
-                    [(p, proto)] => {
-                        dst_notes.push(format!(
-                            "--dport not given: {p}/{proto}, as {} is {}",
-                            args.dst,
-                            describe(&at_dst)
-                        ));
-                        (*p, *proto)
-                    }
-                    [] if at_dst.is_empty() => return Err(super::Failure::Input(miette::miette!(
+                [] if at_dst.is_empty() => {
+                    return Err(super::Failure::Input(miette::miette!(
                         help =
                             "the destination port decides which rules match: give `--dport PORT`",
                         "no `--dport`, and `{}` is no Service address in the input",
                         args.dst
-                    ))),
-                    _ => {
-                        return Err(super::Failure::Input(miette::miette!(
-                            help = "give `--dport PORT` (and `-p udp` for a UDP port)",
-                            "no `--dport`: `{}` is {}",
-                            args.dst,
-                            describe(&at_dst)
-                        )))
-                    }
+                    )))
+                }
+                _ => {
+                    return Err(super::Failure::Input(miette::miette!(
+                        help = "give `--dport PORT` (and `-p udp` for a UDP port)",
+                        "no `--dport`: `{}` is {}",
+                        args.dst,
+                        describe(&at_dst)
+                    )))
                 }
             }
-        };
+        }
+    };
     let mut pkt = Packet::new(args.src, args.dst, proto, dport);
     pkt.sport = args.sport;
     pkt.in_iface = args.in_iface.clone().or_else(|| {

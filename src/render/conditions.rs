@@ -69,7 +69,10 @@ impl Legend {
             "the input cannot decide these; each share holds where its conditions do:\n",
         );
         for (i, (_, text, at)) in self.facts.iter().enumerate() {
-            out += &paint(WARN, format!("  {}: {text} ({at})\n", i + 1));
+            out += &paint(
+                WARN,
+                super::style::prose(&format!("  {}: {text} ({at})", i + 1), 5),
+            );
         }
         out
     }

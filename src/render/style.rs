@@ -12,12 +12,178 @@ pub fn paint(style: Style, text: impl std::fmt::Display) -> String {
     format!("{style}{text}{style:#}")
 }
 
-/// A borderless table that reads well when pasted into a chat or a ticket.
+/// A borderless table that reads well when pasted into a chat or a ticket. On a terminal it fits
+/// the terminal's width (or `COLUMNS`, when exported); piped, rows are never wrapped.
 pub fn table() -> comfy_table::Table {
     let mut t = comfy_table::Table::new();
     t.load_preset(comfy_table::presets::NOTHING)
         .set_content_arrangement(comfy_table::ContentArrangement::Dynamic);
+    if let Some(w) = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse::<u16>().ok())
+        .filter(|w| *w >= 20)
+    {
+        t.set_width(w);
+    }
     t
+}
+
+/// The widest whitespace-free token of each column (header included): an address, a port, a
+/// chain name or a number, which the table must never split across lines.
+fn token_widths(t: &comfy_table::Table) -> Vec<usize> {
+    use unicode_width::UnicodeWidthStr;
+    let mut widths: Vec<usize> = Vec::new();
+    let rows = t.header().into_iter().chain(t.row_iter());
+    for row in rows {
+        for (i, cell) in row.cell_iter().enumerate() {
+            let w = cell
+                .content()
+                .split_whitespace()
+                .map(|tok| tok.width())
+                .max()
+                .unwrap_or(0);
+            if widths.len() <= i {
+                widths.resize(i + 1, 0);
+            }
+            widths[i] = widths[i].max(w);
+        }
+    }
+    widths
+}
+
+/// The widest token of each column's cells, the header left out.
+fn body_token_widths(t: &comfy_table::Table) -> Vec<usize> {
+    use unicode_width::UnicodeWidthStr;
+    let mut widths: Vec<usize> = Vec::new();
+    for row in t.row_iter() {
+        for (i, cell) in row.cell_iter().enumerate() {
+            let w = cell
+                .content()
+                .split_whitespace()
+                .map(|tok| tok.width())
+                .max()
+                .unwrap_or(0);
+            if widths.len() <= i {
+                widths.resize(i + 1, 0);
+            }
+            widths[i] = widths[i].max(w);
+        }
+    }
+    widths
+}
+
+/// The width of each column with its cells unwrapped.
+fn content_widths(t: &comfy_table::Table) -> Vec<usize> {
+    use unicode_width::UnicodeWidthStr;
+    let mut widths: Vec<usize> = Vec::new();
+    for row in t.header().into_iter().chain(t.row_iter()) {
+        for (i, cell) in row.cell_iter().enumerate() {
+            let w = cell.content().lines().map(|l| l.width()).max().unwrap_or(0);
+            if widths.len() <= i {
+                widths.resize(i + 1, 0);
+            }
+            widths[i] = widths[i].max(w);
+        }
+    }
+    widths
+}
+
+/// Fits the table to its width without splitting a token: columns in `droppable` (least needed
+/// first) are hidden while the unwrapped table is too wide, and every column keeps at least its
+/// widest token, so only prose wraps, at blanks.
+pub fn fit(t: &mut comfy_table::Table, droppable: &[usize], short: &[(usize, &str)]) {
+    let Some(width) = t.width().map(usize::from) else {
+        return;
+    };
+    let content = content_widths(t);
+    let mut tokens = token_widths(t);
+    // Headers wider than their column's cells give way to a shorter name when the tokens alone
+    // are wider than the screen.
+    if tokens.iter().map(|w| w + 2).sum::<usize>() > width && !short.is_empty() {
+        if let Some(h) = t.header() {
+            let mut cells: Vec<String> = h.cell_iter().map(|c| c.content()).collect();
+            for (i, name) in short {
+                if let Some(c) = cells.get_mut(*i) {
+                    *c = name.to_string();
+                }
+            }
+            t.set_header(cells);
+            tokens = token_widths(t);
+            // The header no longer bounds the column: the cells do.
+            let body = body_token_widths(t);
+            for (i, _) in short {
+                if let (Some(tw), Some(bw)) = (tokens.get_mut(*i), body.get(*i)) {
+                    *tw = (*bw).max(
+                        short
+                            .iter()
+                            .find(|s| s.0 == *i)
+                            .map(|s| s.1.len())
+                            .unwrap_or(0),
+                    );
+                }
+            }
+        }
+    }
+    // comfy-table's NOTHING preset pads each cell with a blank on both sides.
+    let total = |hidden: &[usize]| -> usize {
+        content
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !hidden.contains(i))
+            .map(|(_, w)| w + 2)
+            .sum()
+    };
+    let mut hidden: Vec<usize> = (0..content.len())
+        .filter(|i| {
+            t.column(*i).is_some_and(|c| {
+                matches!(c.constraint(), Some(comfy_table::ColumnConstraint::Hidden))
+            })
+        })
+        .collect();
+    for &d in droppable {
+        if total(&hidden) <= width {
+            break;
+        }
+        if !hidden.contains(&d) {
+            hidden.push(d);
+            if let Some(c) = t.column_mut(d) {
+                c.set_constraint(comfy_table::ColumnConstraint::Hidden);
+            }
+        }
+    }
+    for (i, w) in tokens.iter().enumerate() {
+        if hidden.contains(&i) {
+            continue;
+        }
+        if let Some(c) = t.column_mut(i) {
+            c.set_constraint(comfy_table::ColumnConstraint::LowerBoundary(
+                comfy_table::Width::Fixed(*w as u16 + 2),
+            ));
+        }
+    }
+}
+
+/// The width output is laid out for: the terminal's (or an exported `COLUMNS`); None when piped,
+/// where nothing is wrapped.
+pub fn out_width() -> Option<usize> {
+    table().width().map(usize::from)
+}
+
+/// A line of prose fitted to the output's width: wrapped at blanks only (an address, a chain
+/// name or a number is never split), continuation lines indented by `indent`. Ends with a newline.
+pub fn prose(line: &str, indent: usize) -> String {
+    let line = line.trim_end_matches('\n');
+    let Some(w) = out_width() else {
+        return format!("{line}\n");
+    };
+    let pad = " ".repeat(indent);
+    let opts = textwrap::Options::new(w)
+        .subsequent_indent(&pad)
+        .break_words(false)
+        .word_splitter(textwrap::WordSplitter::NoHyphenation);
+    let mut out = textwrap::wrap(line, opts).join("\n");
+    out.push('\n');
+    out
 }
 
 /// The table as text, without the blanks comfy-table pads the last column with: pasted into a chat,

@@ -1,6 +1,7 @@
 //! Renders `kptrace svc`: a headline per Service port, what is wrong first, one table of every way
 //! in, then the chain path of a representative connection.
 
+use super::style::prose;
 use super::style::{finish, paint, table, BAD, BOLD, DIM, WARN};
 use super::trace::{exact, outcome_label, share, step_line};
 use crate::app::svc::PortReport;
@@ -84,11 +85,29 @@ fn signature(t: &Trace) -> Signature {
         .collect()
 }
 
-/// Problems, most serious first: (is_error, message).
-fn problems(r: &PortReport) -> Vec<(bool, String)> {
+/// Whether a drop is the one `loadBalancerSourceRanges` asks for: kube-proxy's source-range
+/// firewall (filter `KUBE-PROXY-FIREWALL`, or a `KUBE-FW-` chain's drop mark in older versions)
+/// dropping a client that is not in a range.
+fn source_range_drop(p: &Probe, o: &Outcome) -> bool {
+    let in_range = p
+        .detail
+        .as_deref()
+        .is_some_and(|d| d.starts_with("in source range"));
+    let by_firewall = o
+        .verdict_rule
+        .as_ref()
+        .is_some_and(|r| r.chain == "KUBE-PROXY-FIREWALL")
+        || o.path.iter().any(|s| s.chain.starts_with("KUBE-FW-"));
+    p.kind == crate::kube::EntryKind::LoadBalancer && by_firewall && !in_range
+}
+
+/// Problems, most serious first: (is_error, message); and the drops the Service asks for.
+fn problems(r: &PortReport) -> (Vec<(bool, String)>, Vec<String>) {
     let mut v: Vec<(bool, String)> = Vec::new();
+    let mut intended: Vec<String> = Vec::new();
     let name = r.port.display_name();
     let mut doubts: Vec<(String, String, u32)> = Vec::new();
+    let mut drops: Vec<((bool, String, String), f64)> = Vec::new();
     for (p, t) in &r.probes {
         let who = format!("{} from {}", entry_label(p), from_label(p));
         let dnat: f64 = t
@@ -105,7 +124,16 @@ fn problems(r: &PortReport) -> Vec<(bool, String)> {
                     None => o
                         .path
                         .last()
-                        .map(|s| format!("{} {} (assumed)", s.table, s.chain))
+                        .map(|s| {
+                            if s.assumed {
+                                format!("{} {} (assumed)", s.table, s.chain)
+                            } else if let Some(p) = s.action.strip_prefix("policy ") {
+                                // A built-in chain's policy, not a rule: say so.
+                                format!("{} {}'s policy {p}", s.table, s.chain)
+                            } else {
+                                format!("{} {}", s.table, s.chain)
+                            }
+                        })
                         .unwrap_or_else(|| "policy".into()),
                 };
                 let why = if r.port.external_local
@@ -129,15 +157,28 @@ fn problems(r: &PortReport) -> Vec<(bool, String)> {
                 // Through rules the paste may not show in full, a drop is what the paste says,
                 // not a certainty.
                 let is = if o.approximate { "may be" } else { "is" };
-                v.push((
+                if source_range_drop(p, o) && when.is_empty() {
+                    let line = format!("{who} is {fate} by {by}, as loadBalancerSourceRanges asks");
+                    if !intended.contains(&line) {
+                        intended.push(line);
+                    }
+                    continue;
+                }
+                // One line per way of being dropped: the endpoints a drop meets after DNAT are
+                // summed, not listed one by one.
+                let key = (
                     when.is_empty() && !o.approximate,
-                    format!(
-                        "{name}: {who} {is} {fate}{when}: {} {} by {by}{why}",
-                        share(o.probability),
-                        o.verdict.name(),
-                    ),
-                ));
+                    format!("{name}: {who} {is} {fate}{when}"),
+                    format!("{} by {by}{why}", o.verdict.name()),
+                );
+                match drops.iter_mut().find(|(k, _)| *k == key) {
+                    Some((_, p)) => *p += o.probability,
+                    None => drops.push((key, o.probability)),
+                }
             }
+        }
+        for ((err, head, tail), p) in drops.drain(..) {
+            v.push((err, format!("{head}: {} {tail}", share(p))));
         }
         let nowhere: f64 = t
             .outcomes
@@ -199,7 +240,7 @@ fn problems(r: &PortReport) -> Vec<(bool, String)> {
     let mut seen = std::collections::HashSet::new();
     v.retain(|x| seen.insert(x.1.clone()));
     v.sort_by_key(|x| !x.0);
-    v
+    (v, intended)
 }
 
 /// ` if the packet arrives on `docker0` and unless …`; empty for an outcome without conditions.
@@ -296,15 +337,14 @@ pub fn human(all: &[(&Ruleset, Vec<PortReport>)], all_paths: bool) -> String {
             out += &paint(DIM, format!("── {}\n", rs.source.name));
         }
         for r in reports {
-            out += &paint(BOLD, headline(r));
-            out.push('\n');
-            let probs = problems(r);
+            out += &paint(BOLD, prose(&headline(r), 2));
+            let (probs, intended) = problems(r);
             let shown = 6;
             for (err, msg) in probs.iter().take(shown) {
                 if *err {
-                    out += &paint(BAD, format!("✗ {msg}\n"));
+                    out += &paint(BAD, prose(&format!("✗ {msg}"), 2));
                 } else {
-                    out += &paint(WARN, format!("~ {msg}\n"));
+                    out += &paint(WARN, prose(&format!("~ {msg}"), 2));
                 }
             }
             if probs.len() > shown {
@@ -314,17 +354,25 @@ pub fn human(all: &[(&Ruleset, Vec<PortReport>)], all_paths: bool) -> String {
                 // Nothing was traced: no ✓ for a Service whose ways in the input does not show.
                 out += &paint(
                     WARN,
-                    "? no way into this Service is in the input (no cluster IP, NodePort or other entry rule): nothing to trace\n",
+                    prose("? no way into this Service is in the input (no cluster IP, NodePort or other entry rule): nothing to trace", 2),
                 );
             } else if probs.is_empty() {
-                out += &paint(super::style::GOOD, "✓ every way in reaches an endpoint\n");
+                let ok = if intended.is_empty() {
+                    "✓ every way in reaches an endpoint"
+                } else {
+                    "✓ every way in reaches an endpoint, but for the drops the Service asks for"
+                };
+                out += &paint(super::style::GOOD, prose(ok, 2));
+            }
+            for line in &intended {
+                out += &paint(DIM, prose(&format!("· {line}"), 2));
             }
             out += &probe_table(r);
             out += &counters_table(r);
             if let Some(s) = r.port.affinity_seconds {
-                out += &format!(
-                    "session affinity: a returning client sticks to its first endpoint for {s} s (-m recent); shares are for new clients\n"
-                );
+                out += &prose(&format!(
+                    "session affinity: a returning client sticks to its first endpoint for {s} s (-m recent); shares are for new clients"
+                ), 2);
             }
             out += &paths(r, all_paths);
             let mut notes: Vec<&String> = r.notes.iter().collect();
@@ -332,7 +380,7 @@ pub fn human(all: &[(&Ruleset, Vec<PortReport>)], all_paths: bool) -> String {
                 notes.extend(t.notes.iter());
             }
             for n in notes {
-                out += &paint(DIM, format!("note: {n}\n"));
+                out += &paint(DIM, prose(&format!("note: {n}"), 6));
             }
             out.push('\n');
         }
@@ -477,6 +525,8 @@ fn probe_table(r: &PortReport) -> String {
             c.set_constraint(comfy_table::ColumnConstraint::Hidden);
         }
     }
+    // Narrow terminals lose the 15-digit exact shares first: the percentage says most of it.
+    super::style::fit(&mut t, &[4], &[(5, "masq"), (6, "cond")]);
     let mut out = finish(&t);
     out += &legend.footer();
     out
@@ -489,15 +539,19 @@ fn paths(r: &PortReport, all: bool) -> String {
             if !all && (i > 0 || j > 0) {
                 continue;
             }
-            out += &format!(
-                "\npath of {} from {} ({}) → {}\n",
-                entry_label(p),
-                from_label(p),
-                p.source,
-                outcome_label(o)
+            out.push('\n');
+            out += &prose(
+                &format!(
+                    "path of {} from {} ({}) → {}",
+                    entry_label(p),
+                    from_label(p),
+                    p.source,
+                    outcome_label(o)
+                ),
+                2,
             );
             for s in &o.path {
-                out += &format!("  {}\n", step_line(s));
+                out += &prose(&format!("  {}", step_line(s)), 6);
             }
         }
     }
@@ -546,17 +600,23 @@ pub fn json(query: &str, all: &[(&Ruleset, Vec<PortReport>)]) -> String {
             }
         }
     }
-    let problems: Vec<Value> = all
+    let (found, expected): (Vec<_>, Vec<_>) = all
         .iter()
         .flat_map(|(_, rs)| rs.iter())
-        .flat_map(problems)
+        .map(problems)
+        .unzip();
+    let problems: Vec<Value> = found
+        .into_iter()
+        .flatten()
         .map(|(err, m)| json!({"severity": if err { "error" } else { "note" }, "message": m}))
         .collect();
+    let expected: Vec<String> = expected.into_iter().flatten().collect();
     let v = json!({
         "service": service.unwrap_or_else(|| query.to_string()),
         "ports": ports,
         "entries": entries,
         "problems": problems,
+        "expected_drops": expected,
         "notes": notes,
     });
     serde_json::to_string_pretty(&v).unwrap() + "\n"
