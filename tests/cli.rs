@@ -585,3 +585,57 @@ fn svc_fits_80_and_200_columns() {
         insta::assert_snapshot!(format!("svc_{name}_200_columns"), wide);
     }
 }
+
+/// `ls` of the 30-Service fixture at 80 columns: no row wraps (the chain names and protocols give
+/// way); at 200 columns every column is there; piped, every column too.
+#[test]
+fn ls_fits_80_columns() {
+    let run = |cols: Option<&str>| -> String {
+        let mut c = kptrace();
+        if let Some(cols) = cols {
+            c.env("COLUMNS", cols);
+        }
+        let out = c
+            .args(["ls", "fixtures/valid/counters-30-services.rules"])
+            .current_dir(common::root())
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let narrow = run(Some("80"));
+    for line in narrow.lines() {
+        assert!(
+            unicode_width::UnicodeWidthStr::width(line) <= 80,
+            "{line:?}"
+        );
+    }
+    assert!(narrow.contains("ns0/svc0") && narrow.contains("172.20.0.1:80"));
+    let wide = run(Some("200"));
+    assert!(
+        wide.lines().nth(1).unwrap().trim_end().ends_with("chain"),
+        "{wide}"
+    );
+    assert_eq!(run(None), wide);
+    insta::assert_snapshot!("ls_30_services_80_columns", narrow);
+}
+
+/// `trace` says first when nothing accepts the packet, before the table and the paths.
+#[test]
+fn trace_puts_the_problem_first() {
+    let out = stdout(&[
+        "trace",
+        "--src",
+        "10.128.0.200",
+        "--dst",
+        "172.20.0.17",
+        "--dport",
+        "80",
+        "fixtures/lint/forward-policy-drop/fires-policy-drop-without-mark-accept.rules",
+    ]);
+    assert_eq!(
+        out.lines().nth(1),
+        Some("✗ no outcome is accepted"),
+        "{out}"
+    );
+}

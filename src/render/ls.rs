@@ -1,6 +1,6 @@
 //! Renders `kptrace ls`: a table for people, a `services` array for machines.
 
-use super::style::{listing, paint, Cells, BAD, BOLD, DIM};
+use super::style::{paint, Cells, BAD, BOLD, DIM};
 use crate::kube::{Catalog, EntryKind, ServicePort};
 use crate::model::Ruleset;
 use serde::Serialize;
@@ -205,7 +205,14 @@ pub fn human(sets: &[Ruleset], cats: &[Catalog]) -> String {
                     cells
                 })
                 .collect();
-            listing(&mut out, &header, &rows);
+            // On a narrow screen the chain name goes first, then the protocol and the counters:
+            // the Service, its addresses and its endpoints stay.
+            let chain = header.len() - 1;
+            let mut droppable = vec![chain, 2];
+            if with_counters {
+                droppable.push(7);
+            }
+            super::style::listing_fit(&mut out, &header, &rows, &droppable);
         }
         for n in &rs.notes {
             out += &paint(DIM, format!("note: {}\n", n.message));

@@ -241,13 +241,19 @@ impl Cells {
 /// rows are never wrapped. Cells may hold styles; their width ignores them. Appends to `out` the
 /// header and then the rows of each of `rows` in turn, each row one cell per header column.
 pub fn listing(out: &mut String, header: &[&str], rows: &[Cells]) {
+    listing_fit(out, header, rows, &[])
+}
+
+/// [`listing`] on a terminal: columns in `droppable` (least needed first) are left out while the
+/// rows are wider than the screen, so the terminal never wraps a row. Piped, every column stays.
+pub fn listing_fit(out: &mut String, header: &[&str], rows: &[Cells], droppable: &[usize]) {
     use rayon::prelude::*;
     let columns = header.len();
     let mut head = Cells::default();
     header.iter().for_each(|h| head.push(h));
-    // Every column but the last is as wide as its widest cell; rows are laid out on all cores.
+    // Every column is measured (the last one too, for the fit); rows are laid out on all cores.
     let widest = |cells: &Cells| {
-        let mut w = vec![0; columns.saturating_sub(1)];
+        let mut w = vec![0; columns];
         for r in 0..cells.rows(columns) {
             for (c, cell) in cells.row(r, columns).take(w.len()).enumerate() {
                 w[c] = w[c].max(width(cell));
@@ -255,17 +261,54 @@ pub fn listing(out: &mut String, header: &[&str], rows: &[Cells]) {
         }
         w
     };
-    let widths = rows.par_iter().map(widest).reduce(
+    let all = rows.par_iter().map(widest).reduce(
         || widest(&head),
         |a, b| a.iter().zip(&b).map(|(x, y)| *x.max(y)).collect(),
     );
-    line(out, head.row(0, columns), &widths);
+    let mut shown: Vec<bool> = vec![true; columns];
+    if let Some(screen) = out_width() {
+        // One leading blank, two between columns.
+        let total = |shown: &[bool]| -> usize {
+            1 + all
+                .iter()
+                .zip(shown)
+                .filter(|(_, s)| **s)
+                .map(|(w, _)| w + 2)
+                .sum::<usize>()
+                - 2
+        };
+        for &d in droppable {
+            if total(&shown) <= screen {
+                break;
+            }
+            if d < columns {
+                shown[d] = false;
+            }
+        }
+    }
+    let keep: Vec<usize> = (0..columns).filter(|c| shown[*c]).collect();
+    // Every column but the last shown is padded to its widest cell.
+    let widths: Vec<usize> = keep[..keep.len().saturating_sub(1)]
+        .iter()
+        .map(|&c| all[c])
+        .collect();
+    let pick = |cells: &Cells, r: usize| -> Vec<String> {
+        let row: Vec<&str> = cells.row(r, columns).collect();
+        keep.iter().map(|&c| row[c].to_string()).collect()
+    };
+    let head_row = pick(&head, 0);
+    line(out, head_row.iter().map(String::as_str), &widths);
     let pieces: Vec<String> = rows
         .par_iter()
         .map(|cells| {
             let mut s = String::with_capacity(cells.text.len() + cells.ends.len() * 8);
             for r in 0..cells.rows(columns) {
-                line(&mut s, cells.row(r, columns), &widths);
+                if keep.len() == columns {
+                    line(&mut s, cells.row(r, columns), &widths);
+                } else {
+                    let row = pick(cells, r);
+                    line(&mut s, row.iter().map(String::as_str), &widths);
+                }
             }
             s
         })

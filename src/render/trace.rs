@@ -56,6 +56,14 @@ pub fn human(t: &Trace) -> String {
         .to_lowercase(),
     );
     out.push('\n');
+    // The answer first: a packet nothing accepts is what the person is looking for.
+    if !t.outcomes.is_empty()
+        && t.outcomes
+            .iter()
+            .all(|o| matches!(o.verdict, Verdict::Drop | Verdict::Reject))
+    {
+        out += &paint(BAD, "✗ no outcome is accepted\n");
+    }
     let legend = super::conditions::Legend::of(&t.outcomes);
     let mut tab = table();
     let mut header = vec![
@@ -123,14 +131,8 @@ pub fn human(t: &Trace) -> String {
             );
         }
     }
-    if t.outcomes
-        .iter()
-        .all(|o| matches!(o.verdict, Verdict::Drop | Verdict::Reject))
-    {
-        out += &paint(BAD, "\n✗ no outcome is accepted\n");
-    }
     for n in &t.notes {
-        out += &paint(DIM, format!("note: {n}\n"));
+        out += &paint(DIM, super::style::prose(&format!("note: {n}"), 6));
     }
     out
 }
