@@ -188,7 +188,7 @@ pub fn run(args: &TraceArgs, fmt: FormatChoice) -> super::Result<ExitCode> {
     trace.notes = notes;
     input::check_late_errors(&rs)?;
     let out = match args.format {
-        Format::Json => serde_json::to_string_pretty(&trace).unwrap() + "\n",
+        Format::Json => crate::render::trace::json(&trace),
         Format::Human => crate::render::trace::human(&trace),
     };
     anstream::print!("{out}");

@@ -190,6 +190,7 @@ pub fn json(files: &[FileFindings], summary: &Summary) -> String {
         .collect();
     let v = json!({
         "findings": findings,
+        "schema_version": super::SCHEMA_VERSION,
         "summary": {
             "files": summary.files,
             "errors": summary.errors,

@@ -71,6 +71,7 @@ pub fn port_json(sp: &ServicePort) -> PortJson<'_> {
 pub fn json(sets: &[Ruleset], cats: &[Catalog]) -> String {
     #[derive(Serialize)]
     struct Listing<'a> {
+        schema_version: u32,
         notes: Vec<&'a str>,
         services: Vec<PortJson<'a>>,
     }
@@ -82,7 +83,13 @@ pub fn json(sets: &[Ruleset], cats: &[Catalog]) -> String {
         .iter()
         .flat_map(|rs| rs.notes.iter().map(|n| n.message.as_str()))
         .collect();
-    serde_json::to_string_pretty(&Listing { notes, services }).unwrap() + "\n"
+    serde_json::to_string_pretty(&Listing {
+        schema_version: super::SCHEMA_VERSION,
+        notes,
+        services,
+    })
+    .unwrap()
+        + "\n"
 }
 
 /// The cells of a port's row of the listing; `count`, when the listing has a column of counts.

@@ -612,6 +612,7 @@ pub fn json(query: &str, all: &[(&Ruleset, Vec<PortReport>)]) -> String {
         .collect();
     let expected: Vec<String> = expected.into_iter().flatten().collect();
     let v = json!({
+        "schema_version": super::SCHEMA_VERSION,
         "service": service.unwrap_or_else(|| query.to_string()),
         "ports": ports,
         "entries": entries,

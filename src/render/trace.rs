@@ -136,3 +136,14 @@ pub fn human(t: &Trace) -> String {
     }
     out
 }
+
+/// `trace --format json`: the trace, with the JSON schema's version first (docs/json.md); the
+/// trace's own fields keep their order.
+pub fn json(t: &Trace) -> String {
+    let body = serde_json::to_string_pretty(t).unwrap();
+    let rest = body.strip_prefix('{').unwrap_or(&body);
+    format!(
+        "{{\n  \"schema_version\": {},{rest}\n",
+        super::SCHEMA_VERSION
+    )
+}
