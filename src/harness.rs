@@ -176,7 +176,7 @@ pub fn lint(data: &[u8]) {
     let sarif = crate::render::lint::sarif(&files);
     assert!(serde_json::from_str::<serde_json::Value>(&sarif).is_ok());
     for collapse in [true, false] {
-        let picture = crate::graph::picture::Picture::ruleset(&rs, collapse);
+        let picture = crate::render::picture::Picture::ruleset(&rs, collapse);
         let _ = crate::render::dot::dot(&picture);
         let _ = crate::render::mermaid::mermaid(&picture);
     }

@@ -60,3 +60,24 @@ fn kube_imports_nothing_from_lint_render_or_app() {
     );
     assert!(bad.is_empty(), "{bad:#?}");
 }
+
+#[test]
+fn render_draws_results_and_imports_nothing_from_app() {
+    let bad = imports("render", &["crate::app", "crate::cli"]);
+    assert!(bad.is_empty(), "{bad:#?}");
+}
+
+#[test]
+fn the_chain_graph_knows_only_the_model() {
+    let bad = imports(
+        "graph",
+        &[
+            "crate::engine",
+            "crate::kube",
+            "crate::lint",
+            "crate::render",
+            "crate::app",
+        ],
+    );
+    assert!(bad.is_empty(), "{bad:#?}");
+}

@@ -2,7 +2,7 @@
 
 use super::input::{self, FormatChoice};
 use crate::cli::{GraphArgs, GraphFormat};
-use crate::graph::picture::Picture;
+use crate::render::picture::Picture;
 use std::process::ExitCode;
 
 pub fn run(args: &GraphArgs, fmt: FormatChoice) -> super::Result<ExitCode> {

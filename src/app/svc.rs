@@ -3,80 +3,10 @@
 use super::input::{self, FormatChoice};
 use super::Failure;
 use crate::cli::{Format, SvcArgs};
-use crate::engine::{Packet, Trace};
-use crate::kube::probe::{self, Probe};
-use crate::kube::{Catalog, ServicePort};
 use crate::model::Ruleset;
-use std::net::IpAddr;
 use std::process::ExitCode;
 
-/// One Service port's answer.
-pub struct PortReport {
-    pub port: ServicePort,
-    pub probes: Vec<(Probe, Trace)>,
-    pub node_ip: IpAddr,
-    pub notes: Vec<String>,
-}
-
-pub use crate::kube::node::NodeFacts;
-
-/// Traces every probe of the ports matching `query` in one rule set.
-pub fn analyse(rs: &Ruleset, query: &str, node_ips: &[IpAddr]) -> (Vec<PortReport>, Vec<String>) {
-    analyse_with(
-        rs,
-        query,
-        &NodeFacts {
-            node_ips: node_ips.to_vec(),
-            ..NodeFacts::default()
-        },
-    )
-}
-
-/// [`analyse`], with the interfaces the caller names.
-pub fn analyse_with(rs: &Ruleset, query: &str, node: &NodeFacts) -> (Vec<PortReport>, Vec<String>) {
-    let mut cat = Catalog::for_query(rs, query);
-    let mut hits = cat.find(query);
-    if hits.is_empty() {
-        cat = Catalog::build(rs);
-        hits = cat.find(query);
-    }
-    if hits.is_empty() {
-        return (Vec::new(), cat.suggest(query));
-    }
-    let mut ports = Vec::new();
-    for i in hits {
-        let mut sp = std::mem::take(&mut cat.ports[i]);
-        cat.resolve(rs, &mut sp);
-        ports.push(sp);
-    }
-    let crate::kube::node::Node {
-        eng,
-        node_ip,
-        clients,
-        notes,
-    } = crate::kube::node::Node::new(rs, &mut cat, &ports, node);
-    let reports = ports
-        .into_iter()
-        .map(|sp| {
-            let probes = probe::plan(rs, &cat, &sp, node_ip, &clients)
-                .into_iter()
-                .map(|p| {
-                    let mut pkt = Packet::new(p.source, p.address, p.protocol, p.port);
-                    pkt.in_iface = p.in_iface.clone();
-                    let t = eng.trace(&pkt, p.hook);
-                    (p, t)
-                })
-                .collect();
-            PortReport {
-                port: sp,
-                probes,
-                node_ip,
-                notes: notes.clone(),
-            }
-        })
-        .collect();
-    (reports, Vec::new())
-}
+pub use crate::kube::analysis::{analyse, analyse_with, NodeFacts, PortReport};
 
 pub fn run(args: &SvcArgs, fmt: FormatChoice) -> super::Result<ExitCode> {
     // `kptrace svc node.rules`: a file where the Service should be.

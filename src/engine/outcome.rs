@@ -44,6 +44,28 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// How the outcome reads in a table: the DNAT destination, DROP, REJECT, or where the packet
+    /// goes without DNAT.
+    pub fn label(&self) -> String {
+        let o = self;
+        match (&o.dnat, o.verdict) {
+            (_, Verdict::Drop) => "DROP".into(),
+            (_, Verdict::Reject) => "REJECT".into(),
+            (Some(d), _) => d.clone(),
+            (None, Verdict::Unknown) => match &o.unknown_chain {
+                Some(c) => format!("{c} (rules not in input)"),
+                None => "unknown".into(),
+            },
+            (None, Verdict::Accept) => {
+                if o.delivery == "local" {
+                    "delivered to the node (no DNAT)".into()
+                } else {
+                    "forwarded unchanged (no DNAT)".into()
+                }
+            }
+        }
+    }
+
     fn same_kind(&self, o: &Outcome) -> bool {
         self.dnat == o.dnat
             && self.masquerade == o.masquerade

@@ -1,9 +1,7 @@
 //! The chains of a rule set as a graph: nodes are chains, edges are jump and goto rules.
 //!
 //! Built with petgraph for the whole-dump questions: which chains nothing reaches, which jumps form a
-//! cycle, what a picture of the rule set looks like. Tracing one packet does not need it.
-
-pub mod picture;
+//! cycle, what the rule set's picture (`render::picture`) shows. Tracing one packet does not need it.
 
 use crate::model::{ChainId, Ruleset, Table, Visit};
 use petgraph::graph::{DiGraph, NodeIndex};

@@ -4,6 +4,7 @@
 //! -SVL-, -FW-, -XLB- share a hash); and when neither helps (comments turned off, hand-written rules
 //! with names like `KUBE-SVC-1`), a Service port is keyed by the chain its cluster IP jumps to.
 
+pub mod analysis;
 pub mod comment;
 pub mod facts;
 pub mod ifaces;
@@ -32,6 +33,16 @@ const FAMILY_PREFIXES: &[&str] = &[
     "KUBE-SVL-",
     "KUBE-FW-",
     "KUBE-XLB-",
+];
+
+/// kube-proxy's per-Service chain families, endpoint chains included.
+pub const SERVICE_CHAIN_PREFIXES: &[&str] = &[
+    "KUBE-SVC-",
+    "KUBE-SVL-",
+    "KUBE-EXT-",
+    "KUBE-FW-",
+    "KUBE-XLB-",
+    "KUBE-SEP-",
 ];
 
 /// The hash part of a kube-proxy per-service chain name.

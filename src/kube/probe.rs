@@ -46,6 +46,25 @@ pub struct Probe {
     pub in_iface: Option<String>,
 }
 
+impl Probe {
+    /// How people name the way in: `cluster IP 10.96.0.10:53`, `NodePort 192.0.2.10:30080`.
+    pub fn entry_label(&self) -> String {
+        format!(
+            "{} {}",
+            self.kind.label(),
+            super::host_port(self.address, self.port)
+        )
+    }
+
+    /// The client: `pod`, `node`, `outside (in source range 203.0.113.0/25)`, `hairpin`.
+    pub fn from_label(&self) -> String {
+        match &self.detail {
+            Some(d) if self.from == From::External => format!("outside ({d})"),
+            _ => self.from.label().to_string(),
+        }
+    }
+}
+
 /// The interfaces clients use (see [`super::ifaces`]).
 #[derive(Clone, Debug)]
 pub struct Clients {

@@ -198,14 +198,7 @@ impl<'a> Context<'a> {
 }
 
 /// kube-proxy's per-Service chain families.
-pub const SERVICE_PREFIXES: &[&str] = &[
-    "KUBE-SVC-",
-    "KUBE-SVL-",
-    "KUBE-EXT-",
-    "KUBE-FW-",
-    "KUBE-XLB-",
-    "KUBE-SEP-",
-];
+pub use crate::kube::SERVICE_CHAIN_PREFIXES as SERVICE_PREFIXES;
 
 pub fn is_service_chain(name: &str) -> bool {
     SERVICE_PREFIXES.iter().any(|p| name.starts_with(p))

@@ -1,7 +1,7 @@
 //! Graphviz DOT for a [`Picture`]: tables as clusters, shapes and colours by node kind, and a legend.
 //! Output is deterministic and every label is escaped, whatever quotes or backslashes comments hold.
 
-use crate::graph::picture::{NodeKind, Picture};
+use crate::render::picture::{NodeKind, Picture};
 use std::fmt::Write as _;
 
 /// A DOT string literal: `"` and `\` escaped, newlines as centred line breaks.

@@ -1,6 +1,6 @@
 //! Mermaid flowcharts for a [`Picture`], which GitHub renders inside Markdown.
 
-use crate::graph::picture::{NodeKind, Picture};
+use crate::render::picture::{NodeKind, Picture};
 use std::fmt::Write as _;
 
 /// Mermaid labels are quoted strings in which `"` must be an entity; `<br>` breaks lines.

@@ -9,6 +9,7 @@ pub mod dot;
 pub mod lint;
 pub mod ls;
 pub mod mermaid;
+pub mod picture;
 pub mod style;
 pub mod svc;
 pub mod trace;

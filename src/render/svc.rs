@@ -4,26 +4,20 @@
 use super::style::prose;
 use super::style::{finish, paint, table, BAD, BOLD, DIM, WARN};
 use super::trace::{exact, outcome_label, share, step_line};
-use crate::app::svc::PortReport;
 use crate::engine::state::Verdict;
 use crate::engine::{Outcome, Trace};
-use crate::kube::probe::{From, Probe};
+use crate::kube::analysis::PortReport;
+use crate::kube::probe::Probe;
 use crate::kube::{host_port, EntryKind};
 use crate::model::Ruleset;
 use serde_json::{json, Value};
 
 pub fn entry_label(p: &Probe) -> String {
-    match p.kind {
-        EntryKind::NodePort => format!("NodePort {}", host_port(p.address, p.port)),
-        k => format!("{} {}", k.label(), host_port(p.address, p.port)),
-    }
+    p.entry_label()
 }
 
 pub fn from_label(p: &Probe) -> String {
-    match &p.detail {
-        Some(d) if p.from == From::External => format!("outside ({d})"),
-        _ => p.from.label().to_string(),
-    }
+    p.from_label()
 }
 
 /// The line of the rule that asked for masquerading (the jump to KUBE-MARK-MASQ, or any MARK). The

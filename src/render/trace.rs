@@ -8,22 +8,7 @@ use crate::engine::{Outcome, Trace};
 pub use crate::model::share::{exact, share};
 
 pub fn outcome_label(o: &Outcome) -> String {
-    match (&o.dnat, o.verdict) {
-        (_, Verdict::Drop) => "DROP".into(),
-        (_, Verdict::Reject) => "REJECT".into(),
-        (Some(d), _) => d.clone(),
-        (None, Verdict::Unknown) => match &o.unknown_chain {
-            Some(c) => format!("{c} (rules not in input)"),
-            None => "unknown".into(),
-        },
-        (None, Verdict::Accept) => {
-            if o.delivery == "local" {
-                "delivered to the node (no DNAT)".into()
-            } else {
-                "forwarded unchanged (no DNAT)".into()
-            }
-        }
-    }
+    o.label()
 }
 
 pub fn step_line(s: &Step) -> String {

@@ -5,9 +5,9 @@
 //! counts, jumps with counts, per-table clusters, kube-proxy's per-Service families collapsed).
 //! Everything is kept in ordered maps so the same input always gives byte-identical output.
 
-use super::ChainGraph;
-use crate::app::svc::PortReport;
 use crate::engine::state::Verdict;
+use crate::graph::ChainGraph;
+use crate::kube::analysis::PortReport;
 use crate::model::{print, Ruleset};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -150,11 +150,7 @@ impl Picture {
         pic.title = names.into_iter().collect::<Vec<_>>().join(", ");
         for r in reports {
             for (probe, trace) in &r.probes {
-                let client = format!(
-                    "{} from {}",
-                    crate::render::svc::entry_label(probe),
-                    crate::render::svc::from_label(probe)
-                );
+                let client = format!("{} from {}", probe.entry_label(), probe.from_label());
                 let client_id = node_id(&["client", &client]);
                 pic.node(&client_id, client, NodeKind::Entry, None);
                 // Shares of each edge within this probe.
@@ -243,7 +239,7 @@ impl Picture {
                         }
                     }
                     if o.dnat.is_none() && matches!(o.verdict, Verdict::Accept | Verdict::Unknown) {
-                        let label = crate::render::trace::outcome_label(o);
+                        let label = o.label();
                         let id = node_id(&["other", &label]);
                         pic.node(&id, label, NodeKind::Other, None);
                         add(&mut shares, &anchor, &id, String::new(), true);
@@ -275,7 +271,7 @@ impl Picture {
             if !collapse {
                 return None;
             }
-            crate::lint::context::SERVICE_PREFIXES
+            crate::kube::SERVICE_CHAIN_PREFIXES
                 .iter()
                 .copied()
                 .find(|p| name.starts_with(p))
