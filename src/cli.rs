@@ -132,6 +132,9 @@ pub struct SvcArgs {
     /// Show the chain path of every outcome, not only the first.
     #[arg(long)]
     pub all_paths: bool,
+    /// List every endpoint, also when many share the traffic equally (grouped otherwise).
+    #[arg(long)]
+    pub endpoints: bool,
 }
 
 #[derive(Args, Debug)]

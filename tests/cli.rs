@@ -639,3 +639,25 @@ fn trace_puts_the_problem_first() {
         "{out}"
     );
 }
+
+/// Many endpoints with equal shares are one row, with the exact share and how far the kernel's
+/// probabilities stray from it; `--endpoints` lists them all.
+#[test]
+fn equal_shares_are_grouped_unless_endpoints_are_asked_for() {
+    let file = "fixtures/lint/no-kube-proxy-rules/near-miss-iptables-mode.rules";
+    let out = stdout(&["svc", "ns16/svc16", file]);
+    let row = out
+        .lines()
+        .find(|l| l.starts_with(" cluster IP 172.20.0.17:80") && l.contains(" pod "))
+        .unwrap();
+    assert!(
+        row.contains("10 endpoints") && row.contains("10% each") && row.contains("1/10 ±"),
+        "{row}"
+    );
+    assert!(out.contains("`--endpoints` lists them"));
+    let all = stdout(&["svc", "ns16/svc16", file, "--endpoints"]);
+    for i in 38..=47 {
+        assert!(all.contains(&format!("10.128.0.{i}:8080")), "{all}");
+    }
+    assert!(all.lines().count() > out.lines().count() + 8);
+}

@@ -96,6 +96,6 @@ fn a_grep_that_cannot_show_the_pod_redirect_rule_makes_no_certain_drop() {
         }
     }
     assert!(seen > 0);
-    let text = kptrace::render::svc::human(&[(&rs, reports)], false);
+    let text = kptrace::render::svc::human(&[(&rs, reports)], false, false);
     assert!(!text.contains("✗"), "{text}");
 }

@@ -32,6 +32,7 @@ pub fn run(args: &SvcArgs, fmt: FormatChoice) -> super::Result<ExitCode> {
         node: args.node.clone(),
         ifaces: args.ifaces.clone(),
         all_paths: args.all_paths,
+        endpoints: args.endpoints,
     };
     let sets = input::load_all(&args.files, fmt)?;
     let mut all: Vec<(&Ruleset, Vec<PortReport>)> = Vec::new();
@@ -54,7 +55,7 @@ pub fn run(args: &SvcArgs, fmt: FormatChoice) -> super::Result<ExitCode> {
     }
     let out = match args.format {
         Format::Json => crate::render::svc::json(&args.service, &all),
-        Format::Human => crate::render::svc::human(&all, args.all_paths),
+        Format::Human => crate::render::svc::human(&all, args.all_paths, args.endpoints),
     };
     anstream::print!("{out}");
     // Freeing a large rule set piece by piece only delays the exit.

@@ -324,7 +324,7 @@ fn headline(r: &PortReport) -> String {
     parts.join(" · ")
 }
 
-pub fn human(all: &[(&Ruleset, Vec<PortReport>)], all_paths: bool) -> String {
+pub fn human(all: &[(&Ruleset, Vec<PortReport>)], all_paths: bool, every_endpoint: bool) -> String {
     let mut out = String::new();
     for (rs, reports) in all {
         if all.len() > 1 {
@@ -361,7 +361,7 @@ pub fn human(all: &[(&Ruleset, Vec<PortReport>)], all_paths: bool) -> String {
             for line in &intended {
                 out += &paint(DIM, prose(&format!("· {line}"), 2));
             }
-            out += &probe_table(r);
+            out += &probe_table(r, every_endpoint);
             out += &counters_table(r);
             if let Some(s) = r.port.affinity_seconds {
                 out += &prose(&format!(
@@ -438,7 +438,38 @@ fn counters_table(r: &PortReport) -> String {
     )
 }
 
-fn probe_table(r: &PortReport) -> String {
+/// Endpoints beyond which equal shares are one row ("35 endpoints, 2.86% each").
+const GROUPED: usize = 8;
+
+/// Whether a trace's outcomes are many endpoints with equal shares, alike in everything else:
+/// (count, share each, largest difference from it).
+fn equal_shares(t: &Trace) -> Option<(usize, f64, f64)> {
+    let n = t.outcomes.len();
+    if n <= GROUPED {
+        return None;
+    }
+    let first = &t.outcomes[0];
+    let alike = t.outcomes.iter().all(|o| {
+        o.verdict == Verdict::Accept
+            && o.dnat.is_some()
+            && o.conditions.is_empty()
+            && !o.approximate
+            && o.masquerade == first.masquerade
+            && masq_cell(o) == masq_cell(first)
+    });
+    if !alike {
+        return None;
+    }
+    let each = 1.0 / n as f64;
+    let dev = t
+        .outcomes
+        .iter()
+        .map(|o| (o.probability - each).abs())
+        .fold(0.0, f64::max);
+    (dev < 1e-6).then_some((n, each, dev))
+}
+
+fn probe_table(r: &PortReport, every_endpoint: bool) -> String {
     let legend = super::conditions::Legend::of(r.probes.iter().flat_map(|(_, t)| &t.outcomes));
     let mut t = table();
     let mut header = vec!["entry", "from", "reaches", "share", "exact", "masquerade"];
@@ -455,6 +486,7 @@ fn probe_table(r: &PortReport) -> String {
         .any(|o| exact(o.probability).len() > 6);
     let mut last_entry = String::new();
     let mut first_sig: Option<Signature> = None;
+    let mut grouped_any = false;
     for (p, trace) in &r.probes {
         let entry = entry_label(p);
         let new_entry = entry != last_entry;
@@ -482,7 +514,27 @@ fn probe_table(r: &PortReport) -> String {
                 }
                 v
             };
-        if same {
+        let grouped = if every_endpoint {
+            None
+        } else {
+            equal_shares(trace)
+        };
+        if let (Some((n, each, dev)), false) = (grouped, same) {
+            grouped_any = true;
+            let r = row(
+                format!("{n} endpoints"),
+                format!("{} each", share(each)),
+                if dev > 0.0 {
+                    format!("1/{n} ± {dev:.0e}")
+                } else {
+                    format!("1/{n}")
+                },
+                masq[0].clone(),
+                legend.cell(&trace.outcomes[0]),
+                &mut first_row,
+            );
+            t.add_row(r);
+        } else if same {
             let r = row(
                 format!("same {} endpoints", trace.outcomes.len()),
                 String::new(),
@@ -522,6 +574,15 @@ fn probe_table(r: &PortReport) -> String {
     // Narrow terminals lose the 15-digit exact shares first: the percentage says most of it.
     super::style::fit(&mut t, &[4], &[(5, "masq"), (6, "cond")]);
     let mut out = finish(&t);
+    if grouped_any {
+        out += &paint(
+            DIM,
+            prose(
+                "(endpoints with equal shares are one row: `--endpoints` lists them)",
+                1,
+            ),
+        );
+    }
     out += &legend.footer();
     out
 }
