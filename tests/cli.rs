@@ -14,11 +14,16 @@ fn kptrace() -> Command {
 }
 
 fn stdout(args: &[&str]) -> String {
-    let out = kptrace()
-        .args(args)
-        .current_dir(common::root())
-        .output()
-        .unwrap();
+    stdout_at(None, args)
+}
+
+/// The output laid out for a terminal `cols` wide (an exported `COLUMNS`), or as piped.
+fn stdout_at(cols: Option<&str>, args: &[&str]) -> String {
+    let mut c = kptrace();
+    if let Some(cols) = cols {
+        c.env("COLUMNS", cols);
+    }
+    let out = c.args(args).current_dir(common::root()).output().unwrap();
     assert!(
         out.status.success(),
         "{args:?}: {}",
@@ -529,20 +534,7 @@ fn as_a_kubectl_plugin_usage_says_kubectl_kptrace() {
 /// number is split; at 200 columns nothing wraps. Snapshots of both.
 #[test]
 fn svc_fits_80_and_200_columns() {
-    let run = |cols: &str, args: &[&str]| -> String {
-        let out = kptrace()
-            .env("COLUMNS", cols)
-            .args(args)
-            .current_dir(common::root())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    };
+    let run = |cols: &str, args: &[&str]| stdout_at(Some(cols), args);
     let cases: [(&str, &[&str]); 2] = [
         (
             "seed_004",
@@ -590,19 +582,8 @@ fn svc_fits_80_and_200_columns() {
 /// way); at 200 columns every column is there; piped, every column too.
 #[test]
 fn ls_fits_80_columns() {
-    let run = |cols: Option<&str>| -> String {
-        let mut c = kptrace();
-        if let Some(cols) = cols {
-            c.env("COLUMNS", cols);
-        }
-        let out = c
-            .args(["ls", "fixtures/valid/counters-30-services.rules"])
-            .current_dir(common::root())
-            .output()
-            .unwrap();
-        assert!(out.status.success());
-        String::from_utf8(out.stdout).unwrap()
-    };
+    let run =
+        |cols: Option<&str>| stdout_at(cols, &["ls", "fixtures/valid/counters-30-services.rules"]);
     let narrow = run(Some("80"));
     for line in narrow.lines() {
         assert!(

@@ -110,16 +110,9 @@ impl Owner {
         if name.starts_with("KUBE-PORTALS-") || name.starts_with("KUBE-NODEPORT-") {
             return Owner::KubeProxy(Mode::Userspace);
         }
-        if [
-            "KUBE-SVC-",
-            "KUBE-SVL-",
-            "KUBE-EXT-",
-            "KUBE-FW-",
-            "KUBE-XLB-",
-            "KUBE-SEP-",
-        ]
-        .iter()
-        .any(|p| name.starts_with(p))
+        if super::SERVICE_CHAIN_PREFIXES
+            .iter()
+            .any(|p| name.starts_with(p))
         {
             return Owner::KubeProxy(Mode::Iptables);
         }

@@ -51,27 +51,6 @@ fn token_widths(t: &comfy_table::Table) -> Vec<usize> {
     widths
 }
 
-/// The widest token of each column's cells, the header left out.
-fn body_token_widths(t: &comfy_table::Table) -> Vec<usize> {
-    use unicode_width::UnicodeWidthStr;
-    let mut widths: Vec<usize> = Vec::new();
-    for row in t.row_iter() {
-        for (i, cell) in row.cell_iter().enumerate() {
-            let w = cell
-                .content()
-                .split_whitespace()
-                .map(|tok| tok.width())
-                .max()
-                .unwrap_or(0);
-            if widths.len() <= i {
-                widths.resize(i + 1, 0);
-            }
-            widths[i] = widths[i].max(w);
-        }
-    }
-    widths
-}
-
 /// The width of each column with its cells unwrapped.
 fn content_widths(t: &comfy_table::Table) -> Vec<usize> {
     use unicode_width::UnicodeWidthStr;
@@ -95,7 +74,6 @@ pub fn fit(t: &mut comfy_table::Table, droppable: &[usize], short: &[(usize, &st
     let Some(width) = t.width().map(usize::from) else {
         return;
     };
-    let content = content_widths(t);
     let mut tokens = token_widths(t);
     // Headers wider than their column's cells give way to a shorter name when the tokens alone
     // are wider than the screen.
@@ -109,21 +87,9 @@ pub fn fit(t: &mut comfy_table::Table, droppable: &[usize], short: &[(usize, &st
             }
             t.set_header(cells);
             tokens = token_widths(t);
-            // The header no longer bounds the column: the cells do.
-            let body = body_token_widths(t);
-            for (i, _) in short {
-                if let (Some(tw), Some(bw)) = (tokens.get_mut(*i), body.get(*i)) {
-                    *tw = (*bw).max(
-                        short
-                            .iter()
-                            .find(|s| s.0 == *i)
-                            .map(|s| s.1.len())
-                            .unwrap_or(0),
-                    );
-                }
-            }
         }
     }
+    let content = content_widths(t);
     // comfy-table's NOTHING preset pads each cell with a blank on both sides.
     let total = |hidden: &[usize]| -> usize {
         content
