@@ -168,6 +168,7 @@ pub fn lint(data: &[u8]) {
     let files = [crate::render::lint::FileFindings {
         source: rs.source.clone(),
         findings,
+        notes: rs.notes.iter().map(|n| n.message.clone()).collect(),
     }];
     let mut summary = crate::render::lint::Summary::default();
     summary.count(&files[0].findings);

@@ -143,9 +143,135 @@ fn service_pictures_of_the_seeds() {
         "default/nginx-svc",
         "fixtures/seeds/001-nginx-svc.rules",
     ]);
-    assert!(text.contains("n_ep_10_254_6_217_80 [label=\"10.254.6.217:80\""));
+    assert!(text
+        .contains("n_ep_10_254_6_217_80 [label=\"10.254.6.217:80\\nKUBE-SEP-JY4YVH4LP7UWS56K\""));
     assert!(text.contains("-> n_ep_10_254_9_148_80 [label=\"1/2 · 50.0%\"]"));
-    assert!(text.contains("n_masq"));
+    // Masquerading is said on the clients it applies to: a pod to the cluster IP is not
+    // masqueraded, the node is, a pod reaching itself is for half its connections.
+    let way_in = text
+        .lines()
+        .find(|l| l.contains("n_entry_cluster_IP_192_168_249_119_8000 ->"))
+        .unwrap();
+    assert!(
+        way_in.contains("pod\\nnode · masq\\noutside · masq\\nhairpin · masq 1/2"),
+        "{way_in}"
+    );
+}
+
+#[test]
+fn every_rule_between_two_chains_is_on_the_picture() {
+    let text = graph(&[
+        "--svc",
+        "ns1/svc1",
+        "fixtures/conformance/kube-proxy-iptables/01b3ac1-load-balancer/dump.txt",
+    ]);
+    dot_accepts(&text, "load balancer");
+    let edge = |from: &str, to: &str| -> String {
+        text.lines()
+            .find(|l| l.contains(&format!("{from} -> {to}")))
+            .unwrap_or_else(|| panic!("no edge {from} -> {to} in\n{text}"))
+            .to_string()
+    };
+    // Both load-balancer IPs lead into the firewall chain.
+    let lb = edge("n_nat_KUBE_SERVICES", "n_nat_KUBE_FW_XPGD46QRK7WJZT7O");
+    assert!(
+        lb.contains("-d 1.2.3.4/32") && lb.contains("-d 5.6.7.8/32"),
+        "{lb}"
+    );
+    // Both source ranges, and the two rules for the load balancer's own addresses, pass it on.
+    let ranges = edge(
+        "n_nat_KUBE_FW_XPGD46QRK7WJZT7O",
+        "n_nat_KUBE_EXT_XPGD46QRK7WJZT7O",
+    );
+    for s in [
+        "-s 192.168.0.0/24",
+        "-s 203.0.113.0/25",
+        "-s 1.2.3.4/32",
+        "-s 5.6.7.8/32",
+    ] {
+        assert!(ranges.contains(s), "{s} missing: {ranges}");
+    }
+    // The drop of each address is drawn, for the clients outside the ranges.
+    let drop = edge("n_filter_KUBE_PROXY_FIREWALL", "n_verdict_DROP");
+    assert!(
+        drop.contains("-d 1.2.3.4/32") && drop.contains("-d 5.6.7.8/32"),
+        "{drop}"
+    );
+    let refused = edge(
+        "n_entry_load_balancer_1_2_3_4_80",
+        "n_filter_KUBE_PROXY_FIREWALL",
+    );
+    assert!(
+        refused.contains("outside (not in any source range)"),
+        "{refused}"
+    );
+    assert!(!text.contains("legend"));
+}
+
+#[test]
+fn many_endpoints_are_one_node_and_local_ones_are_marked() {
+    let text = graph(&[
+        "--svc",
+        "shop/web",
+        "fixtures/valid/many-endpoints-local-policy.rules",
+    ]);
+    dot_accepts(&text, "35 endpoints");
+    insta::assert_snapshot!("graph_35_endpoints_dot", text);
+    // 30 endpoints elsewhere are one node; the 5 on this node are drawn each, reached from both
+    // the Service chain (1/35) and the local chain (1/5).
+    assert!(
+        text.contains("label=\"30 endpoints\\n10.244.1.10:8080\\n"),
+        "{text}"
+    );
+    assert!(text.contains("+26 more"));
+    assert!(text.contains("[label=\"1/35 · 2.9% each\"]"));
+    let local: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("(local)\\nKUBE-SEP-"))
+        .collect();
+    assert_eq!(local.len(), 5, "{text}");
+    assert_eq!(text.matches("[label=\"1/5 · 20.0%\"]").count(), 5);
+    // The ten endpoints of shop/api are drawn each.
+    let api = graph(&[
+        "--svc",
+        "shop/api",
+        "fixtures/valid/many-endpoints-local-policy.rules",
+    ]);
+    assert_eq!(api.matches("[label=\"1/10 · 10.0%\"]").count(), 10);
+}
+
+#[test]
+fn mermaid_too_large_for_github_is_said() {
+    let dump = std::env::temp_dir().join(format!("kptrace-mermaid-{}.rules", std::process::id()));
+    let (_, text) = kptrace::synth::generate(&kptrace::synth::Options {
+        services: 300,
+        ..Default::default()
+    });
+    std::fs::write(&dump, text).unwrap();
+    let out = kptrace()
+        .args(["graph", "-f", "mermaid", "--no-collapse"])
+        .arg(&dump)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("GitHub renders at most 50000 characters and 500 edges")
+            && stderr.contains("drop `--no-collapse`"),
+        "{stderr}"
+    );
+    // Collapsed, the same dump fits and nothing is said.
+    let out = kptrace()
+        .args(["graph", "-f", "mermaid"])
+        .arg(&dump)
+        .output()
+        .unwrap();
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = std::fs::remove_file(dump);
 }
 
 #[test]

@@ -54,7 +54,7 @@ fn seed_004_listing_traces() {
         .probes
         .iter()
         .find(|(p, _)| {
-            p.from == kptrace::kube::probe::From::External
+            p.from == kptrace::kube::probe::From::Outside
                 && p.kind == kptrace::kube::EntryKind::LoadBalancer
         })
         .unwrap();

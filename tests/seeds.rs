@@ -91,7 +91,7 @@ fn seed_003_nodeport_splits_in_three_exact_shares_into_chains_not_in_the_paste()
     let (_, t) = r
         .probes
         .iter()
-        .find(|(p, _)| p.kind == EntryKind::NodePort && p.from == From::External)
+        .find(|(p, _)| p.kind == EntryKind::NodePort && p.from == From::Outside)
         .unwrap();
     assert_eq!(r.port.node_port(), Some(32719));
     let p1 = threshold("0.33333333349");
@@ -125,7 +125,7 @@ fn seed_000_registry_reaches_its_one_pod() {
     let (_, t) = reports[0]
         .probes
         .iter()
-        .find(|(p, _)| p.kind == EntryKind::ClusterIp && p.from == From::External)
+        .find(|(p, _)| p.kind == EntryKind::ClusterIp && p.from == From::Outside)
         .unwrap();
     assert_eq!(t.outcomes.len(), 1);
     assert_eq!(t.outcomes[0].dnat.as_deref(), Some("172.17.0.5:22"));

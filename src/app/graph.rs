@@ -25,7 +25,20 @@ pub fn run(args: &GraphArgs, fmt: FormatChoice) -> super::Result<ExitCode> {
     };
     let out = match args.format {
         GraphFormat::Dot => crate::render::dot::dot(&pic),
-        GraphFormat::Mermaid => crate::render::mermaid::mermaid(&pic),
+        GraphFormat::Mermaid => {
+            let text = crate::render::mermaid::mermaid(&pic);
+            if let Some(why) = crate::render::mermaid::too_large(&text, &pic) {
+                let hint = if args.svc.is_some() {
+                    "draw it with `--format dot` and Graphviz instead"
+                } else if args.no_collapse {
+                    "drop `--no-collapse`, or draw one Service with `--svc NAME`"
+                } else {
+                    "draw one Service with `--svc NAME`, or use `--format dot` and Graphviz"
+                };
+                anstream::eprintln!("warning: {why}; {hint}");
+            }
+            text
+        }
     };
     anstream::print!("{out}");
     // Freeing a large rule set piece by piece only delays the exit.

@@ -108,13 +108,17 @@ pub fn run(args: &LintArgs, fmt: FormatChoice) -> super::Result<ExitCode> {
     let mut unreadable = false;
     let mut sets: Vec<Ruleset> = Vec::new();
     // Each input's findings, in the order given; an unreadable one's are its errors.
-    let mut per_input: Vec<(Arc<Source>, Vec<Finding>)> = Vec::new();
+    let mut per_input: Vec<(Arc<Source>, Vec<Finding>, Vec<String>)> = Vec::new();
     let mut index_of_set = Vec::new();
     for l in loaded {
         match l {
             Ok(rs) => {
                 index_of_set.push(per_input.len());
-                per_input.push((rs.source.clone(), Vec::new()));
+                per_input.push((
+                    rs.source.clone(),
+                    Vec::new(),
+                    rs.notes.iter().map(|n| n.message.clone()).collect(),
+                ));
                 sets.push(rs);
             }
             Err(u) => {
@@ -125,7 +129,7 @@ pub fn run(args: &LintArgs, fmt: FormatChoice) -> super::Result<ExitCode> {
                     continue;
                 }
                 let (source, found) = unreadable_findings(u);
-                per_input.push((source, found));
+                per_input.push((source, found, Vec::new()));
             }
         }
     }
@@ -154,7 +158,7 @@ pub fn run(args: &LintArgs, fmt: FormatChoice) -> super::Result<ExitCode> {
     let mut files = Vec::new();
     let mut summary = Summary::default();
     let mut fingerprints = Vec::new();
-    for (source, mut found) in per_input {
+    for (source, mut found, notes) in per_input {
         let rs = Shown { source };
         found.retain(|f| !allow.contains(&f.rule.name));
         for f in &mut found {
@@ -170,6 +174,7 @@ pub fn run(args: &LintArgs, fmt: FormatChoice) -> super::Result<ExitCode> {
         files.push(FileFindings {
             source: rs.source,
             findings: found,
+            notes,
         });
     }
     summary.files = files.len();

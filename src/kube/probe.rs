@@ -15,7 +15,7 @@ use std::net::IpAddr;
 pub enum From {
     Pod,
     Node,
-    External,
+    Outside,
     Hairpin,
 }
 
@@ -24,7 +24,7 @@ impl From {
         match self {
             From::Pod => "pod",
             From::Node => "node",
-            From::External => "outside",
+            From::Outside => "outside",
             From::Hairpin => "hairpin",
         }
     }
@@ -59,7 +59,7 @@ impl Probe {
     /// The client: `pod`, `node`, `outside (in source range 203.0.113.0/25)`, `hairpin`.
     pub fn from_label(&self) -> String {
         match &self.detail {
-            Some(d) if self.from == From::External => format!("outside ({d})"),
+            Some(d) if self.from == From::Outside => format!("outside ({d})"),
             _ => self.from.label().to_string(),
         }
     }
@@ -231,7 +231,7 @@ pub fn plan(
             detail,
             in_iface: match from {
                 From::Pod | From::Hairpin => Some(clients.pod_iface.clone()),
-                From::External => Some(clients.uplink.clone()),
+                From::Outside => Some(clients.uplink.clone()),
                 From::Node => None,
             },
         };
@@ -243,7 +243,7 @@ pub fn plan(
             for r in ranges.iter().take(2) {
                 let src = host_in(*r, &endpoint_ips);
                 probes.push(mk(
-                    From::External,
+                    From::Outside,
                     src,
                     Hook::Prerouting,
                     Some(format!("in source range {r}")),
@@ -251,14 +251,14 @@ pub fn plan(
             }
             if !ranges.iter().any(|r| r.contains(&outside)) {
                 probes.push(mk(
-                    From::External,
+                    From::Outside,
                     outside,
                     Hook::Prerouting,
                     Some("not in any source range".into()),
                 ));
             }
         } else {
-            probes.push(mk(From::External, outside, Hook::Prerouting, None));
+            probes.push(mk(From::Outside, outside, Hook::Prerouting, None));
         }
         if e.kind == EntryKind::ClusterIp {
             if let Some(ep) = endpoint_ips.first() {

@@ -153,6 +153,15 @@ impl ServicePort {
         self.ext_chain.as_deref().or(self.xlb_chain.as_deref())
     }
 
+    /// Whether a filter rule drops or rejects the port's traffic because it has no endpoints
+    /// (`local`: no endpoints on this node, kube-proxy's "has no local endpoints" rule for
+    /// externalTrafficPolicy Local).
+    pub fn no_endpoints_rule(&self, local: bool) -> bool {
+        self.no_endpoint_rules
+            .iter()
+            .any(|(_, _, tail)| tail.contains("no local endpoints") == local)
+    }
+
     pub fn cluster_ip(&self) -> Option<(IpAddr, u16)> {
         self.entries
             .iter()

@@ -1,4 +1,4 @@
-//! Graphviz DOT for a [`Picture`]: tables as clusters, shapes and colours by node kind, and a legend.
+//! Graphviz DOT for a [`Picture`]: tables as clusters, shapes and colours by node kind.
 //! Output is deterministic and every label is escaped, whatever quotes or backslashes comments hold.
 
 use crate::render::picture::{NodeKind, Picture};
@@ -78,24 +78,6 @@ pub fn dot(p: &Picture) -> String {
         } else {
             let _ = writeln!(out, "  {} -> {} [{}];", k.from, k.to, attrs.join(", "));
         }
-    }
-    if p.legend {
-        let _ = writeln!(out, "  subgraph cluster_legend {{");
-        let _ = writeln!(out, "    label=\"legend\"; style=solid; color=\"#cccccc\";");
-        for (id, label, kind) in [
-            ("legend_entry", "client / hook", NodeKind::Entry),
-            ("legend_chain", "chain", NodeKind::Chain),
-            ("legend_endpoint", "endpoint (DNAT)", NodeKind::Endpoint),
-            ("legend_masq", "source masqueraded", NodeKind::Masquerade),
-            ("legend_drop", "dropped / rejected", NodeKind::Drop),
-        ] {
-            let _ = writeln!(out, "    {id} [label={}, {}];", quote(label), style(kind));
-        }
-        let _ = writeln!(
-            out,
-            "    legend_entry -> legend_chain -> legend_endpoint [style=invis];"
-        );
-        let _ = writeln!(out, "  }}");
     }
     out.push_str("}\n");
     out

@@ -14,6 +14,9 @@ pub struct FileFindings {
     /// The input the findings point into (an unreadable file's text, or an empty stand-in).
     pub source: Arc<Source>,
     pub findings: Vec<Finding>,
+    /// What kptrace noted while reading the input (a cut in a paste, chains jumped to but not
+    /// shown): the limits of what the findings can say.
+    pub notes: Vec<String>,
 }
 
 #[derive(Default, Debug)]
@@ -132,6 +135,14 @@ pub fn human(files: &[FileFindings], summary: &Summary) -> String {
         for r in reports {
             out += &r;
         }
+        for n in &file.notes {
+            let text = if files.len() > 1 {
+                format!("note: {}: {n}", file.source.name)
+            } else {
+                format!("note: {n}")
+            };
+            out += &paint(DIM, super::style::prose(&text, 6));
+        }
     }
     let line = summary.line();
     out += &if summary.errors > 0 {
@@ -188,8 +199,17 @@ pub fn json(files: &[FileFindings], summary: &Summary) -> String {
         .iter()
         .flat_map(|file| file.findings.iter().map(|f| finding_json(&file.source, f)))
         .collect();
+    let notes: Vec<Value> = files
+        .iter()
+        .flat_map(|file| {
+            file.notes
+                .iter()
+                .map(|n| json!({"input": file.source.name, "message": n}))
+        })
+        .collect();
     let v = json!({
         "findings": findings,
+        "notes": notes,
         "schema_version": super::SCHEMA_VERSION,
         "summary": {
             "files": summary.files,

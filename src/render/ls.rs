@@ -30,9 +30,14 @@ pub struct PortJson<'a> {
     counted_packets: Option<u64>,
     endpoints: usize,
     external_ips: Vec<String>,
+    /// `ipv4` or `ipv6`: the family of the dump the port is in.
+    family: crate::model::Family,
+    /// The dump the port is in, as named on the command line (`-` for standard input).
+    input: &'a str,
     load_balancer_ips: Vec<String>,
     local_endpoints: Option<usize>,
     no_endpoints_rule: bool,
+    no_local_endpoints_rule: bool,
     node_port: Option<u16>,
     port: Option<u16>,
     port_name: Option<&'a str>,
@@ -42,7 +47,7 @@ pub struct PortJson<'a> {
     svc_chain: Option<&'a str>,
 }
 
-pub fn port_json(sp: &ServicePort) -> PortJson<'_> {
+pub fn port_json<'a>(rs: &'a Ruleset, sp: &'a ServicePort) -> PortJson<'a> {
     let ips = |k| -> Vec<String> { sp.addresses(k).iter().map(|a| a.to_string()).collect() };
     PortJson {
         service: sp.service.as_deref(),
@@ -63,7 +68,10 @@ pub fn port_json(sp: &ServicePort) -> PortJson<'_> {
             .then_some(sp.local_endpoints.len()),
         svc_chain: sp.svc_chain.as_deref(),
         session_affinity_seconds: sp.affinity_seconds,
-        no_endpoints_rule: !sp.no_endpoint_rules.is_empty(),
+        no_endpoints_rule: sp.no_endpoints_rule(false),
+        no_local_endpoints_rule: sp.no_endpoints_rule(true),
+        family: rs.family,
+        input: &rs.source.name,
         counted_packets: counted(sp),
     }
 }
@@ -75,9 +83,10 @@ pub fn json(sets: &[Ruleset], cats: &[Catalog]) -> String {
         notes: Vec<&'a str>,
         services: Vec<PortJson<'a>>,
     }
-    let services = cats
+    let services = sets
         .iter()
-        .flat_map(|cat| sorted(cat).into_iter().map(port_json))
+        .zip(cats)
+        .flat_map(|(rs, cat)| sorted(cat).into_iter().map(move |sp| port_json(rs, sp)))
         .collect();
     let notes = sets
         .iter()
@@ -187,7 +196,7 @@ pub fn human(sets: &[Ruleset], cats: &[Catalog]) -> String {
             let with_counters = counts.iter().any(Option::is_some);
             let mut header = vec![
                 "service",
-                "port",
+                "port name",
                 "proto",
                 "cluster IP",
                 "NodePort",

@@ -26,6 +26,21 @@ fn shape(kind: NodeKind, label: &str) -> String {
     }
 }
 
+/// What GitHub's Mermaid renders at most: larger diagrams show an error instead of the picture
+/// (Mermaid's `maxTextSize` and `maxEdges` defaults).
+pub const MAX_TEXT: usize = 50_000;
+pub const MAX_EDGES: usize = 500;
+
+/// Why GitHub would not render the text, if it would not.
+pub fn too_large(text: &str, p: &Picture) -> Option<String> {
+    let (chars, edges) = (text.len(), p.edges.len());
+    (chars > MAX_TEXT || edges > MAX_EDGES).then(|| {
+        format!(
+            "the Mermaid text has {chars} characters and {edges} edges: GitHub renders at most {MAX_TEXT} characters and {MAX_EDGES} edges"
+        )
+    })
+}
+
 pub fn mermaid(p: &Picture) -> String {
     let mut out = String::from("flowchart LR\n");
     for (cluster, nodes) in &p.clusters() {

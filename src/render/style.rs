@@ -30,18 +30,21 @@ pub fn table() -> comfy_table::Table {
 
 /// The widest whitespace-free token of each column (header included): an address, a port, a
 /// chain name or a number, which the table must never split across lines.
-fn token_widths(t: &comfy_table::Table) -> Vec<usize> {
+fn token_widths(t: &comfy_table::Table, whole: &[usize]) -> Vec<usize> {
     use unicode_width::UnicodeWidthStr;
     let mut widths: Vec<usize> = Vec::new();
     let rows = t.header().into_iter().chain(t.row_iter());
     for row in rows {
         for (i, cell) in row.cell_iter().enumerate() {
-            let w = cell
-                .content()
-                .split_whitespace()
-                .map(|tok| tok.width())
-                .max()
-                .unwrap_or(0);
+            let text = cell.content();
+            let w = if whole.contains(&i) {
+                text.lines().map(|l| l.width()).max().unwrap_or(0)
+            } else {
+                text.split_whitespace()
+                    .map(|tok| tok.width())
+                    .max()
+                    .unwrap_or(0)
+            };
             if widths.len() <= i {
                 widths.resize(i + 1, 0);
             }
@@ -67,14 +70,42 @@ fn content_widths(t: &comfy_table::Table) -> Vec<usize> {
     widths
 }
 
+/// The widest line of column `i` when its cells are wrapped at blanks to `w` columns.
+fn wrapped_width(t: &comfy_table::Table, i: usize, w: usize) -> usize {
+    use unicode_width::UnicodeWidthStr;
+    let opts = textwrap::Options::new(w.max(1))
+        .break_words(false)
+        .word_splitter(textwrap::WordSplitter::NoHyphenation);
+    t.header()
+        .into_iter()
+        .chain(t.row_iter())
+        .filter_map(|row| row.cell_iter().nth(i))
+        .flat_map(|cell| {
+            let text = cell.content();
+            text.lines()
+                .flat_map(|l| textwrap::wrap(l, &opts))
+                .map(|l| l.width())
+                .collect::<Vec<_>>()
+        })
+        .max()
+        .unwrap_or(0)
+}
+
 /// Fits the table to its width without splitting a token: columns in `droppable` (least needed
 /// first) are hidden while the unwrapped table is too wide, and every column keeps at least its
 /// widest token, so only prose wraps, at blanks.
-pub fn fit(t: &mut comfy_table::Table, droppable: &[usize], short: &[(usize, &str)]) {
+///
+/// Cells of the columns in `whole` are never wrapped (`yes, line 199` reads as one).
+pub fn fit(
+    t: &mut comfy_table::Table,
+    droppable: &[usize],
+    short: &[(usize, &str)],
+    whole: &[usize],
+) {
     let Some(width) = t.width().map(usize::from) else {
         return;
     };
-    let mut tokens = token_widths(t);
+    let mut tokens = token_widths(t, whole);
     // Headers wider than their column's cells give way to a shorter name when the tokens alone
     // are wider than the screen.
     if tokens.iter().map(|w| w + 2).sum::<usize>() > width && !short.is_empty() {
@@ -86,7 +117,7 @@ pub fn fit(t: &mut comfy_table::Table, droppable: &[usize], short: &[(usize, &st
                 }
             }
             t.set_header(cells);
-            tokens = token_widths(t);
+            tokens = token_widths(t, whole);
         }
     }
     let content = content_widths(t);
@@ -117,12 +148,65 @@ pub fn fit(t: &mut comfy_table::Table, droppable: &[usize], short: &[(usize, &st
             }
         }
     }
-    for (i, w) in tokens.iter().enumerate() {
+    // Shrink the column with the most room to give (a cell of several words) first, as far as
+    // needed but never below its widest token, so cells that are one address or number stay on
+    // one line. A column wrapped at a width may need less: it keeps what its wrapped cells use.
+    // Cells kept whole that cannot all fit wrap at blanks like the rest.
+    let visible_tokens = |tokens: &[usize]| -> usize {
+        (0..tokens.len())
+            .filter(|i| !hidden.contains(i))
+            .map(|i| tokens[i] + 2)
+            .sum()
+    };
+    if visible_tokens(&tokens) > width {
+        tokens = token_widths(t, &[]);
+    }
+    let mut widths = content.clone();
+    let used = |widths: &[usize]| -> usize {
+        (0..widths.len())
+            .filter(|i| !hidden.contains(i))
+            .map(|i| widths[i] + 2)
+            .sum()
+    };
+    // Rounds: the excess is shared among the columns in proportion to what they can give, first
+    // among those with room for a whole word or more (a cell of several words), then any.
+    for min_slack in [6, 6, 1, 1] {
+        let excess = used(&widths).saturating_sub(width);
+        if excess == 0 {
+            break;
+        }
+        let slack: Vec<usize> = (0..widths.len())
+            .map(|i| {
+                let s = widths[i].saturating_sub(tokens[i]);
+                if hidden.contains(&i) || s < min_slack {
+                    0
+                } else {
+                    s
+                }
+            })
+            .collect();
+        let sum: usize = slack.iter().sum();
+        if sum == 0 {
+            continue;
+        }
+        let mut cuts: Vec<usize> = slack.iter().map(|s| excess * s / sum).collect();
+        let left = excess.saturating_sub(cuts.iter().sum());
+        if let Some(i) = (0..slack.len()).max_by_key(|&i| (slack[i], std::cmp::Reverse(i))) {
+            cuts[i] += left;
+        }
+        for i in 0..widths.len() {
+            if cuts[i] > 0 {
+                let target = widths[i].saturating_sub(cuts[i]).max(tokens[i]);
+                widths[i] = wrapped_width(t, i, target);
+            }
+        }
+    }
+    for (i, w) in widths.iter().enumerate() {
         if hidden.contains(&i) {
             continue;
         }
         if let Some(c) = t.column_mut(i) {
-            c.set_constraint(comfy_table::ColumnConstraint::LowerBoundary(
+            c.set_constraint(comfy_table::ColumnConstraint::Absolute(
                 comfy_table::Width::Fixed(*w as u16 + 2),
             ));
         }

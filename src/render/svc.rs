@@ -63,6 +63,29 @@ fn masq_cell(o: &Outcome) -> String {
     }
 }
 
+/// Whether the endpoint a connection is DNAT'd to runs on this node: known only when the rules keep
+/// a list of local endpoints (kube-proxy's KUBE-SVL-/KUBE-XLB- chains, for a Local traffic policy).
+fn is_local(r: &PortReport, o: &Outcome) -> Option<bool> {
+    if !(r.port.external_local || r.port.svl_chain.is_some()) {
+        return None;
+    }
+    let dnat = o.dnat.as_deref()?;
+    Some(
+        r.port
+            .local_endpoints
+            .iter()
+            .any(|e| e.address.as_deref() == Some(dnat)),
+    )
+}
+
+/// An endpoint row's label: the address, marked `(local)` when it is known to run on this node.
+fn reaches(r: &PortReport, o: &Outcome) -> String {
+    match is_local(r, o) {
+        Some(true) => format!("{} (local)", outcome_label(o)),
+        _ => outcome_label(o),
+    }
+}
+
 type Signature = Vec<(Option<String>, String, Verdict, Vec<(String, bool)>)>;
 
 fn signature(t: &Trace) -> Signature {
@@ -441,21 +464,18 @@ fn counters_table(r: &PortReport) -> String {
 /// Endpoints beyond which equal shares are one row ("35 endpoints, 2.86% each").
 const GROUPED: usize = 8;
 
-/// Whether a trace's outcomes are many endpoints with equal shares, alike in everything else:
-/// (count, share each, largest difference from it).
-fn equal_shares(t: &Trace) -> Option<(usize, f64, f64)> {
+/// Whether a trace's outcomes are many endpoints with equal shares and no conditions: (share
+/// each, largest difference from it). Rows alike in everything but the address are then grouped.
+fn equal_shares(t: &Trace) -> Option<(f64, f64)> {
     let n = t.outcomes.len();
     if n <= GROUPED {
         return None;
     }
-    let first = &t.outcomes[0];
     let alike = t.outcomes.iter().all(|o| {
         o.verdict == Verdict::Accept
             && o.dnat.is_some()
             && o.conditions.is_empty()
             && !o.approximate
-            && o.masquerade == first.masquerade
-            && masq_cell(o) == masq_cell(first)
     });
     if !alike {
         return None;
@@ -466,7 +486,41 @@ fn equal_shares(t: &Trace) -> Option<(usize, f64, f64)> {
         .iter()
         .map(|o| (o.probability - each).abs())
         .fold(0.0, f64::max);
-    (dev < 1e-6).then_some((n, each, dev))
+    (dev < 1e-6).then_some((each, dev))
+}
+
+/// The rows of a trace whose endpoints have equal shares: endpoints alike in masquerading and
+/// locality are one row; a group of one or two (the hairpin client's own endpoint) keeps its
+/// address. (label, outcomes in the row, masquerade cell.)
+fn groups<'t>(r: &PortReport, t: &'t Trace) -> Vec<(String, Vec<&'t Outcome>, String)> {
+    type Key = (String, Option<bool>);
+    let mut by: Vec<(Key, Vec<&Outcome>)> = Vec::new();
+    for o in &t.outcomes {
+        let key = (masq_cell(o), is_local(r, o));
+        match by.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, v)) => v.push(o),
+            None => by.push((key, vec![o])),
+        }
+    }
+    let several = by.len() > 1;
+    let mut rows = Vec::new();
+    for ((m, local), os) in by {
+        if os.len() <= 2 {
+            for o in os {
+                rows.push((reaches(r, o), vec![o], m.clone()));
+            }
+            continue;
+        }
+        let n = os.len();
+        let label = match (local, several) {
+            (Some(true), _) => format!("{n} local endpoints"),
+            (Some(false), _) => format!("{n} other endpoints"),
+            (None, true) => format!("{n} other endpoints"),
+            (None, false) => format!("{n} endpoints"),
+        };
+        rows.push((label, os, m));
+    }
+    rows
 }
 
 fn probe_table(r: &PortReport, every_endpoint: bool) -> String {
@@ -486,6 +540,7 @@ fn probe_table(r: &PortReport, every_endpoint: bool) -> String {
         .any(|o| exact(o.probability).len() > 6);
     let mut last_entry = String::new();
     let mut first_sig: Option<Signature> = None;
+    let mut first_from = String::new();
     let mut grouped_any = false;
     for (p, trace) in &r.probes {
         let entry = entry_label(p);
@@ -493,6 +548,7 @@ fn probe_table(r: &PortReport, every_endpoint: bool) -> String {
         if new_entry {
             first_sig = None;
             last_entry = entry.clone();
+            first_from = from_label(p);
         }
         let sig = signature(trace);
         let masq: Vec<String> = trace.outcomes.iter().map(masq_cell).collect();
@@ -519,24 +575,26 @@ fn probe_table(r: &PortReport, every_endpoint: bool) -> String {
         } else {
             equal_shares(trace)
         };
-        if let (Some((n, each, dev)), false) = (grouped, same) {
+        if let (Some((each, dev)), false) = (grouped, same) {
             grouped_any = true;
-            let r = row(
-                format!("{n} endpoints"),
-                format!("{} each", share(each)),
-                if dev > 0.0 {
-                    format!("1/{n} ± {dev:.0e}")
+            let n = trace.outcomes.len();
+            for (label, os, m) in groups(r, trace) {
+                let (sh, ex) = if os.len() == 1 {
+                    (share(os[0].probability), exact(os[0].probability))
+                } else if dev > 0.0 {
+                    (
+                        format!("{} each", share(each)),
+                        format!("1/{n} ± {dev:.0e}"),
+                    )
                 } else {
-                    format!("1/{n}")
-                },
-                masq[0].clone(),
-                legend.cell(&trace.outcomes[0]),
-                &mut first_row,
-            );
-            t.add_row(r);
+                    (format!("{} each", share(each)), format!("1/{n}"))
+                };
+                let row = row(label, sh, ex, m, legend.cell(os[0]), &mut first_row);
+                t.add_row(row);
+            }
         } else if same {
             let r = row(
-                format!("same {} endpoints", trace.outcomes.len()),
+                format!("same as from {first_from}"),
                 String::new(),
                 String::new(),
                 masq[0].clone(),
@@ -552,7 +610,7 @@ fn probe_table(r: &PortReport, every_endpoint: bool) -> String {
                     share(o.probability)
                 };
                 let r = row(
-                    outcome_label(o),
+                    reaches(r, o),
                     sh,
                     exact(o.probability),
                     m,
@@ -572,7 +630,9 @@ fn probe_table(r: &PortReport, every_endpoint: bool) -> String {
         }
     }
     // Narrow terminals lose the 15-digit exact shares first: the percentage says most of it.
-    super::style::fit(&mut t, &[4], &[(5, "masq"), (6, "cond")]);
+    // Entry and client are prose and wrap at blanks; an endpoint, a share or a masquerade cell
+    // reads as one and stays whole.
+    super::style::fit(&mut t, &[4], &[(5, "masq"), (6, "cond")], &[2, 3, 4, 5]);
     let mut out = finish(&t);
     if grouped_any {
         out += &paint(
@@ -628,7 +688,7 @@ pub fn json(query: &str, all: &[(&Ruleset, Vec<PortReport>)]) -> String {
     for (rs, reports) in all {
         for r in reports {
             service = service.or_else(|| r.port.service.clone());
-            ports.push(serde_json::to_value(crate::render::ls::port_json(&r.port)).unwrap());
+            ports.push(serde_json::to_value(crate::render::ls::port_json(rs, &r.port)).unwrap());
             for n in r.notes.iter() {
                 if !notes.contains(n) {
                     notes.push(n.clone());
@@ -650,6 +710,7 @@ pub fn json(query: &str, all: &[(&Ruleset, Vec<PortReport>)]) -> String {
                     "source": p.source.to_string(),
                     "source_detail": p.detail,
                     "input": rs.source.name,
+                    "family": rs.family,
                     "outcomes": t.outcomes.iter().map(outcome_json).collect::<Vec<_>>(),
                 }));
             }

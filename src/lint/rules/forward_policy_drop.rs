@@ -102,7 +102,7 @@ impl Rule for ForwardPolicyDrop {
             };
             for p in plans
                 .iter()
-                .filter(|p| p.from == From::External && external(p.kind))
+                .filter(|p| p.from == From::Outside && external(p.kind))
             {
                 let mut pkt = crate::engine::Packet::new(p.source, p.address, p.protocol, p.port);
                 pkt.in_iface = p.in_iface.clone();
