@@ -12,6 +12,10 @@ use std::path::PathBuf;
     long_about = "Reads iptables-save output (or a grep of it) and answers what netfilter does with a \
                   Service's traffic: every way in, the chain path, each endpoint's exact share, and \
                   whether the reply is masqueraded.\n\nExample: iptables-save | kptrace svc default/nginx",
+    after_long_help = "Exit codes: 0 answered (svc: every way in reaches an endpoint; trace: the \
+                       connection is accepted), 1 no such Service (lint: findings at --fail-on), \
+                       2 bad command line or unreadable input, 3 svc: some way in certainly fails, \
+                       trace: every way the connection ends is dropped or rejected.",
     propagate_version = true
 )]
 pub struct Cli {

@@ -30,6 +30,10 @@ impl From<miette::Report> for Failure {
 
 pub type Result<T> = std::result::Result<T, Failure>;
 
+/// `svc`: some way into the Service certainly fails; `trace`: no way the connection can end is
+/// accepted (docs/exit-codes.md).
+pub const EXIT_FAILS: u8 = 3;
+
 pub fn run(cli: Cli) -> ExitCode {
     let color = match cli.color {
         ColorChoice::Always => true,

@@ -58,9 +58,19 @@ pub fn run(args: &SvcArgs, fmt: FormatChoice) -> super::Result<ExitCode> {
         Format::Human => crate::render::svc::human(&all, args.all_paths, args.endpoints),
     };
     anstream::print!("{out}");
+    let fails = all
+        .iter()
+        .flat_map(|(_, reports)| reports)
+        .any(crate::render::svc::fails);
     // Freeing a large rule set piece by piece only delays the exit.
     std::mem::forget(sets);
-    Ok(ExitCode::SUCCESS)
+    // docs/exit-codes.md: 3 when some way in certainly fails, so scripts can tell a broken Service
+    // from a missing one (1) and from bad input (2).
+    Ok(if fails {
+        ExitCode::from(super::EXIT_FAILS)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// "No such Service", with the closest names the input does hold.

@@ -192,7 +192,19 @@ pub fn run(args: &TraceArgs, fmt: FormatChoice) -> super::Result<ExitCode> {
         Format::Human => crate::render::trace::human(&trace),
     };
     anstream::print!("{out}");
+    // Every way the connection can end is a drop or a reject: nothing is accepted.
+    let refused = !trace.outcomes.is_empty()
+        && trace.outcomes.iter().all(|o| {
+            matches!(
+                o.verdict,
+                crate::engine::state::Verdict::Drop | crate::engine::state::Verdict::Reject
+            )
+        });
     // Freeing a large rule set piece by piece only delays the exit.
     std::mem::forget(rs);
-    Ok(ExitCode::SUCCESS)
+    Ok(if refused {
+        ExitCode::from(super::EXIT_FAILS)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

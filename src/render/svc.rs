@@ -260,6 +260,12 @@ fn problems(r: &PortReport) -> (Vec<(bool, String)>, Vec<String>) {
     (v, intended)
 }
 
+/// Whether some way into the port certainly fails: a drop or reject the Service does not ask for,
+/// or traffic that reaches no endpoint, in every world the input leaves open (the ✗ lines).
+pub fn fails(r: &PortReport) -> bool {
+    problems(r).0.iter().any(|(err, _)| *err)
+}
+
 /// ` if the packet arrives on `docker0` and unless …`; empty for an outcome without conditions.
 fn when(o: &Outcome) -> String {
     if o.conditions.is_empty() {
