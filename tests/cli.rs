@@ -587,39 +587,104 @@ fn as_a_kubectl_plugin_usage_says_kubectl_kptrace() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// Screens people see: at 80 columns no line is wider and no address, port, chain name or
-/// number is split; at 200 columns nothing wraps. Snapshots of both.
+/// Screens people see: at 80 columns no line is wider (but for the quoted rule text of lint's
+/// snippets, which is the input's) and no address, port, chain name or number is split; at 200
+/// columns nothing wraps. Snapshots of both, for svc, ls, trace and lint.
 #[test]
-fn svc_fits_80_and_200_columns() {
-    let run = |cols: &str, args: &[&str]| stdout_at(Some(cols), args);
-    let cases: [(&str, &[&str]); 2] = [
+fn screens_fit_80_and_200_columns() {
+    let run = |cols: &str, args: &[&str]| {
+        if args[0] != "lint" {
+            return stdout_at(Some(cols), args);
+        }
+        // lint exits 1 on findings: that is its answer here.
+        let out = kptrace()
+            .env("COLUMNS", cols)
+            .args(args)
+            .current_dir(common::root())
+            .output()
+            .unwrap();
+        assert!(matches!(out.status.code(), Some(0 | 1)), "{args:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let many = "fixtures/valid/many-endpoints-local-policy.rules";
+    let cases: Vec<(&str, Vec<&str>)> = vec![
         (
-            "seed_004",
-            &[
+            "svc_seed_004",
+            vec![
                 "svc",
                 "default/testsvc",
                 "fixtures/seeds/004-testsvc-lb-listing.txt",
             ],
         ),
         (
-            "lb_source_ranges",
-            &[
+            "svc_lb_source_ranges",
+            vec![
                 "svc",
                 "ns16/svc16",
                 "fixtures/lint/forward-policy-drop/near-miss-policy-drop-with-kube-forward.rules",
             ],
         ),
+        ("svc_35_endpoints", vec!["svc", "shop/web", many]),
+        (
+            "svc_35_endpoints_listed",
+            vec!["svc", "shop/web", "--endpoints", many],
+        ),
+        ("ls_35_endpoints", vec!["ls", many]),
+        (
+            "trace_policy_drop",
+            vec![
+                "trace",
+                "--src",
+                "10.128.0.200",
+                "--dst",
+                "172.20.0.17",
+                "--dport",
+                "80",
+                "fixtures/lint/forward-policy-drop/fires-policy-drop-without-mark-accept.rules",
+            ],
+        ),
+        (
+            "trace_seed_001_port_inferred",
+            vec![
+                "trace",
+                "--src",
+                "10.254.1.5",
+                "--dst",
+                "192.168.249.119",
+                "fixtures/seeds/001-nginx-svc.rules",
+            ],
+        ),
+        (
+            "lint_mark_collision",
+            vec![
+                "lint",
+                "fixtures/lint/missing-masquerade/fires-mangle-postrouting-clears-mark.rules",
+            ],
+        ),
+        (
+            "lint_seed_004",
+            vec!["lint", "fixtures/seeds/004-testsvc-lb-listing.txt"],
+        ),
     ];
+    // A line of a lint snippet: `  94 | -A KUBE-…`, the input's own text, or its heading with the
+    // file's name: `,-[fixtures/….rules:37:1]`, or a label under it, placed below the middle of
+    // the rule it points at (`:   `-- changes 0x4000…`).
+    let snippet = |l: &str| {
+        let t = l.trim_start();
+        t.starts_with(",-[")
+            || t.starts_with(": ")
+            || t.split_once(" | ")
+                .is_some_and(|(n, _)| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
+    };
     for (name, args) in cases {
-        let narrow = run("80", args);
-        for line in narrow.lines() {
+        let (narrow, wide) = (run("80", &args), run("200", &args));
+        for line in narrow.lines().filter(|l| !snippet(l)) {
             assert!(
                 unicode_width::UnicodeWidthStr::width(line) <= 80,
                 "{name}: {line:?}"
             );
         }
         // Every address:port of the wide screen is whole on the narrow one.
-        let wide = run("200", args);
         for tok in wide
             .split_whitespace()
             .filter(|t| t.contains(':') && t.chars().next().is_some_and(|c| c.is_ascii_digit()))
@@ -630,9 +695,18 @@ fn svc_fits_80_and_200_columns() {
                 "{name}: `{tok}` is split at 80 columns"
             );
         }
-        insta::assert_snapshot!(format!("svc_{name}_80_columns"), narrow);
-        insta::assert_snapshot!(format!("svc_{name}_200_columns"), wide);
+        insta::assert_snapshot!(format!("{name}_80_columns"), narrow);
+        insta::assert_snapshot!(format!("{name}_200_columns"), wide);
     }
+    // The 35 endpoints, listed: every address whole at 80 columns, the local ones marked.
+    let listed = run("80", &["svc", "shop/web", "--endpoints", many]);
+    for i in 0..35 {
+        let addr = format!("10.244.{}.{}:8080", i % 7 + 1, 10 + i);
+        assert!(listed.contains(&addr), "{addr} missing:\n{listed}");
+    }
+    // Pods reach all 35 by both ways in, hairpin clients too; outside clients of the NodePort only
+    // the 5 on this node.
+    assert_eq!(listed.matches("(local)").count(), 5 * 4, "{listed}");
 }
 
 /// `ls` of the 30-Service fixture at 80 columns: no row wraps (the chain names and protocols give

@@ -50,6 +50,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Box::new(
             miette::MietteHandlerOpts::new()
                 .terminal_links(false)
+                // The width the tables use: the terminal's or an exported COLUMNS; piped, 80.
+                .width(crate::render::style::out_width().unwrap_or(80))
                 .color(color && (stderr_tty || cli_forced(color)))
                 .unicode(stderr_tty)
                 .build(),

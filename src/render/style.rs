@@ -327,7 +327,24 @@ pub fn listing_fit(out: &mut String, header: &[&str], rows: &[Cells], droppable:
                 .sum::<usize>()
                 - 2
         };
-        for &d in droppable {
+        // Columns with nothing in them (no NodePort anywhere, no load balancer) go first.
+        let blank = |cells: &Cells| -> Vec<bool> {
+            let mut b = vec![true; columns];
+            for r in 0..cells.rows(columns) {
+                for (c, cell) in cells.row(r, columns).take(columns).enumerate() {
+                    b[c] &= cell == "–";
+                }
+            }
+            b
+        };
+        let empty = rows.par_iter().map(blank).reduce(
+            || vec![true; columns],
+            |a, b| a.iter().zip(&b).map(|(x, y)| *x && *y).collect(),
+        );
+        let order = (0..columns)
+            .filter(|c| empty[*c] && !rows.is_empty())
+            .chain(droppable.iter().copied());
+        for d in order {
             if total(&shown) <= screen {
                 break;
             }

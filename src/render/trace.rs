@@ -93,6 +93,8 @@ pub fn human(t: &Trace) -> String {
         }
         tab.add_row(row);
     }
+    // Narrow terminals lose the 15-digit exact share first; what decided wraps at blanks.
+    super::style::fit(&mut tab, &[1], &[(3, "masq")], &[0, 1, 2, 3, 4]);
     out += &finish(&tab);
     out += &legend.footer();
     for (i, o) in t.outcomes.iter().enumerate() {
@@ -102,16 +104,20 @@ pub fn human(t: &Trace) -> String {
         } else {
             format!(" ({when})")
         };
-        out += &format!("\npath {} → {}{when}\n", i + 1, outcome_label(o));
+        out.push('\n');
+        out += &super::style::prose(&format!("path {} → {}{when}", i + 1, outcome_label(o)), 2);
         for s in &o.path {
-            out += &format!("  {}\n", step_line(s));
+            out += &super::style::prose(&format!("  {}", step_line(s)), 6);
         }
         for d in &o.doubts {
             out += &paint(
                 WARN,
-                format!(
-                    "  ~ approximate: {} ({} {} line {})\n",
-                    d.reason, d.rule.table, d.rule.chain, d.rule.line
+                super::style::prose(
+                    &format!(
+                        "  ~ approximate: {} ({} {} line {})",
+                        d.reason, d.rule.table, d.rule.chain, d.rule.line
+                    ),
+                    4,
                 ),
             );
         }
