@@ -773,3 +773,69 @@ fn equal_shares_are_grouped_unless_endpoints_are_asked_for() {
     }
     assert!(all.lines().count() > out.lines().count() + 8);
 }
+
+/// JSON fields mean what they say: a port with endpoints elsewhere but none on this node has the
+/// "no local endpoints" drop, not a "no endpoints" reject; every port says its input and family;
+/// lint's JSON carries what was noted while reading.
+#[test]
+fn json_fields_say_what_they_mean() {
+    let multi =
+        "fixtures/conformance/kube-proxy-iptables/01b3ac1-overall-rules-multiple-services/dump.txt";
+    let ls: serde_json::Value =
+        serde_json::from_str(&stdout(&["ls", "-f", "json", multi])).unwrap();
+    let svc2 = ls["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["service"] == "ns2/svc2")
+        .unwrap();
+    assert_eq!(svc2["endpoints"], 1, "{svc2}");
+    assert_eq!(svc2["no_endpoints_rule"], false, "{svc2}");
+    assert_eq!(svc2["no_local_endpoints_rule"], true, "{svc2}");
+    assert_eq!(svc2["input"], multi);
+    assert_eq!(svc2["family"], "ipv4");
+    let reject = "fixtures/conformance/kube-proxy-iptables/01b3ac1-cluster-ip-reject/dump.txt";
+    let ls: serde_json::Value =
+        serde_json::from_str(&stdout(&["ls", "-f", "json", reject])).unwrap();
+    assert_eq!(ls["services"][0]["no_endpoints_rule"], true);
+    assert_eq!(ls["services"][0]["no_local_endpoints_rule"], false);
+    // Clients are named as in the text.
+    let lb = "fixtures/conformance/kube-proxy-iptables/01b3ac1-load-balancer/dump.txt";
+    let svc: serde_json::Value =
+        serde_json::from_str(&stdout(&["svc", "-f", "json", "ns1/svc1", lb])).unwrap();
+    let froms: Vec<&str> = svc["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["from"].as_str().unwrap())
+        .collect();
+    assert!(
+        froms.contains(&"outside") && !froms.contains(&"external"),
+        "{froms:?}"
+    );
+    assert!(svc["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|e| e["family"] == "ipv4" && e["input"] == lb));
+    // lint: the notes of reading a listing with a cut.
+    let out = kptrace()
+        .args([
+            "lint",
+            "-f",
+            "json",
+            "fixtures/seeds/004-testsvc-lb-listing.txt",
+        ])
+        .current_dir(common::root())
+        .output()
+        .unwrap();
+    let lint: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let notes = lint["notes"].as_array().unwrap();
+    assert!(
+        notes.iter().any(
+            |n| n["input"] == "fixtures/seeds/004-testsvc-lb-listing.txt"
+                && n["message"].as_str().unwrap().contains("elided")
+        ),
+        "{notes:?}"
+    );
+}
