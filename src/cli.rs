@@ -61,6 +61,8 @@ pub enum InputFormatArg {
     Save,
     Script,
     Listing,
+    /// nftables text (`nft list ruleset`, or `add …` commands).
+    Nft,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]

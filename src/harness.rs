@@ -64,6 +64,10 @@ pub fn parse(data: &[u8]) {
     let Some(rs) = read(data) else {
         return;
     };
+    // The printer writes iptables-save text; nftables input has no printer to round-trip through.
+    if rs.format == InputFormat::Nft {
+        return;
+    }
     let printed = crate::model::print::ruleset(&rs);
     if printed.trim().is_empty() {
         // Nothing but notes (a script of shell lines, say): nothing to print back.

@@ -16,6 +16,7 @@ impl FormatChoice {
             InputFormatArg::Save => InputFormat::Save,
             InputFormatArg::Script => InputFormat::Script,
             InputFormatArg::Listing => InputFormat::Listing,
+            InputFormatArg::Nft => InputFormat::Nft,
         })
     }
 }

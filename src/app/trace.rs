@@ -46,8 +46,20 @@ pub fn run(args: &TraceArgs, fmt: FormatChoice) -> super::Result<ExitCode> {
         args.ifaces.uplink.as_deref(),
     );
     let cidrs = cat.cluster_cidrs.clone();
+    // Without the cluster CIDR, nftables endpoints' addresses stand for the pod network (as `svc`
+    // takes the endpoints' networks), so they are not taken to be reached through the uplink.
+    let mut pod_nets = cidrs.clone();
+    if pod_nets.is_empty() {
+        let eps = crate::kube::nft::endpoint_addresses(&rs);
+        if !eps.is_empty() {
+            extra_notes.push(
+                "cluster CIDR not found in the rules: the endpoints' addresses are taken to be on the pod interface".into(),
+            );
+        }
+        pod_nets.extend(eps.into_iter().map(ipnet::IpNet::from));
+    }
     eng.set_routes(
-        cidrs.iter().map(|n| (*n, pod.name.clone())).collect(),
+        pod_nets.iter().map(|n| (*n, pod.name.clone())).collect(),
         Some(uplink.name.clone()),
     );
     if let Some(ip) = node_ips.first() {

@@ -7,6 +7,7 @@
 
 use super::state::PacketState;
 use crate::model::criterion::*;
+use crate::model::nft::{Atom, Element, Field, Lookup, SetRef};
 use crate::model::Rule;
 use ipnet::IpNet;
 use std::net::IpAddr;
@@ -51,6 +52,8 @@ pub struct Ctx<'a> {
     pub local: &'a [IpNet],
     /// The table whose rules are evaluated: in raw, conntrack has not yet seen the packet.
     pub table: &'a str,
+    /// The table's nftables sets, for lookups.
+    pub sets: Option<&'a crate::model::nft::NftTable>,
 }
 
 impl Ctx<'_> {
@@ -126,6 +129,57 @@ fn iface(ctx: &Ctx, given: &Option<String>, i: &Iface, dir: &str) -> Tri {
             )
         }
     }
+}
+
+/// The packet's value of each field of a key (`ip daddr . meta l4proto . th dport`); None when the
+/// packet has no such field (a port of an ICMP packet), or a fact when the input cannot tell.
+pub fn key_of(p: &PacketState, fields: &[Field]) -> Result<Option<Vec<Atom>>, Tri> {
+    let mut key = Vec::with_capacity(fields.len());
+    for f in fields {
+        key.push(match f {
+            Field::SAddr => Atom::Net(IpNet::from(p.src)),
+            Field::DAddr => Atom::Net(IpNet::from(p.dst)),
+            Field::L4Proto => Atom::Proto(p.proto),
+            Field::DPort | Field::SPort if !p.proto.has_ports() => return Ok(None),
+            Field::DPort => Atom::Port(PortRange::single(p.dport)),
+            Field::SPort => Atom::Port(PortRange::single(p.sport)),
+            Field::Mark => Atom::Num(p.mark as u64, p.mark as u64),
+            Field::IifName | Field::OifName => {
+                let i = if *f == Field::IifName {
+                    &p.in_iface
+                } else {
+                    &p.out_iface
+                };
+                match i {
+                    Some(i) => Atom::Str(i.as_str().into()),
+                    None => return Ok(None),
+                }
+            }
+        });
+    }
+    Ok(Some(key))
+}
+
+/// `KEY @set` / `KEY { … }`: whether the packet's key is in the set.
+fn lookup(ctx: &Ctx, p: &PacketState, l: &Lookup) -> Tri {
+    let key = match key_of(p, &l.key) {
+        Ok(Some(k)) => k,
+        Ok(None) => return Tri::No,
+        Err(t) => return t,
+    };
+    let elements: &[Element] = match &l.set {
+        SetRef::Inline(e) => e,
+        SetRef::Named(n) => match ctx.sets.and_then(|t| t.sets.get(n)) {
+            Some(s) => &s.elements,
+            None => {
+                return Fact::ask(
+                    format!("set {n}"),
+                    format!("set `@{n}` holds the packet's key (the set is not in the input)"),
+                )
+            }
+        },
+    };
+    bool_tri(crate::model::nft::find(elements, &key).is_some())
 }
 
 /// Evaluates one criterion (without its negation). Statistic criteria are handled by the caller.
@@ -235,6 +289,7 @@ pub fn criterion(ctx: &Ctx, p: &PacketState, c: &Criterion) -> Tri {
         }
         // Per rule: each hides its own fields (decided in `rule`, which knows the line).
         Criterion::Hidden(why) => Fact::ask(format!("hidden {why}"), why.to_string()),
+        Criterion::Lookup(l) => lookup(ctx, p, l),
         Criterion::Other(o) => match &*o.module {
             // nfacct only counts; it always matches.
             "nfacct" => Tri::Yes,

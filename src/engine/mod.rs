@@ -658,6 +658,39 @@ impl<'a> Engine<'a> {
             .fold(0.0, f64::max)
     }
 
+    /// The chains a hook runs, in order: iptables' built-in chains of `tables` (in the kernel's
+    /// order for the hook), and every nftables base chain on the hook, all by priority.
+    fn hook_chains<'s>(
+        &'s self,
+        tables: &[&'static str],
+        builtin: &'static str,
+        hook: HookKind,
+    ) -> Vec<(&'s str, &'s str)> {
+        let nft_hook = match hook {
+            HookKind::Prerouting => crate::model::nft::Hook::Prerouting,
+            HookKind::Input => crate::model::nft::Hook::Input,
+            HookKind::Forward => crate::model::nft::Hook::Forward,
+            HookKind::Output => crate::model::nft::Hook::Output,
+            HookKind::Postrouting => crate::model::nft::Hook::Postrouting,
+        };
+        let mut all: Vec<(i32, &str, &str)> = Vec::new();
+        for &t in tables {
+            if self.rs.table(t).is_some_and(|t| t.nft.is_none()) || self.rs.table(t).is_none() {
+                all.push((iptables_priority(t, hook), t, builtin));
+            }
+        }
+        for t in &self.rs.tables {
+            if let Some(nft) = &t.nft {
+                for b in nft.bases.iter().filter(|b| b.hook == nft_hook) {
+                    all.push((b.priority, &t.name, &b.chain));
+                }
+            }
+        }
+        // Stable: iptables' tables keep the kernel's order among equal priorities.
+        all.sort_by_key(|(p, _, _)| *p);
+        all.into_iter().map(|(_, t, c)| (t, c)).collect()
+    }
+
     fn run_tables(
         &self,
         mut live: Vec<Branch>,
@@ -667,16 +700,15 @@ impl<'a> Engine<'a> {
         hook: HookKind,
         run: &mut Run,
     ) -> Vec<Branch> {
-        for &table in tables {
+        for (table, chain) in self.hook_chains(tables, builtin, hook) {
             if live.is_empty() {
                 break;
             }
-            // Untracked packets never see NAT.
-            let (bypass, walked): (Vec<Branch>, Vec<Branch>) = live
-                .into_iter()
-                .partition(|b| table == "nat" && b.pkt.untracked);
-            let mut w = walk::Walk::new(self, table, builtin, hook, &mut run.steps);
+            let mut w = walk::Walk::new(self, table, chain, hook, &mut run.steps);
             w.nth = run.nth;
+            // Untracked packets never see NAT.
+            let (bypass, walked): (Vec<Branch>, Vec<Branch>) =
+                live.into_iter().partition(|b| w.nat && b.pkt.untracked);
             live = w.run(walked);
             live.extend(bypass);
             let (stopped, go_on): (Vec<Branch>, Vec<Branch>) =
@@ -685,5 +717,18 @@ impl<'a> Engine<'a> {
             live = go_on;
         }
         live
+    }
+}
+
+/// Where iptables' tables sit on a hook, in nftables' terms.
+fn iptables_priority(table: &str, hook: HookKind) -> i32 {
+    match table {
+        "raw" => -300,
+        "mangle" => -150,
+        "nat" if matches!(hook, HookKind::Prerouting | HookKind::Output) => -100,
+        "nat" => 100,
+        "filter" => 0,
+        "security" => 50,
+        _ => 0,
     }
 }

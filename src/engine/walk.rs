@@ -224,9 +224,14 @@ pub(crate) fn harmless(name: &str) -> bool {
 
 pub(crate) struct Walk<'e, 'a> {
     pub eng: &'e Engine<'a>,
-    pub table: &'static str,
-    pub builtin: &'static str,
+    pub table: &'a str,
+    pub builtin: &'a str,
     pub hook: HookKind,
+    /// The chain is of type nat (iptables' nat table, or an nftables `type nat` base chain).
+    pub nat: bool,
+    /// Accepting here is the filter decision worth naming (iptables' filter table, or an
+    /// nftables `type filter` base chain).
+    pub filter: bool,
     pub steps: &'e mut u64,
     /// Further branches a target split off (a queue that may or may not have a reader).
     forked: Vec<Next>,
@@ -237,16 +242,23 @@ pub(crate) struct Walk<'e, 'a> {
 impl<'e, 'a> Walk<'e, 'a> {
     pub fn new(
         eng: &'e Engine<'a>,
-        table: &'static str,
-        builtin: &'static str,
+        table: &'a str,
+        builtin: &'a str,
         hook: HookKind,
         steps: &'e mut u64,
     ) -> Self {
+        let nft = eng
+            .rs
+            .table(table)
+            .and_then(|t| t.nft.as_deref())
+            .and_then(|t| t.base(builtin));
         Walk {
             eng,
             table,
             builtin,
             hook,
+            nat: nft.map_or(table == "nat", |b| &*b.kind == "nat"),
+            filter: nft.map_or(table == "filter", |b| &*b.kind == "filter"),
             steps,
             forked: Vec::new(),
             nth: None,
@@ -265,6 +277,7 @@ impl Walk<'_, '_> {
             hook: self.hook,
             local: &self.eng.local,
             table: self.table,
+            sets: self.eng.rs.table(self.table).and_then(|t| t.nft.as_deref()),
         }
     }
 
@@ -400,11 +413,7 @@ impl Walk<'_, '_> {
         }
         let top = frames.last().unwrap().clone();
         let mut idx = top.idx as usize;
-        let ctx = Ctx {
-            hook: self.hook,
-            local: &self.eng.local,
-            table: self.table,
-        };
+        let ctx = self.ctx();
         let mut steps = *self.steps;
         while let Some(rule) = self.eng.rule_at(self.table, top.src, idx) {
             if steps + group.len() as u64 > MAX_STEPS
@@ -433,7 +442,7 @@ impl Walk<'_, '_> {
             b.verdict = Some(Verdict::Drop);
             b.verdict_rule = None;
         }
-        if self.table == "filter" || policy == Policy::Drop {
+        if self.filter || policy == Policy::Drop {
             b.path.push(Step {
                 table: self.table.to_string(),
                 chain: self.builtin.to_string(),
@@ -630,8 +639,6 @@ impl Walk<'_, '_> {
         rule: &Rule,
         p: Option<f64>,
     ) -> Next {
-        let top = frames.last().unwrap().clone();
-        let here = self.rref(top.src, rule.line);
         for m in rule.matches.iter() {
             if let crate::model::Criterion::Recent(r) = &m.criterion {
                 if r.mode == crate::model::criterion::RecentMode::Rcheck {
@@ -652,8 +659,144 @@ impl Walk<'_, '_> {
             frames.last_mut().unwrap().idx += 1;
             return Next::Continue(b, frames);
         };
-        let nat_hook = self.table == "nat";
+        self.apply_target(b, frames, rule, target, p)
+    }
+
+    /// An nftables verdict map: the verdict of the element the packet's key finds, or for
+    /// `numgen random mod N` one branch per verdict with the share of the values that map to it.
+    fn vmap(
+        &mut self,
+        mut b: Branch,
+        mut frames: Vec<Frame>,
+        rule: &Rule,
+        v: &crate::model::nft::Vmap,
+        p: Option<f64>,
+    ) -> Next {
+        use crate::model::nft::{Atom, MapVerdict, SetRef, VmapKey};
+        let top = frames.last().unwrap().clone();
+        let elements: &[crate::model::nft::Element] = match &v.map {
+            SetRef::Inline(e) => e,
+            SetRef::Named(n) => {
+                match self
+                    .eng
+                    .rs
+                    .table(self.table)
+                    .and_then(|t| t.nft.as_deref())
+                    .and_then(|t| t.sets.get(n))
+                {
+                    Some(s) => &s.elements,
+                    None => {
+                        b.verdict = Some(Verdict::Unknown);
+                        b.doubts.push(Doubt {
+                            rule: self.rref(top.src, rule.line),
+                            reason: format!("map `@{n}` is not in the input"),
+                        });
+                        return Next::Done(b);
+                    }
+                }
+            }
+        };
+        let target = |verdict: &MapVerdict| -> Option<crate::model::Target> {
+            let (kind, goto) = match verdict {
+                MapVerdict::Accept => (TargetKind::Accept, false),
+                MapVerdict::Drop => (TargetKind::Drop, false),
+                MapVerdict::Reject => (TargetKind::Reject { with: None }, false),
+                MapVerdict::Return => (TargetKind::Return, false),
+                MapVerdict::Continue => return None,
+                MapVerdict::Jump(c) => (TargetKind::Chain(c.clone()), false),
+                MapVerdict::Goto(c) => (TargetKind::Chain(c.clone()), true),
+            };
+            Some(crate::model::Target {
+                goto,
+                kind,
+                span: rule.span,
+            })
+        };
+        match &v.key {
+            VmapKey::Fields(fields) => {
+                let key = match matcher::key_of(&b.pkt, fields) {
+                    Ok(Some(k)) => k,
+                    _ => {
+                        frames.last_mut().unwrap().idx += 1;
+                        return Next::Continue(b, frames);
+                    }
+                };
+                match crate::model::nft::find(elements, &key)
+                    .and_then(|e| e.verdict.as_ref())
+                    .and_then(target)
+                {
+                    Some(t) => self.apply_target(b, frames, rule, &t, p),
+                    None => {
+                        frames.last_mut().unwrap().idx += 1;
+                        Next::Continue(b, frames)
+                    }
+                }
+            }
+            VmapKey::Numgen { modulus } => {
+                let n = u64::from(*modulus).max(1);
+                // Values 0…N-1 by the element that holds each (the first, as the kernel's lookup).
+                let mut shares: Vec<(Option<crate::model::Target>, u64)> = Vec::new();
+                let mut covered = 0u64;
+                for e in elements {
+                    let Some(Atom::Num(lo, hi)) = e.key.first() else {
+                        continue;
+                    };
+                    let (lo, hi) = (*lo, (*hi).min(n - 1));
+                    if lo > hi {
+                        continue;
+                    }
+                    let count = hi - lo + 1;
+                    covered += count;
+                    let t = e.verdict.as_ref().and_then(target);
+                    match shares.iter_mut().find(|(x, _)| *x == t) {
+                        Some((_, c)) => *c += count,
+                        None => shares.push((t, count)),
+                    }
+                }
+                let mut outs: Vec<Next> = Vec::new();
+                let uncovered = n.saturating_sub(covered);
+                if uncovered > 0 {
+                    shares.push((None, uncovered));
+                }
+                for (t, count) in shares {
+                    let share = count as f64 / n as f64;
+                    let mut br = b.clone();
+                    br.weight *= share;
+                    if br.weight <= 0.0 {
+                        continue;
+                    }
+                    let shown = Some(p.unwrap_or(1.0) * share);
+                    match t {
+                        Some(t) => {
+                            outs.push(self.apply_target(br, frames.clone(), rule, &t, shown))
+                        }
+                        None => {
+                            let mut f = frames.clone();
+                            f.last_mut().unwrap().idx += 1;
+                            outs.push(Next::Continue(br, f));
+                        }
+                    }
+                }
+                let first = outs.remove(0);
+                self.forked.extend(outs);
+                first
+            }
+        }
+    }
+
+    fn apply_target(
+        &mut self,
+        mut b: Branch,
+        mut frames: Vec<Frame>,
+        rule: &Rule,
+        target: &crate::model::Target,
+        p: Option<f64>,
+    ) -> Next {
+        let top = frames.last().unwrap().clone();
+        let here = self.rref(top.src, rule.line);
+        let nat_hook = self.nat;
         match &target.kind {
+            TargetKind::Vmap(v) => self.vmap(b, frames, rule, v, p),
             TargetKind::Chain(name) => {
                 let verb = if target.goto { "goto" } else { "jump" };
                 self.step(&mut b, top.src, rule, format!("{verb} {name}"), p);
@@ -728,7 +871,7 @@ impl Walk<'_, '_> {
             }
             TargetKind::Accept => {
                 self.step(&mut b, top.src, rule, "ACCEPT".into(), p);
-                if self.table == "filter" {
+                if self.filter {
                     b.accept_rule = Some(here);
                 }
                 Next::Done(b)
@@ -922,7 +1065,7 @@ impl Walk<'_, '_> {
                             format!("{name} (no reader: bypass, accepted)"),
                             p,
                         );
-                        if this.table == "filter" {
+                        if this.filter {
                             u.accept_rule = Some(here.clone());
                         }
                     } else {

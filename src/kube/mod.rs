@@ -8,6 +8,7 @@ pub mod analysis;
 pub mod comment;
 pub mod facts;
 pub mod ifaces;
+pub mod nft;
 pub mod node;
 pub mod owner;
 pub mod probe;
@@ -411,6 +412,7 @@ impl Catalog {
         if let Some(filter) = rs.table("filter") {
             self.scan_filter(rs, filter);
         }
+        self.cluster_cidrs.extend(nft::cluster_cidrs(rs));
         self.cluster_cidrs.sort();
         self.cluster_cidrs.dedup();
     }

@@ -388,6 +388,8 @@ pub enum Criterion {
     /// A field the input form does not show (interfaces in a listing printed without `-v`): the
     /// rule may or may not carry it, so the tracer cannot decide the rule. Holds the reason.
     Hidden(Box<str>),
+    /// An nftables set lookup: the packet's key is in the set (`ip daddr @cluster-ips`).
+    Lookup(Box<super::nft::Lookup>),
     /// An option kptrace does not model, kept verbatim: module name, option, values.
     Other(Box<OtherMatch>),
 }
@@ -436,6 +438,7 @@ impl Criterion {
             Criterion::Comment(_) => "comment",
             Criterion::Set(_) => "set",
             Criterion::Physdev(_) => "physdev",
+            Criterion::Lookup(_) => "nft lookup",
             Criterion::Other(o) => &o.module,
         })
     }

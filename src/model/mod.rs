@@ -6,6 +6,7 @@
 pub mod chain;
 pub mod chain_name;
 pub mod criterion;
+pub mod nft;
 pub mod print;
 pub mod rule;
 pub mod rule_list;

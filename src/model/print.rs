@@ -91,6 +91,11 @@ pub fn criterion(m: &Match, proto: Option<Protocol>) -> String {
         Criterion::OutIface(i) => format!("{n}-o {}", quote(&i.0)),
         Criterion::Fragment => format!("{n}-f"),
         Criterion::Hidden(_) => String::new(),
+        Criterion::Lookup(l) => {
+            let key: Vec<String> = l.key.iter().map(|f| f.to_string()).collect();
+            let op = if m.negated { "!= " } else { "" };
+            format!("{} {op}{}", key.join(" . "), l.set)
+        }
         Criterion::Port { dir, range } => {
             let o = if *dir == Dir::Src {
                 "--sport"

@@ -20,6 +20,8 @@ pub enum InputFormat {
     Script,
     /// `iptables -L -n [-v]` listings.
     Listing,
+    /// nftables text: `nft list ruleset`, or the `add …` form `nft -f` reads.
+    Nft,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]

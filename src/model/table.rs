@@ -87,6 +87,8 @@ pub struct Table {
     /// ([`Table::push_unindexed`]); only built-in chains may be looked up meanwhile.
     unindexed: bool,
     pub committed: bool,
+    /// An nftables table's family, base chains and sets; None for an iptables table.
+    pub nft: Option<Box<super::nft::NftTable>>,
 }
 
 impl Table {
@@ -98,6 +100,7 @@ impl Table {
             index: hashbrown::HashTable::new(),
             unindexed: false,
             committed: false,
+            nft: None,
         }
     }
 

@@ -118,6 +118,9 @@ pub enum TargetKind {
     Log {
         args: Vec<Box<str>>,
     },
+    /// An nftables verdict map: the verdict of the element the packet's key (or a random number)
+    /// finds; nothing when none does.
+    Vmap(Box<super::nft::Vmap>),
     /// An extension target kptrace does not model (e.g. `CT`, `NFQUEUE`, `TPROXY`), kept verbatim.
     Other {
         name: Box<str>,
@@ -141,6 +144,7 @@ impl TargetKind {
             TargetKind::Mark(_) => "MARK",
             TargetKind::ConnMark { .. } => "CONNMARK",
             TargetKind::Log { .. } => "LOG",
+            TargetKind::Vmap(_) => "vmap",
             TargetKind::Other { name, .. } => name,
         }
     }

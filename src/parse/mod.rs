@@ -8,6 +8,7 @@ pub mod fragment;
 pub mod input;
 pub mod lexer;
 pub mod listing;
+pub mod nft;
 pub mod prompt;
 pub mod rule_spec;
 pub mod save;
@@ -52,12 +53,16 @@ pub fn read_input(
         InputFormat::Script => script::parse(source.clone()),
         InputFormat::Listing => listing::parse(source.clone()),
         InputFormat::Save => save::parse(source.clone()),
+        InputFormat::Nft => nft::parse(source.clone()),
     };
     result.map_err(|errors| Failed { source, errors })
 }
 
 /// Guesses the input language from the first lines.
 pub fn detect(text: &str) -> InputFormat {
+    if nft::looks_like(text) {
+        return InputFormat::Nft;
+    }
     let mut commands = 0;
     for l in save::lines(text)
         .filter(|l| !l.text.is_empty() && !l.text.starts_with('#'))
