@@ -65,18 +65,22 @@ pub fn read_jumps(ti: usize, table: &Table, v: &Visit<'_>, dangling: &Dangling) 
     // Sized once: a million chains each growing a list of jumps is a million reallocations.
     let mut to = Vec::with_capacity(rules.clone().filter(|r| r.jump_target().is_some()).count());
     for (i, rule) in rules.enumerate() {
-        let Some(target) = rule.jump_target() else {
-            continue;
+        // nftables verdict maps jump to many chains from one rule.
+        let targets: Vec<(&str, bool)> = match rule.jump_target() {
+            Some(target) => vec![(target, rule.target.as_ref().is_some_and(|t| t.goto))],
+            None if table.nft.is_some() => rule.jump_targets(table),
+            None => continue,
         };
-        let goto = rule.target.as_ref().is_some_and(|t| t.goto);
-        match table.id(target) {
-            Some(id) => to.push((i as u32, id, goto)),
-            None => {
-                let from = ChainRef {
-                    table: ti,
-                    chain: v.id,
-                };
-                dangling.lock().unwrap().push((from, i, target.to_string()));
+        for (target, goto) in targets {
+            match table.id(target) {
+                Some(id) => to.push((i as u32, id, goto)),
+                None => {
+                    let from = ChainRef {
+                        table: ti,
+                        chain: v.id,
+                    };
+                    dangling.lock().unwrap().push((from, i, target.to_string()));
+                }
             }
         }
     }

@@ -412,7 +412,13 @@ impl Catalog {
         if let Some(filter) = rs.table("filter") {
             self.scan_filter(rs, filter);
         }
-        self.cluster_cidrs.extend(nft::cluster_cidrs(rs));
+        if rs.tables.iter().any(|t| t.nft.is_some()) {
+            self.cluster_cidrs.extend(nft::cluster_cidrs(rs));
+            for sp in nft::ports(rs) {
+                self.index.insert(sp.key.clone(), self.ports.len());
+                self.ports.push(sp);
+            }
+        }
         self.cluster_cidrs.sort();
         self.cluster_cidrs.dedup();
     }

@@ -1,9 +1,306 @@
-//! What kube-proxy's nftables table tells about the cluster: the pod network its masquerade
-//! rules test (`ip saddr != 10.0.0.0/8 jump mark-for-masquerade` in a `service-…` chain, `ip saddr
-//! 10.0.0.0/8 goto service-…` in an `external-…` chain).
+//! Services recovered from kube-proxy's nftables table: the `service-ips`, `service-nodeports`
+//! and `no-endpoint-*` maps name the ways in; `service-HASH-ns/name/proto/port` chains the port;
+//! their `numgen … vmap` the endpoints (`endpoint-HASH-…__IP/PORT`); `external-`, `local-` and
+//! `firewall-` chains the external traffic policy and source ranges. Also the pod network its
+//! masquerade rules test (`ip saddr != 10.0.0.0/8 jump mark-for-masquerade` in a `service-…`
+//! chain, `ip saddr 10.0.0.0/8 goto service-…` in an `external-…` chain).
 
-use crate::model::{Criterion, Ruleset, TargetKind};
+use super::service::{Endpoint, Entry, EntryKind, ServicePort};
+use crate::model::nft::{Atom, MapVerdict, NftTable, SetRef, VmapKey};
+use crate::model::{Criterion, Protocol, Ruleset, Table, TargetKind};
 use ipnet::IpNet;
+use std::collections::BTreeMap;
+
+/// `service-HASH-ns/name/proto/port` (and `external-`, `local-`, `firewall-`): (prefix,
+/// `ns/name`, protocol, port name) — the port name is empty for an unnamed port.
+pub fn split_chain_name(name: &str) -> Option<(&str, &str, Protocol, &str)> {
+    let (prefix, rest) = name.split_once('-')?;
+    if !matches!(prefix, "service" | "external" | "local" | "firewall") {
+        return None;
+    }
+    let (_hash, rest) = rest.split_once('-')?;
+    let mut parts = rest.splitn(4, '/');
+    let ns = parts.next()?;
+    let svc = parts.next()?;
+    let proto = Protocol::parse(parts.next()?)?;
+    let port = parts.next()?;
+    let ns_name = &rest[..ns.len() + 1 + svc.len()];
+    Some((prefix, ns_name, proto, port))
+}
+
+/// The endpoint chains a chain's `numgen … vmap` (or plain jumps) lead to.
+fn endpoint_chains(rs: &Ruleset, t: &Table, chain: &str) -> Vec<String> {
+    let Some(c) = t.chain(chain) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for r in rs.rules(c) {
+        match r.target.as_ref().map(|t| &t.kind) {
+            Some(TargetKind::Vmap(v)) if matches!(v.key, VmapKey::Numgen { .. }) => {
+                if let SetRef::Inline(els) = &v.map {
+                    for e in els.iter() {
+                        if let Some(MapVerdict::Goto(c) | MapVerdict::Jump(c)) = &e.verdict {
+                            out.push(c.to_string());
+                        }
+                    }
+                }
+            }
+            Some(TargetKind::Chain(c)) if c.starts_with("endpoint-") => out.push(c.to_string()),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// `ip . PORT` from an endpoint chain's DNAT, or from its name's `__IP/PORT`.
+fn endpoint_address(rs: &Ruleset, t: &Table, chain: &str) -> Option<String> {
+    if let Some(c) = t.chain(chain) {
+        for r in rs.rules(c) {
+            if let Some(TargetKind::Dnat { to: Some(to), .. }) = r.target.as_ref().map(|t| &t.kind)
+            {
+                if let (Some((ip, _)), Some(p)) = (to.addr, to.ports) {
+                    return Some(crate::model::print::host_port(ip, p.lo));
+                }
+            }
+        }
+    }
+    let (_, tail) = chain.rsplit_once("__")?;
+    let (ip, port) = tail.rsplit_once('/')?;
+    // IPv6 endpoints have their colons written as dots in chain names.
+    let ip: std::net::IpAddr = ip
+        .parse()
+        .ok()
+        .or_else(|| ip.replace('.', ":").parse().ok())?;
+    Some(crate::model::print::host_port(ip, port.parse().ok()?))
+}
+
+fn element_key3(key: &[Atom]) -> Option<(std::net::IpAddr, Protocol, u16)> {
+    match key {
+        [Atom::Net(n), Atom::Proto(p), Atom::Num(port, _)] => Some((n.addr(), *p, *port as u16)),
+        [Atom::Net(n), Atom::Proto(p), Atom::Port(r)] => Some((n.addr(), *p, r.lo)),
+        _ => None,
+    }
+}
+
+fn element_key2(key: &[Atom]) -> Option<(Protocol, u16)> {
+    match key {
+        [Atom::Proto(p), Atom::Num(port, _)] => Some((*p, *port as u16)),
+        [Atom::Proto(p), Atom::Port(r)] => Some((*p, r.lo)),
+        _ => None,
+    }
+}
+
+/// Every Service port kube-proxy's nftables tables hold.
+pub fn ports(rs: &Ruleset) -> Vec<ServicePort> {
+    let mut out: BTreeMap<String, ServicePort> = BTreeMap::new();
+    for t in rs.tables.iter() {
+        let Some(nft) = t.nft.as_deref() else {
+            continue;
+        };
+        read_table(rs, t, nft, &mut out);
+    }
+    out.into_values().collect()
+}
+
+fn read_table(rs: &Ruleset, t: &Table, nft: &NftTable, out: &mut BTreeMap<String, ServicePort>) {
+    // A port is known by the name its chains share after the prefix.
+    fn port<'o>(
+        out: &'o mut BTreeMap<String, ServicePort>,
+        chain: &str,
+    ) -> Option<&'o mut ServicePort> {
+        let (_, svc, proto, pname) = split_chain_name(chain)?;
+        let (_, rest) = chain.split_once('-')?;
+        let sp = out.entry(rest.to_string()).or_insert_with(|| ServicePort {
+            service: Some(svc.to_string()),
+            port_name: (!pname.is_empty()).then(|| pname.to_string()),
+            protocol: Some(proto),
+            key: format!("nft:{rest}"),
+            ..ServicePort::default()
+        });
+        Some(sp)
+    }
+    for c in &t.chains {
+        let name: &str = &c.name;
+        let Some((prefix, ..)) = split_chain_name(name) else {
+            continue;
+        };
+        let Some(sp) = port(out, name) else { continue };
+        let slot = match prefix {
+            "service" => &mut sp.svc_chain,
+            "external" => &mut sp.ext_chain,
+            "local" => &mut sp.svl_chain,
+            _ => &mut sp.fw_chain,
+        };
+        *slot = Some(name.to_string());
+    }
+    let cluster_ips: Vec<std::net::IpAddr> = nft
+        .sets
+        .get("cluster-ips")
+        .map(|s| {
+            s.elements
+                .iter()
+                .filter_map(|e| match e.key.first() {
+                    Some(Atom::Net(n)) => Some(n.addr()),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let firewalled: Vec<(std::net::IpAddr, Protocol, u16)> = nft
+        .sets
+        .get("firewall-ips")
+        .map(|s| {
+            s.elements
+                .iter()
+                .filter_map(|e| element_key3(&e.key))
+                .collect()
+        })
+        .unwrap_or_default();
+    if let Some(m) = nft.sets.get("service-ips") {
+        for e in &m.elements {
+            let (Some((ip, proto, p)), Some(MapVerdict::Goto(to) | MapVerdict::Jump(to))) =
+                (element_key3(&e.key), &e.verdict)
+            else {
+                continue;
+            };
+            let kind = if cluster_ips.contains(&ip) || to.starts_with("service-") {
+                EntryKind::ClusterIp
+            } else if firewalled.contains(&(ip, proto, p)) {
+                EntryKind::LoadBalancer
+            } else {
+                EntryKind::ExternalIp
+            };
+            if let Some(sp) = port(out, to) {
+                sp.entries.push(Entry::read(
+                    kind,
+                    Some(ip),
+                    p,
+                    Some(proto),
+                    "service-ips",
+                    e.line,
+                    to.to_string(),
+                ));
+            }
+        }
+    }
+    if let Some(m) = nft.sets.get("service-nodeports") {
+        for e in &m.elements {
+            let (Some((proto, p)), Some(MapVerdict::Goto(to) | MapVerdict::Jump(to))) =
+                (element_key2(&e.key), &e.verdict)
+            else {
+                continue;
+            };
+            if let Some(sp) = port(out, to) {
+                sp.entries.push(Entry::read(
+                    EntryKind::NodePort,
+                    None,
+                    p,
+                    Some(proto),
+                    "service-nodeports",
+                    e.line,
+                    to.to_string(),
+                ));
+            }
+        }
+    }
+    // Ports without endpoints: their addresses are in the no-endpoint maps, named by comment.
+    for (map, nodeport) in [
+        ("no-endpoint-services", false),
+        ("no-endpoint-nodeports", true),
+    ] {
+        let Some(m) = nft.sets.get(map) else { continue };
+        for e in &m.elements {
+            let Some(comment) = e.comment.as_deref() else {
+                continue;
+            };
+            let (svc, pname) = comment.split_once(':').unwrap_or((comment, ""));
+            let local = matches!(e.verdict, Some(MapVerdict::Drop));
+            let entry = if nodeport {
+                element_key2(&e.key).map(|(proto, p)| (None, proto, p))
+            } else {
+                element_key3(&e.key).map(|(ip, proto, p)| (Some(ip), proto, p))
+            };
+            let Some((ip, proto, p)) = entry else {
+                continue;
+            };
+            // The port the comment names, if its chains exist; else one of its own.
+            let found = out.values_mut().find(|sp| {
+                sp.service.as_deref() == Some(svc)
+                    && sp.port_name.as_deref().unwrap_or("") == pname
+                    && sp.protocol == Some(proto)
+            });
+            let sp = match found {
+                Some(sp) => sp,
+                None => out
+                    .entry(format!("noep:{svc}:{pname}:{proto}"))
+                    .or_insert_with(|| ServicePort {
+                        service: Some(svc.to_string()),
+                        port_name: (!pname.is_empty()).then(|| pname.to_string()),
+                        protocol: Some(proto),
+                        key: format!("noep:{svc}:{pname}:{proto}"),
+                        ..ServicePort::default()
+                    }),
+            };
+            let tail = if local {
+                "has no local endpoints"
+            } else {
+                "has no endpoints"
+            };
+            sp.no_endpoint_rules
+                .push((map.to_string(), e.line, tail.to_string()));
+            let kind = match ip {
+                None => EntryKind::NodePort,
+                Some(a) if cluster_ips.contains(&a) => EntryKind::ClusterIp,
+                Some(a) if firewalled.contains(&(a, proto, p)) => EntryKind::LoadBalancer,
+                Some(_) => EntryKind::ExternalIp,
+            };
+            let exists = sp
+                .entries
+                .iter()
+                .any(|x| x.kind == kind && x.address == ip && x.port == p);
+            if !exists && !local {
+                sp.entries.push(Entry::read(
+                    kind,
+                    ip,
+                    p,
+                    Some(proto),
+                    "no-endpoint-services",
+                    e.line,
+                    map.to_string(),
+                ));
+            }
+        }
+    }
+    for sp in out.values_mut() {
+        sp.entries.sort_by_key(|e| (e.kind, e.address, e.port));
+        sp.entries
+            .dedup_by(|a, b| a.kind == b.kind && a.address == b.address && a.port == b.port);
+        let ep = |chain: &str| Endpoint {
+            chain: chain.into(),
+            address: endpoint_address(rs, t, chain).map(Into::into),
+            from_comment: false,
+            packets: None,
+        };
+        if sp.endpoints.is_empty() {
+            if let Some(c) = &sp.svc_chain {
+                sp.endpoints = endpoint_chains(rs, t, c).iter().map(|c| ep(c)).collect();
+            }
+        }
+        if sp.local_endpoints.is_empty() {
+            if let Some(c) = &sp.svl_chain {
+                sp.local_endpoints = endpoint_chains(rs, t, c).iter().map(|c| ep(c)).collect();
+            }
+        }
+        // externalTrafficPolicy Local: the external chain short-circuits pods and the node, and
+        // sends the rest to the local endpoints (or drops them when there are none).
+        if let Some(ext) = sp.ext_chain.as_deref().and_then(|c| t.chain(c)) {
+            sp.external_local = rs
+                .rules(ext)
+                .any(|r| r.comment() == Some("short-circuit pod traffic"))
+                || sp.svl_chain.is_some();
+        }
+    }
+}
 
 /// The cluster CIDRs kube-proxy's nftables rules name.
 pub fn cluster_cidrs(rs: &Ruleset) -> Vec<IpNet> {

@@ -65,6 +65,33 @@ impl Rule {
         }
     }
 
+    /// Every chain the rule can jump or go to, with whether by goto: its target's, or each
+    /// chain a verdict map names (the map written in the rule, or a named map of `table`).
+    pub fn jump_targets<'a>(&'a self, table: &'a super::Table) -> Vec<(&'a str, bool)> {
+        use super::nft::{MapVerdict, SetRef};
+        match self.target.as_ref().map(|t| &t.kind) {
+            Some(TargetKind::Chain(c)) => vec![(c, self.target.as_ref().is_some_and(|t| t.goto))],
+            Some(TargetKind::Vmap(v)) => {
+                let elements: &[super::nft::Element] = match &v.map {
+                    SetRef::Inline(e) => e,
+                    SetRef::Named(n) => match table.nft.as_ref().and_then(|t| t.sets.get(n)) {
+                        Some(s) => &s.elements,
+                        None => &[],
+                    },
+                };
+                elements
+                    .iter()
+                    .filter_map(|e| match &e.verdict {
+                        Some(MapVerdict::Jump(c)) => Some((&**c, false)),
+                        Some(MapVerdict::Goto(c)) => Some((&**c, true)),
+                        _ => None,
+                    })
+                    .collect()
+            }
+            _ => Vec::new(),
+        }
+    }
+
     pub fn target_kind(&self) -> Option<&TargetKind> {
         self.target.as_ref().map(|t| &t.kind)
     }

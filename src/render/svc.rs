@@ -30,7 +30,7 @@ fn masq_cause(o: &Outcome) -> Option<String> {
     let Some(i) = o
         .path
         .iter()
-        .rposition(|s| s.action == "jump KUBE-MARK-MASQ")
+        .rposition(|s| s.action == "jump KUBE-MARK-MASQ" || s.action == "jump mark-for-masquerade")
         .or_else(|| o.path.iter().rposition(|s| s.action.starts_with("MARK")))
     else {
         // Masqueraded without a mark: the MASQUERADE/SNAT rule itself decided.

@@ -48,6 +48,12 @@ impl Rule for OrphanChain {
             if chain.builtin || cx.graph.in_degree(cref) > 0 {
                 continue;
             }
+            // kube-proxy's nftables table always holds its helper chains (`reject-chain`,
+            // `mark-for-masquerade`…), used or not, and flushes a stale Service's chains a
+            // second before it deletes them: only a per-Service chain with rules is stale.
+            if table.nft.is_some() && !(chain.name.contains('/') && chain.rules.count() > 0) {
+                continue;
+            }
             let per_service = is_service_chain(&chain.name);
             if !per_service
                 && (!cx.hooked || chain.rules.count() == 0 || chain.name.starts_with("KUBE-"))

@@ -1,0 +1,182 @@
+//! kube-proxy's nftables mode: `ls` and `svc` read kube-proxy's nftables table as they read its
+//! iptables rules, and say the same whichever text form holds the ruleset (the `add` form
+//! kube-proxy writes, or what `nft list ruleset` prints).
+
+mod common;
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+fn kptrace() -> Command {
+    let mut c = Command::cargo_bin("kptrace").unwrap();
+    c.current_dir(common::root())
+        .env("NO_COLOR", "1")
+        .env_remove("COLUMNS");
+    c
+}
+
+fn json(args: &[&str]) -> Value {
+    let out = kptrace().args(args).output().unwrap();
+    assert!(
+        matches!(out.status.code(), Some(0 | 3)),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Line numbers and the file name differ between the forms; nothing else may.
+fn without_lines(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .filter(|(k, _)| *k != "line" && *k != "input")
+                .map(|(k, v)| (k.clone(), without_lines(v)))
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(without_lines).collect()),
+        Value::String(s) => {
+            let mut out = String::new();
+            let mut words = s.split(' ').peekable();
+            while let Some(w) = words.next() {
+                out.push_str(w);
+                if w == "line" {
+                    if let Some(n) = words.peek() {
+                        if n.chars().next().is_some_and(|c| c.is_ascii_digit()) {
+                            words.next();
+                            out.push_str(" N");
+                        }
+                    }
+                }
+                out.push(' ');
+            }
+            Value::String(out)
+        }
+        v => v.clone(),
+    }
+}
+
+fn cases() -> Vec<std::path::PathBuf> {
+    let mut v: Vec<_> = std::fs::read_dir(common::fixture("conformance/kube-proxy-nftables"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn both_text_forms_list_the_same_services_with_the_same_answers() {
+    let mut services = 0;
+    for case in cases() {
+        let add = case.join("ruleset.nft");
+        let list = case.join("ruleset.list.nft");
+        let (add, list) = (add.to_str().unwrap(), list.to_str().unwrap());
+        let ls = json(&["ls", "-f", "json", add]);
+        assert_eq!(
+            without_lines(&ls),
+            without_lines(&json(&["ls", "-f", "json", list])),
+            "{}",
+            case.display()
+        );
+        // Every Service kube-proxy wrote a chain for is listed.
+        let text = std::fs::read_to_string(add).unwrap();
+        for name in text
+            .split_whitespace()
+            .filter(|w| w.contains('/'))
+            .filter_map(|w| w.strip_prefix("service-"))
+            .filter_map(|w| w.split_once('-').map(|(_, rest)| rest))
+        {
+            let svc: String = name.splitn(3, '/').take(2).collect::<Vec<_>>().join("/");
+            assert!(
+                ls["services"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|p| p["service"] == svc.as_str()),
+                "{}: `{svc}` not listed",
+                case.display()
+            );
+        }
+        let mut names: Vec<&str> = ls["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|p| p["service"].as_str())
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        for s in names {
+            services += 1;
+            assert_eq!(
+                without_lines(&json(&["svc", "-f", "json", s, add])),
+                without_lines(&json(&["svc", "-f", "json", s, list])),
+                "{} {s}",
+                case.display()
+            );
+        }
+    }
+    assert!(services >= 60, "{services} Services");
+}
+
+/// A Service of kube-proxy's nftables test suite, as `svc` shows it: the ways in, the endpoints
+/// with their exact shares (numgen), and masquerading by the rule that jumps to
+/// `mark-for-masquerade`.
+#[test]
+fn svc_of_an_nftables_ruleset() {
+    let file =
+        "fixtures/conformance/kube-proxy-nftables/81810de-cluster-ip-general/ruleset.list.nft";
+    let out = kptrace()
+        .args(["svc", "ns2/svc2:http", file, "--node-ip", "192.168.0.2"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap();
+    insta::assert_snapshot!("svc_nftables_cluster_ip", text);
+    let line = |needle: &str| {
+        text.lines()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no `{needle}` in\n{text}"))
+            .to_string()
+    };
+    assert!(line(" cluster IP 172.30.0.42:80  pod").contains("10.180.0.1:80"));
+    assert!(line("10.180.2.1:80").contains("50%"));
+    // The masquerade column points at `ip daddr … ip saddr != 10.0.0.0/8 jump mark-for-masquerade`.
+    let src = std::fs::read_to_string(common::root().join(file)).unwrap();
+    let jump = src
+        .lines()
+        .position(|l| {
+            l.contains("ip daddr 172.30.0.42 ip saddr != 10.0.0.0/8 jump mark-for-masquerade")
+        })
+        .unwrap()
+        + 1;
+    assert!(
+        line(" node ").contains(&format!("yes, line {jump}")),
+        "{}",
+        line(" node ")
+    );
+}
+
+/// lint reads verdict maps as jumps: kube-proxy's own rulesets raise no warning, and its helper
+/// chains (`reject-chain`, `mark-for-masquerade`) are not orphans when no map names them yet.
+#[test]
+fn lint_is_quiet_on_kube_proxys_own_rulesets() {
+    for case in cases() {
+        for form in ["ruleset.nft", "ruleset.list.nft"] {
+            let f = case.join(form);
+            let out = kptrace()
+                .args(["lint", "-f", "json", f.to_str().unwrap()])
+                .output()
+                .unwrap();
+            let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+            let loud: Vec<&Value> = v["findings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|x| x["severity"] != "note")
+                .collect();
+            assert!(loud.is_empty(), "{}: {loud:?}", f.display());
+            assert_eq!(out.status.code(), Some(0), "{}", f.display());
+        }
+    }
+}
