@@ -198,14 +198,26 @@ impl Lab {
             "net.ipv4.ip_forward=1",
             "net.ipv4.conf.all.rp_filter=0",
             "net.ipv4.conf.default.rp_filter=0",
+            // nft's reject answers with ICMP, which Linux rate-limits.
+            "net.ipv4.icmp_ratelimit=0",
         ] {
             run(nsexec(n, &["sysctl", "-qw", k]));
         }
         let path = std::env::temp_dir().join(format!("kpt-dump-{id}.rules"));
         std::fs::write(&path, dump).unwrap();
-        let loaded = sh(&nsexec(n, &["iptables-restore", path.to_str().unwrap()]));
+        // nftables rulesets load with `nft -f` (what `nft list ruleset` prints is loadable).
+        let loader = if kptrace::parse::nft::looks_like(dump) {
+            "nft"
+        } else {
+            "iptables-restore"
+        };
+        let loaded = if loader == "nft" {
+            sh(&nsexec(n, &["nft", "-f", path.to_str().unwrap()]))
+        } else {
+            sh(&nsexec(n, &["iptables-restore", path.to_str().unwrap()]))
+        };
         let _ = std::fs::remove_file(&path);
-        loaded.unwrap_or_else(|e| panic!("iptables-restore refused the dump: {e}"));
+        loaded.unwrap_or_else(|e| panic!("{loader} refused the rules: {e}"));
         lab
     }
 
@@ -812,6 +824,91 @@ fn conformance_flows_agree_with_the_kernel() {
         eprintln!("  skipped {s}");
     }
     assert!(ran >= 60, "only {ran} flows ran");
+}
+
+/// kube-proxy's nftables flows, each ruleset loaded with `nft -f` as `nft list ruleset` printed
+/// it: where the real kernel sends each connection (and whether it masquerades it) is where
+/// kptrace says, with numgen shares within 5 σ.
+#[test]
+fn nftables_conformance_flows_agree_with_the_kernel() {
+    if !can_run() || !common::has("nft") {
+        assert!(
+            !common::is_root() || common::has("nft"),
+            "running as root, but `nft` is not installed (.ci/run installs nftables)"
+        );
+        eprintln!("\n*** SKIPPED: nftables kernel cases need root and `nft` ***\n");
+        return;
+    }
+    let dir = common::fixture("conformance/kube-proxy-nftables");
+    let mut cases: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    cases.sort();
+    let (mut ran, mut skipped) = (0, Vec::new());
+    for case_dir in cases {
+        let flows: Vec<serde_json::Value> =
+            serde_json::from_str(&std::fs::read_to_string(case_dir.join("flows.json")).unwrap())
+                .unwrap();
+        if flows.is_empty() {
+            continue;
+        }
+        let dump = std::fs::read_to_string(case_dir.join("ruleset.list.nft")).unwrap();
+        let case_name = case_dir.file_name().unwrap().to_string_lossy().to_string();
+        for f in flows {
+            let name = format!("{case_name}: {}", f["name"].as_str().unwrap());
+            let proto = match f["protocol"].as_str().unwrap() {
+                "tcp" => "tcp",
+                "udp" => "udp",
+                _ => {
+                    skipped.push(format!("{name} (protocol)"));
+                    continue;
+                }
+            };
+            let (Ok(src), Ok(dst)) = (
+                f["source_ip"].as_str().unwrap().parse::<Ipv4Addr>(),
+                f["dest_ip"].as_str().unwrap().parse::<Ipv4Addr>(),
+            ) else {
+                skipped.push(format!("{name} (IPv6)"));
+                continue;
+            };
+            let node_ips: Vec<Ipv4Addr> = f["node_ip"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|a| a.as_str()?.parse::<Ipv4Addr>().ok())
+                .collect();
+            if src.is_loopback() || dst.is_loopback() || src == dst {
+                skipped.push(format!("{name} (loopback or to itself)"));
+                continue;
+            }
+            let case = Case {
+                name: &name,
+                dump: dump.clone(),
+                src,
+                dst,
+                dport: f["dest_port"].as_u64().unwrap() as u16,
+                from_node: node_ips.contains(&src),
+            };
+            check_with(
+                &case,
+                &Setup {
+                    proto,
+                    node_ip: node_ips[0],
+                    extra: node_ips[1..].to_vec(),
+                },
+            );
+            ran += 1;
+        }
+    }
+    eprintln!(
+        "nftables flows checked against the kernel: {ran}; not expressible here: {}",
+        skipped.len()
+    );
+    for s in &skipped {
+        eprintln!("  skipped {s}");
+    }
+    assert!(ran >= 80, "only {ran} flows ran");
 }
 
 /// A grep'd fragment as the kernel needs it: the rules kptrace read, printed back in save form,
