@@ -63,6 +63,8 @@ pub enum InputFormatArg {
     Listing,
     /// nftables text (`nft list ruleset`, or `add …` commands).
     Nft,
+    /// `nft -j list ruleset` JSON.
+    NftJson,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]

@@ -65,7 +65,7 @@ pub fn parse(data: &[u8]) {
         return;
     };
     // The printer writes iptables-save text; nftables input has no printer to round-trip through.
-    if rs.format == InputFormat::Nft {
+    if matches!(rs.format, InputFormat::Nft | InputFormat::NftJson) {
         return;
     }
     let printed = crate::model::print::ruleset(&rs);

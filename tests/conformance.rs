@@ -126,11 +126,11 @@ fn every_conformance_dump_parses_and_names_its_services() {
 }
 
 /// kube-proxy's nftables flows (TestClusterIPGeneral, TestLoadBalancer, TestNoEndpointsReject…),
-/// through `kptrace trace` as people run it, on both text forms of each ruleset: the `add` form
-/// kube-proxy writes (`ruleset.nft`) and what `nft list ruleset` printed back after the kernel
-/// loaded it (`ruleset.list.nft`).
+/// through `kptrace trace` as people run it, on every form of each ruleset: the `add` form
+/// kube-proxy writes (`ruleset.nft`), and what `nft list ruleset` and `nft -j list ruleset`
+/// printed back after the kernel loaded it (`ruleset.list.nft`, `ruleset.json`).
 #[test]
-fn every_kube_proxy_nftables_flow_agrees_in_both_text_forms() {
+fn every_kube_proxy_nftables_flow_agrees_in_every_form() {
     let dir = common::fixture("conformance/kube-proxy-nftables");
     let mut cases: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
@@ -142,7 +142,7 @@ fn every_kube_proxy_nftables_flow_agrees_in_both_text_forms() {
         let flows: Vec<Flow> =
             serde_json::from_str(&std::fs::read_to_string(case.join("flows.json")).unwrap())
                 .unwrap();
-        for form in ["ruleset.nft", "ruleset.list.nft"] {
+        for form in ["ruleset.nft", "ruleset.list.nft", "ruleset.json"] {
             for f in &flows {
                 total += 1;
                 let mut cmd = assert_cmd::Command::cargo_bin("kptrace").unwrap();
@@ -218,7 +218,7 @@ fn every_kube_proxy_nftables_flow_agrees_in_both_text_forms() {
             }
         }
     }
-    assert_eq!(total, 2 * 153, "the corpus holds 153 flows");
+    assert_eq!(total, 3 * 153, "the corpus holds 153 flows");
     assert!(
         failures.is_empty(),
         "{} of {total} flows disagree:\n{}",

@@ -1,6 +1,6 @@
 //! kube-proxy's nftables mode: `ls` and `svc` read kube-proxy's nftables table as they read its
-//! iptables rules, and say the same whichever text form holds the ruleset (the `add` form
-//! kube-proxy writes, or what `nft list ruleset` prints).
+//! iptables rules, and say the same whichever form holds the ruleset (the `add` form kube-proxy
+//! writes, what `nft list ruleset` prints, or `nft -j list ruleset`'s JSON).
 
 mod common;
 
@@ -66,19 +66,24 @@ fn cases() -> Vec<std::path::PathBuf> {
 }
 
 #[test]
-fn both_text_forms_list_the_same_services_with_the_same_answers() {
+fn every_form_lists_the_same_services_with_the_same_answers() {
     let mut services = 0;
     for case in cases() {
         let add = case.join("ruleset.nft");
         let list = case.join("ruleset.list.nft");
-        let (add, list) = (add.to_str().unwrap(), list.to_str().unwrap());
-        let ls = json(&["ls", "-f", "json", add]);
-        assert_eq!(
-            without_lines(&ls),
-            without_lines(&json(&["ls", "-f", "json", list])),
-            "{}",
-            case.display()
+        let js = case.join("ruleset.json");
+        let (add, list, js) = (
+            add.to_str().unwrap(),
+            list.to_str().unwrap(),
+            js.to_str().unwrap(),
         );
+        let ls = json(&["ls", "-f", "json", add]);
+        for other in [list, js] {
+            let mut theirs = without_lines(&json(&["ls", "-f", "json", other]));
+            // The JSON form says how its line numbers are to be read.
+            theirs["notes"] = without_lines(&ls)["notes"].clone();
+            assert_eq!(without_lines(&ls), theirs, "{other}");
+        }
         // Every Service kube-proxy wrote a chain for is listed.
         let text = std::fs::read_to_string(add).unwrap();
         for name in text
@@ -108,12 +113,12 @@ fn both_text_forms_list_the_same_services_with_the_same_answers() {
         names.dedup();
         for s in names {
             services += 1;
-            assert_eq!(
-                without_lines(&json(&["svc", "-f", "json", s, add])),
-                without_lines(&json(&["svc", "-f", "json", s, list])),
-                "{} {s}",
-                case.display()
-            );
+            let mine = without_lines(&json(&["svc", "-f", "json", s, add]));
+            for other in [list, js] {
+                let mut theirs = without_lines(&json(&["svc", "-f", "json", s, other]));
+                theirs["notes"] = mine["notes"].clone();
+                assert_eq!(mine, theirs, "{other} {s}");
+            }
         }
     }
     assert!(services >= 60, "{services} Services");
@@ -162,7 +167,7 @@ fn svc_of_an_nftables_ruleset() {
 #[test]
 fn lint_is_quiet_on_kube_proxys_own_rulesets() {
     for case in cases() {
-        for form in ["ruleset.nft", "ruleset.list.nft"] {
+        for form in ["ruleset.nft", "ruleset.list.nft", "ruleset.json"] {
             let f = case.join(form);
             let out = kptrace()
                 .args(["lint", "-f", "json", f.to_str().unwrap()])

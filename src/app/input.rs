@@ -17,6 +17,7 @@ impl FormatChoice {
             InputFormatArg::Script => InputFormat::Script,
             InputFormatArg::Listing => InputFormat::Listing,
             InputFormatArg::Nft => InputFormat::Nft,
+            InputFormatArg::NftJson => InputFormat::NftJson,
         })
     }
 }

@@ -22,6 +22,8 @@ pub enum InputFormat {
     Listing,
     /// nftables text: `nft list ruleset`, or the `add …` form `nft -f` reads.
     Nft,
+    /// `nft -j list ruleset`.
+    NftJson,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]

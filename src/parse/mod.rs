@@ -9,6 +9,7 @@ pub mod input;
 pub mod lexer;
 pub mod listing;
 pub mod nft;
+pub mod nft_json;
 pub mod prompt;
 pub mod rule_spec;
 pub mod save;
@@ -54,12 +55,16 @@ pub fn read_input(
         InputFormat::Listing => listing::parse(source.clone()),
         InputFormat::Save => save::parse(source.clone()),
         InputFormat::Nft => nft::parse(source.clone()),
+        InputFormat::NftJson => nft_json::parse(source.clone()),
     };
     result.map_err(|errors| Failed { source, errors })
 }
 
 /// Guesses the input language from the first lines.
 pub fn detect(text: &str) -> InputFormat {
+    if nft_json::looks_like(text) {
+        return InputFormat::NftJson;
+    }
     if nft::looks_like(text) {
         return InputFormat::Nft;
     }
