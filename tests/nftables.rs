@@ -185,3 +185,70 @@ fn lint_is_quiet_on_kube_proxys_own_rulesets() {
         }
     }
 }
+
+/// What people paste of `nft list`: a part of a table without its `table … {` line, `....` where
+/// they cut, `# handle` comments, a paste that stops mid-chain. Read with notes, never refused;
+/// answers through a cut are approximate.
+#[test]
+fn pastes_of_nft_list_read_with_notes() {
+    let file = common::fixture(
+        "conformance/kube-proxy-nftables/81810de-cluster-ip-general/ruleset.list.nft",
+    );
+    let whole = std::fs::read_to_string(file).unwrap();
+    let mut lines: Vec<String> = whole.lines().skip(1).map(str::to_string).collect();
+    // A cut inside the Service chain of ns2/svc2:http, before its numgen rule.
+    let at = lines
+        .iter()
+        .position(|l| l.contains("numgen random mod 2 vmap { 0 : goto endpoint-MZNRJZ2L"))
+        .unwrap();
+    lines.insert(at, "\t\t....".into());
+    for l in lines
+        .iter_mut()
+        .filter(|l| l.trim_start().starts_with("chain "))
+    {
+        l.push_str(" # handle 7");
+    }
+    // …and the paste stops inside the last chain.
+    lines.truncate(lines.len() - 3);
+    let paste = std::env::temp_dir().join(format!("kpt-nft-paste-{}.txt", std::process::id()));
+    std::fs::write(&paste, lines.join("\n")).unwrap();
+    let p = paste.to_str().unwrap();
+    let ls = json(&["ls", "-f", "json", p]);
+    let notes: Vec<&str> = ls["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|n| n.as_str())
+        .collect();
+    assert!(
+        notes.iter().any(|n| n.contains("starts inside a table")),
+        "{notes:?}"
+    );
+    assert!(notes.iter().any(|n| n.contains("ends inside")), "{notes:?}");
+    assert!(ls["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s["service"] == "ns2/svc2" && s["port_name"] == "http"));
+    let t = json(&[
+        "trace",
+        p,
+        "--src",
+        "10.180.0.2",
+        "--dst",
+        "172.30.0.42",
+        "--dport",
+        "80",
+        "--format",
+        "json",
+    ]);
+    assert!(
+        t["outcomes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|o| o["approximate"] == true),
+        "{t}"
+    );
+    let _ = std::fs::remove_file(paste);
+}

@@ -31,10 +31,19 @@ pub fn looks_like(text: &str) -> bool {
         if t.is_empty() || t.starts_with('#') {
             continue;
         }
+        // iptables' forms start otherwise: `*nat`, `:CHAIN`, `-A`, `Chain X (policy …)`.
+        if t.starts_with('*')
+            || t.starts_with(':')
+            || t.starts_with("-A ")
+            || t.starts_with("Chain ")
+        {
+            return false;
+        }
         let mut w = t.split_whitespace();
         let first = w.next().unwrap_or("");
         let second = w.next().unwrap_or("");
-        if first == "table" && t.ends_with('{') {
+        // A paste may start inside a table: `chain NAME {`.
+        if matches!(first, "table" | "chain" | "set" | "map") && t.ends_with('{') {
             return true;
         }
         if matches!(
@@ -45,6 +54,10 @@ pub fn looks_like(text: &str) -> bool {
             "table" | "chain" | "rule" | "set" | "map" | "element" | "ruleset"
         ) {
             return true;
+        }
+        // Lines a table's block holds before its first chain.
+        if first == "comment" || first == "flags" {
+            continue;
         }
         return false;
     }
@@ -173,6 +186,13 @@ struct P<'s> {
     policies: HashMap<(usize, String), Policy>,
     /// Chains a `delete chain` removed.
     deleted: Vec<(usize, String)>,
+    /// What a paste left out: cut marks (`...`) in chains (table, chain, rule index, line), and
+    /// notes on the rest (a block the paste ends inside, chains outside any table).
+    cuts: Vec<(usize, String, u32, u32)>,
+    notes: Vec<String>,
+    fragment: bool,
+    /// The table of a paste that starts inside one.
+    implicit: Option<usize>,
 }
 
 const FAMILIES: &[&str] = &["ip", "ip6", "inet", "arp", "bridge", "netdev"];
@@ -286,6 +306,28 @@ impl<'s> P<'s> {
                     K::Word,
                     "add" | "create" | "insert" | "replace" | "flush" | "delete" | "destroy",
                 ) => self.command(),
+                // A paste that starts inside a table: its chains, sets and maps, and the `}` that
+                // closed the table it cut.
+                (K::Word, "chain" | "set" | "map" | "comment" | "flags") => {
+                    let ti = self.implicit_table();
+                    if matches!(w, "comment" | "flags") {
+                        let _ = self.statement();
+                    } else {
+                        self.table_item(ti, t);
+                    }
+                }
+                (K::RBrace, _) => {
+                    self.fragment = true;
+                    self.i += 1;
+                }
+                (K::Word, w) if is_cut(w) => {
+                    self.fragment = true;
+                    self.notes.push(format!(
+                        "the paste is cut at line {} (`{w}`): what it left out is not known",
+                        self.line(t)
+                    ));
+                    self.i += 1;
+                }
                 (K::Word, "define" | "include") => {
                     self.err(
                         t,
@@ -310,55 +352,134 @@ impl<'s> P<'s> {
     fn table_block(&mut self, ti: usize) {
         loop {
             self.skip_blank();
-            let Some(t) = self.peek() else { return };
+            let Some(t) = self.peek() else {
+                self.ends_inside(format!("table `{}`", self.tables[ti].name));
+                return;
+            };
             if t.k == K::RBrace {
                 self.i += 1;
                 return;
             }
-            let w = self.s(t);
-            match w {
-                "chain" | "set" | "map" => {
-                    self.i += 1;
-                    let Some(name) = self.peek().filter(|t| t.k == K::Word || t.k == K::Str) else {
-                        self.err(t, ParseErrorKind::MissingValue(w.into()));
-                        continue;
+            self.table_item(ti, t);
+        }
+    }
+
+    /// The table a paste that starts inside one is read into: kube-proxy's when its objects are
+    /// there, iptables-nft's nat for kube-proxy's and CNI's NAT chains, else its filter. Decided
+    /// once, at the first object outside any table.
+    fn implicit_table(&mut self) -> usize {
+        if let Some(ti) = self.implicit {
+            return ti;
+        }
+        self.fragment = true;
+        let text = self.text;
+        let name = if [
+            "mark-for-masquerade",
+            "@service-ips",
+            "rules for kube-proxy",
+        ]
+        .iter()
+        .any(|k| text.contains(k))
+        {
+            "kube-proxy"
+        } else {
+            let first = self.toks.get(self.i + 1).map(|n| self.s(*n)).unwrap_or("");
+            let nat = [
+                "KUBE-SVC-",
+                "KUBE-SEP-",
+                "KUBE-EXT-",
+                "KUBE-SVL-",
+                "KUBE-FW-",
+                "KUBE-XLB-",
+                "KUBE-MARK-",
+                "KUBE-POSTROUTING",
+                "CNI-DN-",
+                "CNI-HOSTPORT-",
+                "cali-nat-",
+            ]
+            .iter()
+            .any(|p| first.starts_with(p));
+            if nat {
+                "nat"
+            } else {
+                "filter"
+            }
+        };
+        self.notes.push(format!(
+            "the paste starts inside a table: what precedes its first `}}` is read as table `{name}`"
+        ));
+        let ti = self.table("ip", name);
+        self.implicit = Some(ti);
+        ti
+    }
+
+    /// A paste that ends inside a block is cut there.
+    fn ends_inside(&mut self, what: String) {
+        self.fragment = true;
+        self.notes.push(format!(
+            "the paste ends inside {what}: what follows is not known"
+        ));
+    }
+
+    /// One item of a table: a chain, set or map block, a comment, or an object kptrace skips.
+    fn table_item(&mut self, ti: usize, t: Tok) {
+        let w = self.s(t);
+        match w {
+            "chain" | "set" | "map" => {
+                self.i += 1;
+                let Some(name) = self.peek().filter(|t| t.k == K::Word || t.k == K::Str) else {
+                    self.err(t, ParseErrorKind::MissingValue(w.into()));
+                    return;
+                };
+                self.i += 1;
+                let name = unquote(self.s(name)).to_string();
+                if !self.peek().is_some_and(|t| t.k == K::LBrace) {
+                    // A paste cut right after the name.
+                    if self.toks[self.i..].iter().all(|t| t.k == K::Newline) {
+                        self.i = self.toks.len();
+                        self.ends_inside(format!("`{w} {name}`"));
+                        return;
+                    }
+                    self.err(
+                        t,
+                        ParseErrorKind::Other(format!("`{w} {name}` has no `{{`")),
+                    );
+                    return;
+                }
+                self.i += 1;
+                if w == "chain" {
+                    let line = self.line(t);
+                    let ci = self.tables[ti].chain(&name, line);
+                    self.chain_body(ti, ci, true);
+                } else {
+                    let mut set = NamedSet {
+                        name: name.clone().into(),
+                        is_map: w == "map",
+                        line: self.line(t),
+                        ..NamedSet::default()
                     };
-                    self.i += 1;
-                    let name = unquote(self.s(name)).to_string();
-                    if !self.peek().is_some_and(|t| t.k == K::LBrace) {
-                        self.err(
-                            t,
-                            ParseErrorKind::Other(format!("`{w} {name}` has no `{{`")),
-                        );
-                        continue;
-                    }
-                    self.i += 1;
-                    if w == "chain" {
-                        let line = self.line(t);
-                        let ci = self.tables[ti].chain(&name, line);
-                        self.chain_body(ti, ci, true);
-                    } else {
-                        let mut set = NamedSet {
-                            name: name.clone().into(),
-                            is_map: w == "map",
-                            line: self.line(t),
-                            ..NamedSet::default()
-                        };
-                        self.set_body(&mut set, true);
-                        self.tables[ti].nft.sets.insert(name.into(), set);
-                    }
+                    self.set_body(&mut set, true);
+                    self.tables[ti].nft.sets.insert(name.into(), set);
                 }
-                "comment" => {
-                    let st = self.statement();
-                    if let Some(c) = st.get(1) {
-                        self.tables[ti].nft.comment = Some(unquote(self.s(*c)).into());
-                    }
+            }
+            "comment" => {
+                let st = self.statement();
+                if let Some(c) = st.get(1) {
+                    self.tables[ti].nft.comment = Some(unquote(self.s(*c)).into());
                 }
-                _ => {
-                    // flowtables, counters, quotas, ct helpers…: objects kptrace does not model
-                    // (a statement takes a block whole).
-                    let _ = self.statement();
-                }
+            }
+            w if is_cut(w) => {
+                self.fragment = true;
+                self.notes.push(format!(
+                    "the paste is cut at line {} (`{w}`): chains it left out are not known",
+                    self.line(t)
+                ));
+                self.i += 1;
+            }
+            _ => {
+                // flowtables, counters, quotas, ct helpers…: objects kptrace does not model
+                // (a statement takes a block whole).
+                let _ = self.statement();
             }
         }
     }
@@ -373,13 +494,27 @@ impl<'s> P<'s> {
                     self.i += 1;
                 }
             }
-            let Some(t) = self.peek() else { return };
+            let Some(t) = self.peek() else {
+                if block {
+                    let name = self.tables[ti].chains[ci].0.clone();
+                    self.ends_inside(format!("chain `{name}`"));
+                }
+                return;
+            };
             if t.k == K::RBrace {
                 self.i += 1;
                 return;
             }
             if !block && t.k == K::Newline {
                 return;
+            }
+            if t.k == K::Word && is_cut(self.s(t)) {
+                let at = self.tables[ti].chains[ci].2.len() as u32;
+                let name = self.tables[ti].chains[ci].0.clone();
+                self.cuts.push((ti, name, at, self.line(t)));
+                self.fragment = true;
+                self.i += 1;
+                continue;
             }
             let st = self.statement();
             if self.peek().is_some_and(|t| t.k == K::Semi) {
@@ -710,6 +845,11 @@ impl<'s> P<'s> {
     }
 }
 
+/// `...`, `....`, `…`: where a paste left something out.
+fn is_cut(w: &str) -> bool {
+    (w.len() >= 3 && w.chars().all(|c| c == '.')) || w == "…"
+}
+
 fn unquote(s: &str) -> &str {
     s.strip_prefix('"')
         .and_then(|s| s.strip_suffix('"'))
@@ -924,6 +1064,24 @@ impl P<'_> {
                         TargetKind::Dnat { to, flags }
                     } else {
                         TargetKind::Snat { to, flags }
+                    });
+                }
+                "redirect" => {
+                    // redirect [to] [:]PORT
+                    i += 1;
+                    if w.get(i) == Some(&"to") {
+                        i += 1;
+                    }
+                    let to_ports = w
+                        .get(i)
+                        .and_then(|p| p.trim_start_matches(':').parse::<u16>().ok())
+                        .map(PortRange::single);
+                    if to_ports.is_some() {
+                        i += 1;
+                    }
+                    r.t(TargetKind::Redirect {
+                        to_ports,
+                        flags: Vec::new(),
                     });
                 }
                 "notrack" => {
@@ -1367,6 +1525,10 @@ pub fn parse(source: Arc<Source>) -> Result<Ruleset, Vec<ParseError>> {
         errors: Vec::new(),
         policies: HashMap::new(),
         deleted: Vec::new(),
+        cuts: Vec::new(),
+        notes: Vec::new(),
+        fragment: false,
+        implicit: None,
     };
     p.run();
     if p.tables.is_empty() && p.errors.is_empty() {
@@ -1381,6 +1543,18 @@ pub fn parse(source: Arc<Source>) -> Result<Ruleset, Vec<ParseError>> {
     rs.family = if all_v6 { Family::Ipv6 } else { Family::Ipv4 };
     let policies = std::mem::take(&mut p.policies);
     let deleted = std::mem::take(&mut p.deleted);
+    rs.fragment = p.fragment;
+    for n in std::mem::take(&mut p.notes) {
+        rs.note(n, None);
+    }
+    for (ti, chain, at, line) in std::mem::take(&mut p.cuts) {
+        rs.cuts.push(crate::model::Cut {
+            table: Some(p.tables[ti].name.clone()),
+            chain,
+            at,
+            line,
+        });
+    }
     for (ti, tb) in p.tables.into_iter().enumerate() {
         let mut table = Table::new(&tb.name, None);
         for (name, _line, rules) in tb.chains {
@@ -1398,8 +1572,43 @@ pub fn parse(source: Arc<Source>) -> Result<Ruleset, Vec<ParseError>> {
             }
             table.declare(chain);
         }
-        table.committed = true;
         table.nft = Some(Box::new(tb.nft));
+        // A paste that leaves chains out still names them: their rules are not known.
+        if rs.fragment {
+            let named: Vec<String> = table
+                .chains
+                .iter()
+                .flat_map(|c| {
+                    rs.rules(c)
+                        .flat_map(|r| r.jump_targets(&table))
+                        .map(|(t, _)| t.to_string())
+                        .collect::<Vec<_>>()
+                })
+                .collect();
+            let mut missing: Vec<String> = named
+                .into_iter()
+                .filter(|n| table.id(n).is_none())
+                .collect();
+            missing.sort();
+            missing.dedup();
+            if !missing.is_empty() {
+                let shown: Vec<String> = missing.iter().take(6).cloned().collect();
+                rs.note(
+                    format!(
+                        "{} chain{} jumped to but not in the paste: {}{}",
+                        missing.len(),
+                        if missing.len() == 1 { " is" } else { "s are" },
+                        shown.join(", "),
+                        if missing.len() > 6 { ", …" } else { "" }
+                    ),
+                    None,
+                );
+            }
+            for n in missing {
+                table.declare(Chain::new(&n, ChainOrigin::Implicit, &tb.name));
+            }
+        }
+        table.committed = true;
         rs.tables.push(table);
     }
     Ok(rs)
