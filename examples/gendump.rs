@@ -1,6 +1,7 @@
 //! Writes a synthetic kube-proxy dump to stdout, for benchmarks and scale tests.
 //!
 //! `cargo run --release --example gendump -- --services 50000 --order kernel > /tmp/50k.rules`
+//! `cargo run --release --example gendump -- --services 50000 --mode nftables > /tmp/50k.nft`
 
 use clap::{Parser, ValueEnum};
 use kptrace::synth::{self, Options, Order};
@@ -26,6 +27,15 @@ struct Args {
     counters: bool,
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// kube-proxy's mode: iptables rules, or its nftables table (the `add` form `nft -f` reads).
+    #[arg(long, value_enum, default_value_t = Mode::Iptables)]
+    mode: Mode,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq)]
+enum Mode {
+    Iptables,
+    Nftables,
 }
 
 fn main() -> std::io::Result<()> {
@@ -39,6 +49,10 @@ fn main() -> std::io::Result<()> {
         counters: args.counters,
         seed: args.seed,
     };
-    let (_, text) = synth::generate(&opts);
+    let text = if args.mode == Mode::Nftables {
+        kptrace::synth_nft::write(&synth::build(&opts))
+    } else {
+        synth::generate(&opts).1
+    };
     std::io::stdout().lock().write_all(text.as_bytes())
 }

@@ -252,3 +252,95 @@ fn pastes_of_nft_list_read_with_notes() {
     );
     let _ = std::fs::remove_file(paste);
 }
+
+/// `svc` of every Service of a generated 2,000-Service nftables ruleset against what the generator
+/// drew: a pod reaches exactly the endpoints, each with exactly 1/N (numgen), unmasqueraded; the
+/// node is masqueraded; a Service without endpoints rejects; an outside client of a NodePort with
+/// externalTrafficPolicy Local reaches only the endpoints on this node, 1/L each, or is dropped.
+#[test]
+fn svc_of_every_generated_nftables_service_matches_the_generator() {
+    use kptrace::kube::analysis::analyse;
+    use kptrace::kube::probe::From;
+    use kptrace::kube::EntryKind;
+    let cluster = kptrace::synth::build(&kptrace::synth::Options {
+        services: 2000,
+        ..Default::default()
+    });
+    let text = kptrace::synth_nft::write(&cluster);
+    let rs = kptrace::parse::read("gen.nft", text.into_bytes(), None).unwrap();
+    let node: std::net::IpAddr = kptrace::synth::NODE_IP.into();
+    let ports: Vec<_> = cluster
+        .services
+        .iter()
+        .flat_map(|s| s.ports.iter().map(move |p| (s, p)))
+        .collect();
+    use rayon::prelude::*;
+    // Each port's analysis is independent: on all cores.
+    ports.par_iter().for_each(|&(svc, port)| {
+        let pname = port.name.rsplit(':').next().unwrap();
+        let q = format!("{}/{}:{pname}", svc.namespace, svc.name);
+        let (reports, _) = analyse(&rs, &q, &[node]);
+        let r = reports
+            .iter()
+            .find(|r| r.port.protocol.map(|p| p.to_string()) == Some(port.proto.name().into()))
+            .unwrap_or_else(|| panic!("{q}: not found"));
+        let trace = |kind: EntryKind, from: From| {
+            r.probes
+                .iter()
+                .find(|(p, _)| p.kind == kind && p.from == from)
+                .map(|(_, t)| t)
+        };
+        let n = port.endpoints.len();
+        let pod = trace(EntryKind::ClusterIp, From::Pod).unwrap_or_else(|| panic!("{q}"));
+        if n == 0 {
+            assert!(
+                pod.outcomes
+                    .iter()
+                    .all(|o| o.verdict == kptrace::engine::state::Verdict::Reject),
+                "{q}: {:?}",
+                pod.outcomes
+            );
+        } else {
+            let want: std::collections::BTreeSet<String> = port
+                .endpoints
+                .iter()
+                .map(|e| format!("{}:{}", e.ip, e.port))
+                .collect();
+            let got: std::collections::BTreeSet<String> =
+                pod.outcomes.iter().filter_map(|o| o.dnat.clone()).collect();
+            assert_eq!(got, want, "{q}");
+            for o in &pod.outcomes {
+                assert_eq!(o.probability, 1.0 / n as f64, "{q}: {:?}", o.dnat);
+                assert!(!o.masquerade, "{q}: a pod is not masqueraded");
+            }
+            let from_node = trace(EntryKind::ClusterIp, From::Node).unwrap();
+            assert!(from_node.outcomes.iter().all(|o| o.masquerade), "{q}: node");
+        }
+        if let (Some(_), true, true) = (port.node_port, svc.local_policy, n > 0) {
+            let outside = trace(EntryKind::NodePort, From::Outside).unwrap();
+            let local: std::collections::BTreeSet<String> = port
+                .endpoints
+                .iter()
+                .filter(|e| e.local)
+                .map(|e| format!("{}:{}", e.ip, e.port))
+                .collect();
+            let got: std::collections::BTreeSet<String> = outside
+                .outcomes
+                .iter()
+                .filter_map(|o| o.dnat.clone())
+                .collect();
+            assert_eq!(got, local, "{q}: outside to the NodePort");
+            if local.is_empty() {
+                assert!(outside
+                    .outcomes
+                    .iter()
+                    .all(|o| o.verdict == kptrace::engine::state::Verdict::Drop));
+            } else {
+                for o in &outside.outcomes {
+                    assert_eq!(o.probability, 1.0 / local.len() as f64, "{q}");
+                }
+            }
+        }
+    });
+    assert!(ports.len() > 2500, "{} ports", ports.len());
+}

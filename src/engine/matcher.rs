@@ -7,7 +7,7 @@
 
 use super::state::PacketState;
 use crate::model::criterion::*;
-use crate::model::nft::{Atom, Element, Field, Lookup, SetRef};
+use crate::model::nft::{Atom, Field, Lookup, SetRef};
 use crate::model::Rule;
 use ipnet::IpNet;
 use std::net::IpAddr;
@@ -167,10 +167,10 @@ fn lookup(ctx: &Ctx, p: &PacketState, l: &Lookup) -> Tri {
         Ok(None) => return Tri::No,
         Err(t) => return t,
     };
-    let elements: &[Element] = match &l.set {
-        SetRef::Inline(e) => e,
+    let found = match &l.set {
+        SetRef::Inline(e) => crate::model::nft::find(e, &key).is_some(),
         SetRef::Named(n) => match ctx.sets.and_then(|t| t.sets.get(n)) {
-            Some(s) => &s.elements,
+            Some(s) => s.lookup(&key).is_some(),
             None => {
                 return Fact::ask(
                     format!("set {n}"),
@@ -179,7 +179,7 @@ fn lookup(ctx: &Ctx, p: &PacketState, l: &Lookup) -> Tri {
             }
         },
     };
-    bool_tri(crate::model::nft::find(elements, &key).is_some())
+    bool_tri(found)
 }
 
 /// Evaluates one criterion (without its negation). Statistic criteria are handled by the caller.

@@ -674,8 +674,8 @@ impl Walk<'_, '_> {
     ) -> Next {
         use crate::model::nft::{Atom, MapVerdict, SetRef, VmapKey};
         let top = frames.last().unwrap().clone();
-        let elements: &[crate::model::nft::Element] = match &v.map {
-            SetRef::Inline(e) => e,
+        let named = match &v.map {
+            SetRef::Inline(_) => None,
             SetRef::Named(n) => {
                 match self
                     .eng
@@ -684,7 +684,7 @@ impl Walk<'_, '_> {
                     .and_then(|t| t.nft.as_deref())
                     .and_then(|t| t.sets.get(n))
                 {
-                    Some(s) => &s.elements,
+                    Some(s) => Some(s),
                     None => {
                         b.verdict = Some(Verdict::Unknown);
                         b.doubts.push(Doubt {
@@ -695,6 +695,11 @@ impl Walk<'_, '_> {
                     }
                 }
             }
+        };
+        let elements: &[crate::model::nft::Element] = match (&v.map, named) {
+            (SetRef::Inline(e), _) => e,
+            (_, Some(s)) => &s.elements,
+            (_, None) => &[],
         };
         let target = |verdict: &MapVerdict| -> Option<crate::model::Target> {
             let (kind, goto) = match verdict {
@@ -721,10 +726,11 @@ impl Walk<'_, '_> {
                         return Next::Continue(b, frames);
                     }
                 };
-                match crate::model::nft::find(elements, &key)
-                    .and_then(|e| e.verdict.as_ref())
-                    .and_then(target)
-                {
+                let found = match named {
+                    Some(s) => s.lookup(&key),
+                    None => crate::model::nft::find(elements, &key),
+                };
+                match found.and_then(|e| e.verdict.as_ref()).and_then(target) {
                     Some(t) => self.apply_target(b, frames, rule, &t, p),
                     None => {
                         frames.last_mut().unwrap().idx += 1;

@@ -414,7 +414,7 @@ impl Catalog {
         }
         if rs.tables.iter().any(|t| t.nft.is_some()) {
             self.cluster_cidrs.extend(nft::cluster_cidrs(rs));
-            for sp in nft::ports(rs) {
+            for sp in nft::ports(rs, self.needles.as_deref()) {
                 self.index.insert(sp.key.clone(), self.ports.len());
                 self.ports.push(sp);
             }

@@ -90,19 +90,27 @@ fn element_key2(key: &[Atom]) -> Option<(Protocol, u16)> {
     }
 }
 
-/// Every Service port kube-proxy's nftables tables hold.
-pub fn ports(rs: &Ruleset) -> Vec<ServicePort> {
+/// Every Service port kube-proxy's nftables tables hold; with `needles`, only those whose chain
+/// names hold one (`ns/name` of a query), so a query on a large table reads one Service.
+pub fn ports(rs: &Ruleset, needles: Option<&[String]>) -> Vec<ServicePort> {
     let mut out: BTreeMap<String, ServicePort> = BTreeMap::new();
     for t in rs.tables.iter() {
         let Some(nft) = t.nft.as_deref() else {
             continue;
         };
-        read_table(rs, t, nft, &mut out);
+        read_table(rs, t, nft, needles, &mut out);
     }
     out.into_values().collect()
 }
 
-fn read_table(rs: &Ruleset, t: &Table, nft: &NftTable, out: &mut BTreeMap<String, ServicePort>) {
+fn read_table(
+    rs: &Ruleset,
+    t: &Table,
+    nft: &NftTable,
+    needles: Option<&[String]>,
+    out: &mut BTreeMap<String, ServicePort>,
+) {
+    let wanted = |name: &str| needles.is_none_or(|n| n.iter().any(|x| name.contains(x.as_str())));
     // A port is known by the name its chains share after the prefix.
     fn port<'o>(
         out: &'o mut BTreeMap<String, ServicePort>,
@@ -124,6 +132,9 @@ fn read_table(rs: &Ruleset, t: &Table, nft: &NftTable, out: &mut BTreeMap<String
         let Some((prefix, ..)) = split_chain_name(name) else {
             continue;
         };
+        if !wanted(name) {
+            continue;
+        }
         let Some(sp) = port(out, name) else { continue };
         let slot = match prefix {
             "service" => &mut sp.svc_chain,
@@ -163,6 +174,9 @@ fn read_table(rs: &Ruleset, t: &Table, nft: &NftTable, out: &mut BTreeMap<String
             else {
                 continue;
             };
+            if !wanted(to) {
+                continue;
+            }
             let kind = if cluster_ips.contains(&ip) || to.starts_with("service-") {
                 EntryKind::ClusterIp
             } else if firewalled.contains(&(ip, proto, p)) {
@@ -190,6 +204,9 @@ fn read_table(rs: &Ruleset, t: &Table, nft: &NftTable, out: &mut BTreeMap<String
             else {
                 continue;
             };
+            if !wanted(to) {
+                continue;
+            }
             if let Some(sp) = port(out, to) {
                 sp.entries.push(Entry::read(
                     EntryKind::NodePort,

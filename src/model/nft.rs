@@ -221,6 +221,63 @@ pub struct NamedSet {
     pub elements: Vec<Element>,
     pub comment: Option<Box<str>>,
     pub line: u32,
+    /// Elements by their key as text, when every key is exact (no prefix, range or wildcard):
+    /// a 50,000-Service `service-ips` map is one hashed lookup. Built by [`NamedSet::index`].
+    pub exact: Option<std::collections::HashMap<String, usize>>,
+}
+
+/// A key as one string (`172.30.0.41 . tcp . 80`), when every atom is one value.
+fn exact_key(key: &[Atom]) -> Option<String> {
+    let mut s = String::new();
+    for (i, a) in key.iter().enumerate() {
+        if i > 0 {
+            s.push_str(" . ");
+        }
+        match a {
+            Atom::Net(n) if n.prefix_len() == n.max_prefix_len() => {
+                s.push_str(&n.addr().to_string())
+            }
+            Atom::Proto(p) => s.push_str(&p.to_string()),
+            Atom::Port(p) if p.lo == p.hi => s.push_str(&p.lo.to_string()),
+            Atom::Num(a, b) if a == b => s.push_str(&a.to_string()),
+            Atom::Str(x) if !x.ends_with('*') => {
+                s.push('"');
+                s.push_str(x);
+                s.push('"');
+            }
+            _ => return None,
+        }
+    }
+    Some(s)
+}
+
+impl NamedSet {
+    /// Builds the hashed index when every element's key is exact.
+    pub fn index(&mut self) {
+        let mut map = std::collections::HashMap::with_capacity(self.elements.len());
+        for (i, e) in self.elements.iter().enumerate() {
+            match exact_key(&e.key) {
+                Some(k) => {
+                    map.entry(k).or_insert(i);
+                }
+                None => {
+                    self.exact = None;
+                    return;
+                }
+            }
+        }
+        self.exact = Some(map);
+    }
+
+    /// The first element whose key holds the packet's key.
+    pub fn lookup(&self, key: &[Atom]) -> Option<&Element> {
+        match &self.exact {
+            Some(map) => exact_key(key)
+                .and_then(|k| map.get(&k))
+                .map(|&i| &self.elements[i]),
+            None => find(&self.elements, key),
+        }
+    }
 }
 
 /// The nftables side of a table: its family, base chains and sets.

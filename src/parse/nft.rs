@@ -1572,7 +1572,11 @@ pub fn parse(source: Arc<Source>) -> Result<Ruleset, Vec<ParseError>> {
             }
             table.declare(chain);
         }
-        table.nft = Some(Box::new(tb.nft));
+        let mut nft = tb.nft;
+        for set in nft.sets.values_mut() {
+            set.index();
+        }
+        table.nft = Some(Box::new(nft));
         // A paste that leaves chains out still names them: their rules are not known.
         if rs.fragment {
             let named: Vec<String> = table
