@@ -344,3 +344,54 @@ fn svc_of_every_generated_nftables_service_matches_the_generator() {
     });
     assert!(ports.len() > 2500, "{} ports", ports.len());
 }
+
+/// An iptables-mode node seen through `nft list ruleset` (iptables-nft's `table ip nat` and
+/// `table ip filter`, statistic rules as `meta random & 2147483647 < N`): the same rules the
+/// kernel holds give the same answers as their `iptables-save`, share for share.
+#[test]
+fn iptables_nft_seen_through_nft_answers_as_its_iptables_save() {
+    let save = "fixtures/valid/many-endpoints-local-policy.rules";
+    let nft = "fixtures/valid/iptables-nft-seen-through-nft-list.txt";
+    for (src, dst, port) in [
+        ("10.244.0.9", "10.96.40.12", "80"),
+        ("10.244.0.9", "10.96.40.30", "9000"),
+        ("203.0.113.7", "192.168.10.21", "31080"),
+    ] {
+        let outcomes = |file: &str| -> Vec<(String, String, bool)> {
+            let t = json(&[
+                "trace",
+                file,
+                "--src",
+                src,
+                "--dst",
+                dst,
+                "--dport",
+                port,
+                "--node-ip",
+                "192.168.10.21",
+                "--format",
+                "json",
+            ]);
+            let mut v: Vec<(String, String, bool)> = t["outcomes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|o| {
+                    (
+                        o["dnat"].as_str().unwrap_or("").to_string(),
+                        format!("{:.15}", o["probability"].as_f64().unwrap()),
+                        o["masquerade"] == true,
+                    )
+                })
+                .collect();
+            v.sort();
+            v
+        };
+        let (a, b) = (outcomes(save), outcomes(nft));
+        assert!(!a.is_empty());
+        assert_eq!(a, b, "{src} → {dst}:{port}");
+    }
+    // Without comments, Services are known by their cluster IP.
+    let ls = json(&["ls", "-f", "json", nft]);
+    assert_eq!(ls["services"].as_array().unwrap().len(), 3);
+}

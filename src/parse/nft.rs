@@ -1158,6 +1158,26 @@ impl P<'_> {
                     }
                     i = j + 1;
                 }
+                // iptables-nft's `-m statistic --mode random --probability p`, as nft prints it:
+                // `meta random & 2147483647 < lround(p · 2³¹)`.
+                "meta"
+                    if w.get(i + 1) == Some(&"random")
+                        && w.get(i + 2) == Some(&"&")
+                        && w.get(i + 3).and_then(|m| number(m)) == Some(0x7fff_ffff)
+                        && w.get(i + 4) == Some(&"<") =>
+                {
+                    match w.get(i + 5).and_then(|n| number(n)) {
+                        Some(threshold) if threshold <= 1 << 31 => r.m(
+                            Criterion::Statistic(crate::model::criterion::Statistic::Random {
+                                threshold: threshold as u32,
+                            }),
+                            false,
+                            sp(i, i + 5),
+                        ),
+                        _ => r.m(other(&w[i..(i + 6).min(w.len())]), false, sp(i, i + 5)),
+                    }
+                    i += 6;
+                }
                 "xt" => {
                     r.m(other(&w[i..(i + 3).min(w.len())]), false, sp(i, i + 2));
                     i += 3;
