@@ -23,6 +23,8 @@ pub enum Mode {
     Iptables,
     Ipvs,
     Userspace,
+    /// Its nftables table (`service-HASH-ns/name/…`, `mark-for-masquerade`…).
+    Nftables,
 }
 
 impl Mode {
@@ -32,6 +34,7 @@ impl Mode {
             Mode::Iptables => "iptables",
             Mode::Ipvs => "IPVS",
             Mode::Userspace => "userspace",
+            Mode::Nftables => "nftables",
         }
     }
 }
@@ -104,6 +107,25 @@ impl Owner {
             | "KUBE-LOOP-BACK" => return Owner::KubeProxy(Mode::Ipvs),
             _ => {}
         }
+        // kube-proxy's nftables chains: per-Service ones carry `ns/name/proto/port`.
+        let nft_prefix = ["service-", "external-", "local-", "firewall-", "endpoint-"]
+            .iter()
+            .any(|p| name.starts_with(p));
+        if (nft_prefix && name.contains('/'))
+            || matches!(
+                name,
+                "mark-for-masquerade"
+                    | "masquerading"
+                    | "reject-chain"
+                    | "cluster-ips-check"
+                    | "firewall-check"
+                    | "nodeport-endpoints-check"
+                    | "service-endpoints-check"
+                    | "endpoints-check"
+            )
+        {
+            return Owner::KubeProxy(Mode::Nftables);
+        }
         if name.starts_with("KUBE-HP-") {
             return Owner::Kubelet;
         }
@@ -152,6 +174,14 @@ mod tests {
         );
         assert_eq!(Owner::of("ufw-before-input"), Owner::Other(Some("ufw")));
         assert_eq!(Owner::of("FORWARD"), Owner::Other(None));
+        assert_eq!(
+            Owner::of("endpoint-ABCDEFGH-ns/svc/tcp/http__10.0.0.1/80"),
+            Owner::KubeProxy(Mode::Nftables)
+        );
+        assert_eq!(
+            Owner::of("mark-for-masquerade"),
+            Owner::KubeProxy(Mode::Nftables)
+        );
         assert!(!Owner::of("DOCKER-USER").is_kube());
     }
 }

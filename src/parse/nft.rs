@@ -193,6 +193,8 @@ struct P<'s> {
     fragment: bool,
     /// The table of a paste that starts inside one.
     implicit: Option<usize>,
+    /// Where each chain is declared: the name after `chain` or `add chain`.
+    decls: HashMap<(usize, String), Span>,
 }
 
 const FAMILIES: &[&str] = &["ip", "ip6", "inet", "arp", "bridge", "netdev"];
@@ -450,6 +452,10 @@ impl<'s> P<'s> {
                 if w == "chain" {
                     let line = self.line(t);
                     let ci = self.tables[ti].chain(&name, line);
+                    let at = self.toks[self.i - 2];
+                    self.decls
+                        .entry((ti, name.clone()))
+                        .or_insert(Span::new(t.start as usize, at.end as usize));
                     self.chain_body(ti, ci, true);
                 } else {
                     let mut set = NamedSet {
@@ -756,6 +762,9 @@ impl<'s> P<'s> {
             ("add" | "create", "chain") => {
                 let line = self.line(name);
                 let ci = self.tables[ti].chain(&name_s, line);
+                self.decls
+                    .entry((ti, name_s.clone()))
+                    .or_insert(Span::new(verb_tok.start as usize, name.end as usize));
                 if self.peek().is_some_and(|t| t.k == K::LBrace) {
                     self.i += 1;
                     self.chain_body(ti, ci, true);
@@ -1549,6 +1558,7 @@ pub fn parse(source: Arc<Source>) -> Result<Ruleset, Vec<ParseError>> {
         notes: Vec::new(),
         fragment: false,
         implicit: None,
+        decls: HashMap::new(),
     };
     p.run();
     if p.tables.is_empty() && p.errors.is_empty() {
@@ -1562,6 +1572,7 @@ pub fn parse(source: Arc<Source>) -> Result<Ruleset, Vec<ParseError>> {
     let all_v6 = p.tables.iter().all(|t| &*t.nft.family == "ip6");
     rs.family = if all_v6 { Family::Ipv6 } else { Family::Ipv4 };
     let policies = std::mem::take(&mut p.policies);
+    let decls = std::mem::take(&mut p.decls);
     let deleted = std::mem::take(&mut p.deleted);
     rs.fragment = p.fragment;
     for n in std::mem::take(&mut p.notes) {
@@ -1587,6 +1598,7 @@ pub fn parse(source: Arc<Source>) -> Result<Ruleset, Vec<ParseError>> {
                 .copied()
                 .or_else(|| tb.nft.base(&name).map(|_| Policy::Accept));
             chain.builtin = tb.nft.base(&name).is_some();
+            chain.decl = decls.get(&(ti, name.clone())).copied();
             for r in rules {
                 chain.push_rule(RuleSlot::ready(r));
             }
