@@ -232,6 +232,8 @@ pub(crate) struct Walk<'e, 'a> {
     /// Accepting here is the filter decision worth naming (iptables' filter table, or an
     /// nftables `type filter` base chain).
     pub filter: bool,
+    /// The table's nftables sets and maps, looked up once for every rule the walk evaluates.
+    sets: Option<&'a crate::model::nft::NftTable>,
     pub steps: &'e mut u64,
     /// Further branches a target split off (a queue that may or may not have a reader).
     forked: Vec<Next>,
@@ -247,11 +249,8 @@ impl<'e, 'a> Walk<'e, 'a> {
         hook: HookKind,
         steps: &'e mut u64,
     ) -> Self {
-        let nft = eng
-            .rs
-            .table(table)
-            .and_then(|t| t.nft.as_deref())
-            .and_then(|t| t.base(builtin));
+        let sets = eng.rs.table(table).and_then(|t| t.nft.as_deref());
+        let nft = sets.and_then(|t| t.base(builtin));
         Walk {
             eng,
             table,
@@ -259,6 +258,7 @@ impl<'e, 'a> Walk<'e, 'a> {
             hook,
             nat: nft.map_or(table == "nat", |b| &*b.kind == "nat"),
             filter: nft.map_or(table == "filter", |b| &*b.kind == "filter"),
+            sets,
             steps,
             forked: Vec::new(),
             nth: None,
@@ -277,7 +277,7 @@ impl Walk<'_, '_> {
             hook: self.hook,
             local: &self.eng.local,
             table: self.table,
-            sets: self.eng.rs.table(self.table).and_then(|t| t.nft.as_deref()),
+            sets: self.sets,
         }
     }
 
@@ -676,25 +676,17 @@ impl Walk<'_, '_> {
         let top = frames.last().unwrap().clone();
         let named = match &v.map {
             SetRef::Inline(_) => None,
-            SetRef::Named(n) => {
-                match self
-                    .eng
-                    .rs
-                    .table(self.table)
-                    .and_then(|t| t.nft.as_deref())
-                    .and_then(|t| t.sets.get(n))
-                {
-                    Some(s) => Some(s),
-                    None => {
-                        b.verdict = Some(Verdict::Unknown);
-                        b.doubts.push(Doubt {
-                            rule: self.rref(top.src, rule.line),
-                            reason: format!("map `@{n}` is not in the input"),
-                        });
-                        return Next::Done(b);
-                    }
+            SetRef::Named(n) => match self.sets.and_then(|t| t.sets.get(n)) {
+                Some(s) => Some(s),
+                None => {
+                    b.verdict = Some(Verdict::Unknown);
+                    b.doubts.push(Doubt {
+                        rule: self.rref(top.src, rule.line),
+                        reason: format!("map `@{n}` is not in the input"),
+                    });
+                    return Next::Done(b);
                 }
-            }
+            },
         };
         let elements: &[crate::model::nft::Element] = match (&v.map, named) {
             (SetRef::Inline(e), _) => e,

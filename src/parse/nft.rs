@@ -386,21 +386,11 @@ impl<'s> P<'s> {
             "kube-proxy"
         } else {
             let first = self.toks.get(self.i + 1).map(|n| self.s(*n)).unwrap_or("");
-            let nat = [
-                "KUBE-SVC-",
-                "KUBE-SEP-",
-                "KUBE-EXT-",
-                "KUBE-SVL-",
-                "KUBE-FW-",
-                "KUBE-XLB-",
-                "KUBE-MARK-",
-                "KUBE-POSTROUTING",
-                "CNI-DN-",
-                "CNI-HOSTPORT-",
-                "cali-nat-",
-            ]
-            .iter()
-            .any(|p| first.starts_with(p));
+            // kube-proxy's NAT chains (as a grep'd fragment is placed), and CNIs' hostport DNATs.
+            let nat = super::fragment::is_nat_chain(first)
+                || ["CNI-DN-", "CNI-HOSTPORT-", "cali-nat-"]
+                    .iter()
+                    .any(|p| first.starts_with(p));
             if nat {
                 "nat"
             } else {
