@@ -36,7 +36,12 @@ fn main() {
     assert!(errors.is_empty());
     eprintln!("decode: UTF-8, line index  {:?}  {}", t.elapsed(), rss());
     let t = Instant::now();
-    let rs = kptrace::parse::save::parse(source).unwrap();
+    // nftables text (`nft list ruleset`, the `add` form) has its own reader.
+    let rs = if kptrace::parse::nft::looks_like(&source.text) {
+        kptrace::parse::nft::parse(source).unwrap()
+    } else {
+        kptrace::parse::save::parse(source).unwrap()
+    };
     eprintln!("index chains and runs      {:?}  {}", t.elapsed(), rss());
     let t = Instant::now();
     let (r, _) = kptrace::app::svc::analyse(&rs, &query, &[]);

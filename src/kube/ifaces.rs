@@ -45,7 +45,11 @@ fn concrete(pattern: &str) -> String {
 /// dispatch chains carry the detector in every rule: their first rules tell, so a 50,000-Service
 /// dump costs a few hundred rules here.
 fn sample(name: &str) -> usize {
-    if super::chain_hash(name).is_some() || name.starts_with("KUBE-SEP-") {
+    // kube-proxy's nftables per-Service chains (`service-HASH-ns/name/tcp/p80`,
+    // `endpoint-HASH-…__10.0.0.1/80`) as its iptables ones.
+    let nft = name.contains('/')
+        && (super::nft::split_chain_name(name).is_some() || name.starts_with("endpoint-"));
+    if super::chain_hash(name).is_some() || name.starts_with("KUBE-SEP-") || nft {
         1
     } else if name.starts_with("KUBE-") {
         200

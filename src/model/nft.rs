@@ -210,7 +210,7 @@ pub struct Vmap {
 }
 
 /// A named set or map of a table.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default)]
 pub struct NamedSet {
     pub name: Box<str>,
     pub is_map: bool,
@@ -223,7 +223,39 @@ pub struct NamedSet {
     pub line: u32,
     /// Elements by their key as text, when every key is exact (no prefix, range or wildcard):
     /// a 50,000-Service `service-ips` map is one hashed lookup. Built by [`NamedSet::index`].
-    pub exact: Option<std::collections::HashMap<String, usize>>,
+    /// The index holds each key's hash (see [`key_hash`]) and the element's place, not the key:
+    /// a lookup compares with the element itself.
+    pub exact: Option<hashbrown::HashTable<u32>>,
+}
+
+/// Sets are equal by what they hold; the index is how they are searched.
+impl PartialEq for NamedSet {
+    fn eq(&self, o: &Self) -> bool {
+        (
+            &self.name,
+            self.is_map,
+            self.interval,
+            self.dynamic,
+            &self.elements,
+            &self.comment,
+            self.line,
+        ) == (
+            &o.name,
+            o.is_map,
+            o.interval,
+            o.dynamic,
+            &o.elements,
+            &o.comment,
+            o.line,
+        )
+    }
+}
+
+/// The hash of a key as [`exact_key`] writes it.
+fn key_hash(key: &str) -> u64 {
+    use std::hash::BuildHasher;
+    static HASHER: std::sync::OnceLock<hashbrown::DefaultHashBuilder> = std::sync::OnceLock::new();
+    HASHER.get_or_init(Default::default).hash_one(key)
 }
 
 /// A key as one string (`172.30.0.41 . tcp . 80`), when every atom is one value.
@@ -254,16 +286,23 @@ fn exact_key(key: &[Atom]) -> Option<String> {
 impl NamedSet {
     /// Builds the hashed index when every element's key is exact.
     pub fn index(&mut self) {
-        let mut map = std::collections::HashMap::with_capacity(self.elements.len());
-        for (i, e) in self.elements.iter().enumerate() {
-            match exact_key(&e.key) {
-                Some(k) => {
-                    map.entry(k).or_insert(i);
-                }
-                None => {
-                    self.exact = None;
-                    return;
-                }
+        // A few elements are as quickly searched one by one.
+        if self.elements.len() < 16 {
+            self.exact = None;
+            return;
+        }
+        let mut map = hashbrown::HashTable::with_capacity(self.elements.len());
+        let elements = &self.elements;
+        let rehash = |i: &u32| key_hash(&exact_key(&elements[*i as usize].key).unwrap_or_default());
+        for (i, e) in elements.iter().enumerate() {
+            let Some(k) = exact_key(&e.key) else {
+                self.exact = None;
+                return;
+            };
+            let same = |j: &u32| exact_key(&elements[*j as usize].key).as_deref() == Some(&*k);
+            // The first element of a key is the one a lookup finds.
+            if let hashbrown::hash_table::Entry::Vacant(v) = map.entry(key_hash(&k), same, rehash) {
+                v.insert(i as u32);
             }
         }
         self.exact = Some(map);
@@ -272,9 +311,13 @@ impl NamedSet {
     /// The first element whose key holds the packet's key.
     pub fn lookup(&self, key: &[Atom]) -> Option<&Element> {
         match &self.exact {
-            Some(map) => exact_key(key)
-                .and_then(|k| map.get(&k))
-                .map(|&i| &self.elements[i]),
+            Some(map) => {
+                let k = exact_key(key)?;
+                map.find(key_hash(&k), |&i| {
+                    exact_key(&self.elements[i as usize].key).as_deref() == Some(&*k)
+                })
+                .map(|&i| &self.elements[i as usize])
+            }
             None => find(&self.elements, key),
         }
     }

@@ -221,6 +221,19 @@ impl Table {
         true
     }
 
+    /// Keeps the chains `keep` says to, renumbering the rest and indexing them again once.
+    pub fn retain_chains(&mut self, mut keep: impl FnMut(ChainId, &Chain) -> bool) {
+        let mut id = 0u32;
+        self.chains.retain(|c| {
+            id += 1;
+            keep(ChainId(id - 1), c)
+        });
+        self.index.clear();
+        for i in 0..self.chains.len() as u32 {
+            self.index_insert(ChainId(i));
+        }
+    }
+
     pub fn chain_ids(&self) -> impl Iterator<Item = ChainId> {
         (0..self.chains.len() as u32).map(ChainId)
     }

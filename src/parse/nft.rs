@@ -14,10 +14,11 @@ use crate::model::nft::{
     priority_name, Atom, BaseChain, Element, Field, Hook, Lookup, MapVerdict, NamedSet, NftTable,
     SetRef, Vmap, VmapKey,
 };
+use crate::model::rule_list::{RuleList, RunSource};
 use crate::model::target::{MarkForm, MarkOp, NatRange};
 use crate::model::{
-    Chain, ChainOrigin, Criterion, Family, InputFormat, Match, Policy, Protocol, Rule, RuleSlot,
-    Ruleset, Source, Span, Table, Target, TargetKind,
+    Chain, ChainId, ChainOrigin, Criterion, Family, InputFormat, Match, Policy, Protocol, Rule,
+    RuleSlot, Ruleset, Source, Span, Table, Target, TargetKind,
 };
 use ipnet::IpNet;
 use std::collections::HashMap;
@@ -82,10 +83,9 @@ struct Tok {
     end: u32,
 }
 
-fn lex(text: &str) -> Result<Vec<Tok>, ParseError> {
-    let b = text.as_bytes();
-    let mut out = Vec::with_capacity(text.len() / 6);
-    let mut i = 0usize;
+/// The token at or after byte `i` (blanks, `\`-newlines and `#` comments skipped) and the byte
+/// after it; None at the end of the text.
+fn next_token(b: &[u8], mut i: usize) -> Result<Option<(Tok, usize)>, ParseError> {
     let tok = |k, s: usize, e: usize| Tok {
         k,
         start: s as u32,
@@ -93,34 +93,18 @@ fn lex(text: &str) -> Result<Vec<Tok>, ParseError> {
     };
     while i < b.len() {
         let c = b[i];
+        let one = |k| Ok(Some((tok(k, i, i + 1), i + 1)));
         match c {
-            b'\n' => {
-                out.push(tok(K::Newline, i, i + 1));
-                i += 1;
-            }
+            b'\n' => return one(K::Newline),
             b' ' | b'\t' | b'\r' => i += 1,
             b'\\' if b.get(i + 1) == Some(&b'\n') => i += 2,
             b'#' => {
-                while i < b.len() && b[i] != b'\n' {
-                    i += 1;
-                }
+                i = memchr::memchr(b'\n', &b[i..]).map_or(b.len(), |n| i + n);
             }
-            b'{' => {
-                out.push(tok(K::LBrace, i, i + 1));
-                i += 1;
-            }
-            b'}' => {
-                out.push(tok(K::RBrace, i, i + 1));
-                i += 1;
-            }
-            b';' => {
-                out.push(tok(K::Semi, i, i + 1));
-                i += 1;
-            }
-            b',' => {
-                out.push(tok(K::Comma, i, i + 1));
-                i += 1;
-            }
+            b'{' => return one(K::LBrace),
+            b'}' => return one(K::RBrace),
+            b';' => return one(K::Semi),
+            b',' => return one(K::Comma),
             b'"' => {
                 let s = i;
                 i += 1;
@@ -136,8 +120,7 @@ fn lex(text: &str) -> Result<Vec<Tok>, ParseError> {
                         ParseErrorKind::UnterminatedQuote,
                     ));
                 }
-                i += 1;
-                out.push(tok(K::Str, s, i));
+                return Ok(Some((tok(K::Str, s, i + 1), i + 1)));
             }
             _ => {
                 let s = i;
@@ -149,43 +132,50 @@ fn lex(text: &str) -> Result<Vec<Tok>, ParseError> {
                 {
                     i += 1;
                 }
-                out.push(tok(K::Word, s, i));
+                return Ok(Some((tok(K::Word, s, i), i)));
             }
         }
+    }
+    Ok(None)
+}
+
+/// Every token of `b[from..to]`, with offsets into `b`.
+fn lex_range(b: &[u8], from: usize, to: usize) -> Result<Vec<Tok>, ParseError> {
+    let mut out = Vec::new();
+    let mut i = from;
+    while let Some((t, next)) = next_token(&b[..to], i)? {
+        out.push(t);
+        i = next;
     }
     Ok(out)
 }
 
-/// A table while it is read: chains keep their rules until the model's table is built.
+/// A table while it is read: the model's table, and its nftables objects.
 struct TableB {
-    name: String,
+    table: Table,
     nft: NftTable,
-    chains: Vec<(String, u32, Vec<Rule>)>,
-    index: HashMap<String, usize>,
-}
-
-impl TableB {
-    fn chain(&mut self, name: &str, line: u32) -> usize {
-        if let Some(&i) = self.index.get(name) {
-            return i;
-        }
-        self.chains.push((name.to_string(), line, Vec::new()));
-        self.index.insert(name.to_string(), self.chains.len() - 1);
-        self.chains.len() - 1
-    }
+    /// Chains a `delete chain` removed (until declared again), taken out when the table is done.
+    deleted: std::collections::HashSet<ChainId>,
+    /// Base chains' `policy` statements.
+    policies: HashMap<ChainId, Policy>,
 }
 
 struct P<'s> {
     src: &'s Source,
+    /// The source as chains name it; None when only one rule is read (see [`slot_parser`]).
+    arc: Option<&'s Arc<Source>>,
     text: &'s str,
+    /// Tokens read ahead of the statement being parsed; emptied between statements, so a large
+    /// rule set is never held as tokens.
     toks: Vec<Tok>,
     i: usize,
+    /// Where the next token is lexed from.
+    pos: usize,
+    /// A line the last fast lookup found, and where it starts: statements come in text order.
+    line_hint: (u32, usize),
+    runs: Option<Arc<RunSource>>,
     tables: Vec<TableB>,
     errors: Vec<ParseError>,
-    /// Base chains' policies, by (table, chain).
-    policies: HashMap<(usize, String), Policy>,
-    /// Chains a `delete chain` removed.
-    deleted: Vec<(usize, String)>,
     /// What a paste left out: cut marks (`...`) in chains (table, chain, rule index, line), and
     /// notes on the rest (a block the paste ends inside, chains outside any table).
     cuts: Vec<(usize, String, u32, u32)>,
@@ -193,8 +183,14 @@ struct P<'s> {
     fragment: bool,
     /// The table of a paste that starts inside one.
     implicit: Option<usize>,
-    /// Where each chain is declared: the name after `chain` or `add chain`.
-    decls: HashMap<(usize, String), Span>,
+    /// The chain named last: (table, name, id).
+    last_chain: Option<(usize, &'s str, ChainId)>,
+    /// Where the text before has been handed back (see [`P::release_read`]).
+    released: usize,
+    /// A chain was declared since then.
+    declared_in_window: bool,
+    /// The text is a transaction (`add …` lines) rather than a listing.
+    add_form: bool,
 }
 
 const FAMILIES: &[&str] = &["ip", "ip6", "inet", "arp", "bridge", "netdev"];
@@ -203,14 +199,64 @@ impl<'s> P<'s> {
     fn s(&self, t: Tok) -> &'s str {
         &self.text[t.start as usize..t.end as usize]
     }
-    fn peek(&self) -> Option<Tok> {
+    /// Lexes until `n` tokens past the current one are read (or the text ends).
+    fn fill(&mut self, n: usize) {
+        while self.toks.len() <= self.i + n {
+            match next_token(self.text.as_bytes(), self.pos) {
+                Ok(Some((t, next))) => {
+                    self.toks.push(t);
+                    self.pos = next;
+                }
+                Ok(None) => return,
+                Err(e) => {
+                    // Reported, and the rest of its line skipped.
+                    let at = e.span.start as usize;
+                    if self.errors.len() < crate::parse::input::MAX_ERRORS {
+                        self.errors.push(e);
+                    }
+                    let b = self.text.as_bytes();
+                    self.pos = memchr::memchr(b'\n', &b[at..]).map_or(b.len(), |n| at + n);
+                }
+            }
+        }
+    }
+    fn peek(&mut self) -> Option<Tok> {
+        self.fill(0);
         self.toks.get(self.i).copied()
     }
-    fn word(&self) -> Option<&'s str> {
+    fn peek_at(&mut self, n: usize) -> Option<Tok> {
+        self.fill(n);
+        self.toks.get(self.i + n).copied()
+    }
+    fn word(&mut self) -> Option<&'s str> {
         self.peek().filter(|t| t.k == K::Word).map(|t| self.s(t))
+    }
+    /// Whether nothing but blank lines and comments is left.
+    fn rest_blank(&mut self) -> bool {
+        while let Some(t) = self.peek() {
+            if t.k != K::Newline {
+                return false;
+            }
+            self.i += 1;
+        }
+        true
     }
     fn line(&self, t: Tok) -> u32 {
         self.src.line_of(t.start)
+    }
+    /// The line of `offset`, found from the last one looked up when it is at or after it.
+    fn line_near(&mut self, offset: usize) -> u32 {
+        let (mut no, start) = self.line_hint;
+        if offset < start {
+            no = self.src.line_of(offset as u32);
+        } else {
+            let last = self.src.line_count() as u32 + 1;
+            while no < last && self.src.line_start(no + 1) <= offset {
+                no += 1;
+            }
+        }
+        self.line_hint = (no, self.src.line_start(no));
+        no
     }
     fn err(&mut self, t: Tok, kind: ParseErrorKind) {
         if self.errors.len() < crate::parse::input::MAX_ERRORS {
@@ -227,6 +273,27 @@ impl<'s> P<'s> {
         {
             self.i += 1;
         }
+        // Between statements no token is held by index: what was read can go.
+        if self.i > 0 {
+            self.toks.drain(..self.i);
+            self.i = 0;
+        }
+        self.release_read();
+    }
+    /// Hands back the pages of text read so far, a window at a time: a mapped file's pages count
+    /// as this process's memory while they stay mapped (rules kept as text fault theirs back in
+    /// when read). A transaction's windows that declared chains are kept: chain names are spans
+    /// of the text, and the rules after them look their chains up by name.
+    fn release_read(&mut self) {
+        if self.arc.is_none() || self.pos < self.released + crate::model::source::WINDOW {
+            return;
+        }
+        let upto = self.toks.first().map_or(self.pos, |t| t.start as usize);
+        if !(self.add_form && self.declared_in_window) {
+            self.src.text.release(self.released..upto);
+        }
+        self.released = upto;
+        self.declared_in_window = false;
     }
     /// Tokens up to the end of the statement (a newline or `;` outside braces, or the `}` that
     /// closes the enclosing block), consumed.
@@ -252,24 +319,228 @@ impl<'s> P<'s> {
     }
     fn table(&mut self, family: &str, name: &str) -> usize {
         // One model table per name; a second family's table of the same name is told apart.
-        let key = match self.tables.iter().position(|t| t.name == name) {
+        let key = match self.tables.iter().position(|t| &*t.table.name == name) {
             Some(i) if *self.tables[i].nft.family == *family => return i,
             Some(_) => format!("{family} {name}"),
             None => name.to_string(),
         };
-        if let Some(i) = self.tables.iter().position(|t| t.name == key) {
+        if let Some(i) = self.tables.iter().position(|t| *t.table.name == *key) {
             return i;
         }
         self.tables.push(TableB {
-            name: key,
+            table: Table::new(&key, None),
             nft: NftTable {
                 family: family.into(),
                 ..NftTable::default()
             },
-            chains: Vec::new(),
-            index: HashMap::new(),
+            deleted: Default::default(),
+            policies: HashMap::new(),
         });
         self.tables.len() - 1
+    }
+
+    /// The chain named by token `name` (a word or a quoted string) in table `ti`, declared now
+    /// when it is new. Unquoted names are kept as spans of the text, not copies.
+    fn chain(&mut self, ti: usize, name: Tok) -> ChainId {
+        let raw = self.s(name);
+        let unq = unquote(raw);
+        // A transaction names one chain on many lines in a row, and the chains it fills in the
+        // order it declared them: the chain named last and the one declared after it are tried
+        // before the index (whose probes miss the caches on a large table).
+        if let Some((t, n, id)) = self.last_chain {
+            if t == ti {
+                if n == unq {
+                    return id;
+                }
+                let next = ChainId(id.0 + 1);
+                let chains = &self.tables[ti].table.chains;
+                if chains.get(next.0 as usize).is_some_and(|c| *c.name == *unq)
+                    && !self.tables[ti].deleted.contains(&next)
+                {
+                    self.last_chain = Some((ti, unq, next));
+                    return next;
+                }
+            }
+        }
+        let tb = &mut self.tables[ti];
+        if let Some(id) = tb.table.id(unq) {
+            tb.deleted.remove(&id);
+            self.last_chain = Some((ti, unq, id));
+            return id;
+        }
+        // A large table: room for as many chains as a third of the lines, at once, rather than
+        // the index rebuilt as it doubles (hashing every name again from the text).
+        if tb.table.chains.len() == 4096 {
+            tb.table.reserve(self.src.line_count() / 3);
+        }
+        let chain = if unq.len() == raw.len() {
+            Chain::in_source(
+                self.arc.expect("a whole parse has its source"),
+                Span::new(name.start as usize, name.end as usize),
+                ChainOrigin::Declared,
+                &tb.table.name,
+            )
+        } else {
+            Chain::new(unq, ChainOrigin::Declared, &tb.table.name)
+        };
+        let id = tb.table.declare(chain).expect("looked up just above");
+        self.declared_in_window = true;
+        self.last_chain = Some((ti, unq, id));
+        id
+    }
+
+    fn chain_name(&self, ti: usize, id: ChainId) -> String {
+        self.tables[ti].table.get(id).name.to_string()
+    }
+
+    /// Records where chain `id` is declared, when nothing did before.
+    fn declared(&mut self, ti: usize, id: ChainId, span: Span) {
+        let c = self.tables[ti].table.get_mut(id);
+        if c.decl.is_none() {
+            c.decl = Some(span);
+        }
+    }
+
+    /// `add chain [FAMILY] TABLE NAME` and `add rule [FAMILY] TABLE NAME RULE` as kube-proxy
+    /// writes them (one space between words, a rule simple enough to be read alone), read
+    /// straight from the line: a large transaction is mostly these. Returns false, having read
+    /// nothing, for any other line, which the statement parser then reads.
+    fn fast_add(&mut self, start: usize) -> bool {
+        let b = self.text.as_bytes();
+        let eol = memchr::memchr(b'\n', &b[start..]).map_or(b.len(), |n| start + n);
+        // The words up to the chain's or set's name, each ended by one space (or the line).
+        let mut at = start;
+        let mut word = || {
+            if at > eol {
+                return None;
+            }
+            let end = memchr::memchr(b' ', &b[at..eol]).map_or(eol, |n| at + n);
+            let w = &self.text[at..end];
+            at = end + 1;
+            Some(w)
+        };
+        let (Some("add"), Some(what), Some(w1), Some(w2)) = (word(), word(), word(), word()) else {
+            return false;
+        };
+        if !matches!(what, "chain" | "rule" | "element") {
+            return false;
+        }
+        let (family, table, name) = if FAMILIES.contains(&w1) {
+            match word() {
+                Some(n) => (w1, w2, n),
+                None => return false,
+            }
+        } else {
+            ("ip", w1, w2)
+        };
+        self.add_form = true;
+        let plain = |w: &str| {
+            !w.is_empty()
+                && !w.bytes().any(|c| {
+                    matches!(
+                        c,
+                        b'{' | b'}' | b'"' | b';' | b'#' | b'\\' | b'\r' | b'\t' | b','
+                    )
+                })
+        };
+        if !(plain(table) && plain(name)) {
+            return false;
+        }
+        // Where the name ends, and what follows it.
+        let name_end = name.as_ptr() as usize - self.text.as_ptr() as usize + name.len();
+        let rest = &self.text[name_end..eol];
+        let name_tok = Tok {
+            k: K::Word,
+            start: (name_end - name.len()) as u32,
+            end: name_end as u32,
+        };
+        match what {
+            "element" => {
+                let Some(els) = rest.strip_prefix(" { ").and_then(|r| r.strip_suffix(" }")) else {
+                    return false;
+                };
+                let Some(el) = self.fast_element(els, name_end + 3) else {
+                    return false;
+                };
+                let ti = self.table(family, table);
+                let sets = &mut self.tables[ti].nft.sets;
+                match sets.get_mut(name) {
+                    Some(set) => set.elements.push(el),
+                    None => {
+                        let set = NamedSet {
+                            name: name.into(),
+                            line: el.line,
+                            elements: vec![el],
+                            ..NamedSet::default()
+                        };
+                        sets.insert(name.into(), set);
+                    }
+                }
+                self.pos = eol;
+                true
+            }
+            "chain" if rest.is_empty() => {
+                let ti = self.table(family, table);
+                let ci = self.chain(ti, name_tok);
+                self.declared(ti, ci, Span::new(start, name_end));
+                self.pos = eol;
+                true
+            }
+            "rule" => {
+                let Some(body) = rest.strip_prefix(' ') else {
+                    return false;
+                };
+                let first = body.split(' ').next().unwrap_or("");
+                if first.is_empty() || matches!(first, "handle" | "position" | "index") {
+                    return false;
+                }
+                let ti = self.table(family, table);
+                let ci = self.chain(ti, name_tok);
+                let own_line = start == 0 || b[start - 1] == b'\n';
+                self.defer_rule(ti, ci, name_end + 1, own_line)
+            }
+            _ => false,
+        }
+    }
+
+    /// One element written `KEY [. KEY …] [: VERDICT]` with single spaces (`els` starts at byte
+    /// `at`), as kube-proxy adds them one a line; None for anything else (several elements,
+    /// comments, timeouts), which the statement parser reads.
+    fn fast_element(&mut self, els: &str, at: usize) -> Option<Element> {
+        let (key, verdict) = match els.split_once(" : ") {
+            Some((k, v)) => {
+                let words: Vec<&str> = v.split(' ').collect();
+                if words.len() > 2 {
+                    return None;
+                }
+                (k, Some(map_verdict(&words)?))
+            }
+            None => (els, None),
+        };
+        let mut atoms = Vec::with_capacity(3);
+        for (k, w) in key.split(" . ").enumerate() {
+            if w.is_empty()
+                || w.bytes().any(|c| {
+                    matches!(
+                        c,
+                        b' ' | b',' | b'"' | b'{' | b'}' | b';' | b'#' | b'\t' | b'\r'
+                    )
+                })
+            {
+                return None;
+            }
+            // Keys are values, never words a statement knows (`timeout`, `comment`, …).
+            if k == 0 && !w.as_bytes()[0].is_ascii_alphanumeric() {
+                return None;
+            }
+            atoms.push(atom(w)?);
+        }
+        Some(Element {
+            key: atoms,
+            verdict,
+            comment: None,
+            line: self.line_near(at),
+        })
     }
 
     /// `[family] name` after `table`, `add chain`, …
@@ -287,7 +558,23 @@ impl<'s> P<'s> {
     }
 
     fn run(&mut self) {
+        let b = self.text.as_bytes();
         loop {
+            // Lines of a transaction read straight from the text, without tokens.
+            while self.toks.get(self.i).is_some_and(|t| t.k == K::Newline) {
+                self.i += 1;
+            }
+            if self.i == self.toks.len() {
+                self.toks.clear();
+                self.i = 0;
+                while b.get(self.pos) == Some(&b'\n') {
+                    self.pos += 1;
+                }
+                if b[self.pos..].starts_with(b"add ") && self.fast_add(self.pos) {
+                    self.release_read();
+                    continue;
+                }
+            }
             self.skip_blank();
             let Some(t) = self.peek() else { break };
             let w = self.s(t);
@@ -355,7 +642,8 @@ impl<'s> P<'s> {
         loop {
             self.skip_blank();
             let Some(t) = self.peek() else {
-                self.ends_inside(format!("table `{}`", self.tables[ti].name));
+                let name = self.tables[ti].table.name.to_string();
+                self.ends_inside(format!("table `{name}`"));
                 return;
             };
             if t.k == K::RBrace {
@@ -385,7 +673,7 @@ impl<'s> P<'s> {
         {
             "kube-proxy"
         } else {
-            let first = self.toks.get(self.i + 1).map(|n| self.s(*n)).unwrap_or("");
+            let first = self.peek_at(1).map(|n| self.s(n)).unwrap_or("");
             // kube-proxy's NAT chains (as a grep'd fragment is placed), and CNIs' hostport DNATs.
             let nat = super::fragment::is_nat_chain(first)
                 || ["CNI-DN-", "CNI-HOSTPORT-", "cali-nat-"]
@@ -419,16 +707,15 @@ impl<'s> P<'s> {
         match w {
             "chain" | "set" | "map" => {
                 self.i += 1;
-                let Some(name) = self.peek().filter(|t| t.k == K::Word || t.k == K::Str) else {
+                let Some(name_tok) = self.peek().filter(|t| t.k == K::Word || t.k == K::Str) else {
                     self.err(t, ParseErrorKind::MissingValue(w.into()));
                     return;
                 };
                 self.i += 1;
-                let name = unquote(self.s(name)).to_string();
+                let name = unquote(self.s(name_tok)).to_string();
                 if !self.peek().is_some_and(|t| t.k == K::LBrace) {
                     // A paste cut right after the name.
-                    if self.toks[self.i..].iter().all(|t| t.k == K::Newline) {
-                        self.i = self.toks.len();
+                    if self.rest_blank() {
                         self.ends_inside(format!("`{w} {name}`"));
                         return;
                     }
@@ -440,13 +727,9 @@ impl<'s> P<'s> {
                 }
                 self.i += 1;
                 if w == "chain" {
-                    let line = self.line(t);
-                    let ci = self.tables[ti].chain(&name, line);
-                    let at = self.toks[self.i - 2];
-                    self.decls
-                        .entry((ti, name.clone()))
-                        .or_insert(Span::new(t.start as usize, at.end as usize));
-                    self.chain_body(ti, ci, true);
+                    let ci = self.chain(ti, name_tok);
+                    self.declared(ti, ci, Span::new(t.start as usize, name_tok.end as usize));
+                    self.chain_body(ti, ci);
                 } else {
                     let mut set = NamedSet {
                         name: name.clone().into(),
@@ -480,37 +763,43 @@ impl<'s> P<'s> {
         }
     }
 
-    /// A chain's lines, up to and with its `}` (`block`) or the end of the statement.
-    fn chain_body(&mut self, ti: usize, ci: usize, block: bool) {
+    /// A chain's lines, up to and with its `}`.
+    fn chain_body(&mut self, ti: usize, ci: ChainId) {
         loop {
-            if block {
-                self.skip_blank();
-            } else {
-                while self.peek().is_some_and(|t| t.k == K::Newline) {
-                    self.i += 1;
-                }
-            }
+            self.skip_blank();
             let Some(t) = self.peek() else {
-                if block {
-                    let name = self.tables[ti].chains[ci].0.clone();
-                    self.ends_inside(format!("chain `{name}`"));
-                }
+                let name = self.chain_name(ti, ci);
+                self.ends_inside(format!("chain `{name}`"));
                 return;
             };
             if t.k == K::RBrace {
                 self.i += 1;
                 return;
             }
-            if !block && t.k == K::Newline {
-                return;
-            }
             if t.k == K::Word && is_cut(self.s(t)) {
-                let at = self.tables[ti].chains[ci].2.len() as u32;
-                let name = self.tables[ti].chains[ci].0.clone();
-                self.cuts.push((ti, name, at, self.line(t)));
+                let at = self.tables[ti].table.get(ci).rules.count() as u32;
+                let name = self.chain_name(ti, ci);
+                let line = self.line(t);
+                self.cuts.push((ti, name, at, line));
                 self.fragment = true;
                 self.i += 1;
                 continue;
+            }
+            if t.k == K::Word
+                && self.toks.len() == self.i + 1
+                && !matches!(
+                    self.s(t),
+                    "type" | "policy" | "comment" | "devices" | "flags"
+                )
+            {
+                let first_on_line = self.text[..t.start as usize]
+                    .bytes()
+                    .rev()
+                    .take_while(|c| *c != b'\n')
+                    .all(|c| c == b' ' || c == b'\t');
+                if self.defer_rule(ti, ci, t.start as usize, first_on_line) {
+                    continue;
+                }
             }
             let st = self.statement();
             if self.peek().is_some_and(|t| t.k == K::Semi) {
@@ -524,23 +813,52 @@ impl<'s> P<'s> {
                 "type" => self.base_chain(ti, ci, &st),
                 "policy" => {
                     let p = st.get(1).map(|t| self.s(*t));
-                    let name = self.tables[ti].chains[ci].0.clone();
                     let policy = match p {
                         Some("drop") => Policy::Drop,
                         _ => Policy::Accept,
                     };
-                    self.policies.insert((ti, name), policy);
+                    self.tables[ti].policies.insert(ci, policy);
                 }
                 "comment" | "devices" | "flags" => {}
                 _ => {
                     let rules = self.rule(&st);
-                    self.tables[ti].chains[ci].2.extend(rules);
+                    let chain = self.tables[ti].table.get_mut(ci);
+                    for r in rules {
+                        chain.push_rule(RuleSlot::ready(r));
+                    }
                 }
             }
         }
     }
 
-    fn base_chain(&mut self, ti: usize, ci: usize, st: &[Tok]) {
+    /// Records the rule whose text starts at `body` and ends with its line as a slot parsed when
+    /// first needed, when it is simple enough to be read alone (see [`simple_rule_end`]); as part
+    /// of its chain's run of lines when `own_line` (the rule is its line, so the run's reader can
+    /// find it again). Returns false, having read nothing, when it is not.
+    fn defer_rule(&mut self, ti: usize, ci: ChainId, body: usize, own_line: bool) -> bool {
+        let b = self.text.as_bytes();
+        let eol = memchr::memchr(b'\n', &b[body..]).map_or(b.len(), |n| body + n);
+        let Some(len) = simple_rule_end(&b[body..eol]) else {
+            return false;
+        };
+        let line = self.line_near(body);
+        let chain = self.tables[ti].table.get_mut(ci);
+        let runs = self.runs.as_ref().expect("a whole parse has a run source");
+        if !(own_line && chain.rules.extend_run(runs, line)) {
+            chain.push_rule(RuleSlot::pending(
+                line,
+                Span::new(body, body + len),
+                body as u32,
+                None,
+            ));
+        }
+        // What was read ahead of the rule is dropped; its newline comes next.
+        self.toks.truncate(self.i);
+        self.pos = eol;
+        true
+    }
+
+    fn base_chain(&mut self, ti: usize, ci: ChainId, st: &[Tok]) {
         let words: Vec<&str> = st.iter().map(|t| unquote(self.s(*t))).collect();
         let at = |k: &str| {
             words
@@ -570,7 +888,7 @@ impl<'s> P<'s> {
             }
             priority = p;
         }
-        let chain = self.tables[ti].chains[ci].0.clone();
+        let chain = self.chain_name(ti, ci);
         let t = &mut self.tables[ti].nft;
         t.bases.retain(|b| *b.chain != *chain);
         t.bases.push(BaseChain {
@@ -730,8 +1048,8 @@ impl<'s> P<'s> {
         let ti = self.table(&family, self.s(tname));
         if what == "table" {
             if verb == "flush" {
-                for c in &mut self.tables[ti].chains {
-                    c.2.clear();
+                for c in &mut self.tables[ti].table.chains {
+                    c.rules = RuleList::new();
                 }
             }
             if self.peek().is_some_and(|t| t.k == K::LBrace) {
@@ -747,33 +1065,50 @@ impl<'s> P<'s> {
             return;
         };
         self.i += 1;
-        let name_s = unquote(self.s(name)).to_string();
+        let name_s = unquote(self.s(name));
         match (verb, what) {
             ("add" | "create", "chain") => {
-                let line = self.line(name);
-                let ci = self.tables[ti].chain(&name_s, line);
-                self.decls
-                    .entry((ti, name_s.clone()))
-                    .or_insert(Span::new(verb_tok.start as usize, name.end as usize));
+                let ci = self.chain(ti, name);
+                self.declared(
+                    ti,
+                    ci,
+                    Span::new(verb_tok.start as usize, name.end as usize),
+                );
                 if self.peek().is_some_and(|t| t.k == K::LBrace) {
                     self.i += 1;
-                    self.chain_body(ti, ci, true);
+                    self.chain_body(ti, ci);
                 }
             }
             ("flush", "chain") => {
-                let line = self.line(name);
-                let ci = self.tables[ti].chain(&name_s, line);
-                self.tables[ti].chains[ci].2.clear();
+                let ci = self.chain(ti, name);
+                self.tables[ti].table.get_mut(ci).rules = RuleList::new();
             }
             ("delete" | "destroy", "chain") => {
-                if let Some(ci) = self.tables[ti].index.get(&name_s).copied() {
-                    self.tables[ti].chains[ci].2.clear();
-                    self.deleted.push((ti, name_s));
+                self.last_chain = None;
+                if let Some(ci) = self.tables[ti].table.id(name_s) {
+                    self.tables[ti].table.get_mut(ci).rules = RuleList::new();
+                    self.tables[ti].deleted.insert(ci);
                 }
             }
             ("add" | "insert" | "replace" | "create", "rule") => {
-                let line = self.line(name);
-                let ci = self.tables[ti].chain(&name_s, line);
+                let ci = self.chain(ti, name);
+                // kube-proxy's transactions write a rule a line: kept as text until needed.
+                if verb == "add" && self.toks.len() == self.i {
+                    if let Some(t) = self.peek().filter(|t| {
+                        t.k == K::Word && !matches!(self.s(*t), "handle" | "position" | "index")
+                    }) {
+                        let own_line = name.k == K::Word
+                            && self.text[..verb_tok.start as usize]
+                                .bytes()
+                                .next_back()
+                                .is_none_or(|c| c == b'\n');
+                        if self.toks.len() == self.i + 1
+                            && self.defer_rule(ti, ci, t.start as usize, own_line)
+                        {
+                            return;
+                        }
+                    }
+                }
                 let mut st = self.statement();
                 // `add rule t c handle N …` / `position N`: where in the chain, not what.
                 if st
@@ -783,25 +1118,28 @@ impl<'s> P<'s> {
                     st.drain(..2.min(st.len()));
                 }
                 let rules = self.rule(&st);
-                let chain = &mut self.tables[ti].chains[ci].2;
+                let chain = self.tables[ti].table.get_mut(ci);
                 if verb == "insert" {
                     for (k, r) in rules.into_iter().enumerate() {
-                        chain.insert(k, r);
+                        chain.rules.insert(k, RuleSlot::ready(r));
                     }
                 } else {
-                    chain.extend(rules);
+                    for r in rules {
+                        chain.push_rule(RuleSlot::ready(r));
+                    }
                 }
                 return;
             }
             ("add" | "create", "set" | "map") => {
+                let line = self.line(name);
                 let mut set = self.tables[ti]
                     .nft
                     .sets
-                    .remove(name_s.as_str())
+                    .remove(name_s)
                     .unwrap_or_else(|| NamedSet {
-                        name: name_s.clone().into(),
+                        name: name_s.into(),
                         is_map: what == "map",
-                        line: self.line(name),
+                        line,
                         ..NamedSet::default()
                     });
                 if self.peek().is_some_and(|t| t.k == K::LBrace) {
@@ -811,12 +1149,12 @@ impl<'s> P<'s> {
                 self.tables[ti].nft.sets.insert(name_s.into(), set);
             }
             ("flush", "set" | "map") => {
-                if let Some(s) = self.tables[ti].nft.sets.get_mut(name_s.as_str()) {
+                if let Some(s) = self.tables[ti].nft.sets.get_mut(name_s) {
                     s.elements.clear();
                 }
             }
             ("delete" | "destroy", "set" | "map") => {
-                self.tables[ti].nft.sets.remove(name_s.as_str());
+                self.tables[ti].nft.sets.remove(name_s);
             }
             ("add" | "create" | "delete" | "destroy", "element")
                 if self.peek().is_some_and(|t| t.k == K::LBrace) =>
@@ -826,7 +1164,7 @@ impl<'s> P<'s> {
                 let set = self.tables[ti]
                     .nft
                     .sets
-                    .entry(name_s.clone().into())
+                    .entry(name_s.into())
                     .or_insert_with(|| NamedSet {
                         name: name_s.into(),
                         line,
@@ -1267,12 +1605,13 @@ impl P<'_> {
                     _ => {}
                 }
             }
-            let saved = (std::mem::take(&mut self.toks), self.i);
+            // Read as a block of their own: nothing past them is lexed meanwhile.
+            let saved = (std::mem::take(&mut self.toks), self.i, self.pos);
             self.toks = st[at..=end].to_vec();
             self.i = 0;
+            self.pos = self.text.len();
             let els = self.elements();
-            self.toks = saved.0;
-            self.i = saved.1;
+            (self.toks, self.i, self.pos) = saved;
             return (SetRef::Inline(els.into_boxed_slice()), end + 1);
         }
         let name = self.s(*t).trim_start_matches('@');
@@ -1531,25 +1870,176 @@ fn other(words: &[&str]) -> Criterion {
     }))
 }
 
+/// Where a rule written on one line ends (its length, blanks and a `# handle N` comment left
+/// out) when that line can be read alone: braces balanced, quotes closed, no `;` joining another
+/// statement, no `\` continuation. None otherwise, and for lines that make two model rules
+/// (`meta mark set … accept`, `notrack … accept`), which are read at once.
+fn simple_rule_end(b: &[u8]) -> Option<usize> {
+    use memchr::memmem::Finder;
+    use std::sync::LazyLock;
+    static NOTRACK: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new("notrack"));
+    static SET: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new("set"));
+    if NOTRACK.find(b).is_some() {
+        return None;
+    }
+    let blank = |c: Option<&u8>| c.is_none_or(|c| matches!(c, b' ' | b'\t' | b'\r'));
+    for at in SET.find_iter(b) {
+        if blank(at.checked_sub(1).and_then(|p| b.get(p))) && blank(b.get(at + 3)) {
+            return None;
+        }
+    }
+    let mut end = b.len();
+    let mut depth = 0i32;
+    if memchr::memchr3(b'"', b'#', b'\\', b).is_none() {
+        for at in memchr::memchr3_iter(b'{', b'}', b';', b) {
+            match b[at] {
+                b'{' => depth += 1,
+                b'}' if depth > 0 => depth -= 1,
+                _ => return None,
+            }
+        }
+    } else {
+        let mut quoted = false;
+        let mut k = 0;
+        while k < b.len() {
+            let c = b[k];
+            if quoted {
+                match c {
+                    b'\\' => k += 1,
+                    b'"' => quoted = false,
+                    _ => {}
+                }
+            } else {
+                match c {
+                    b'"' => quoted = true,
+                    b'#' => {
+                        end = k;
+                        break;
+                    }
+                    b'{' => depth += 1,
+                    b'}' if depth > 0 => depth -= 1,
+                    b'}' | b';' | b'\\' => return None,
+                    _ => {}
+                }
+            }
+            k += 1;
+        }
+        if quoted {
+            return None;
+        }
+    }
+    if depth != 0 {
+        return None;
+    }
+    while end > 0 && matches!(b[end - 1], b' ' | b'\t' | b'\r') {
+        end -= 1;
+    }
+    (end > 0).then_some(end)
+}
+
+/// Where the rule of a line a chain's run holds starts: after `add rule [FAMILY] TABLE CHAIN`
+/// in the transaction form, after the indentation in a listing.
+fn rule_body(line: &str) -> usize {
+    let skip_blank = |at: usize| {
+        at + line[at..]
+            .bytes()
+            .take_while(|c| matches!(c, b' ' | b'\t'))
+            .count()
+    };
+    let word = |at: usize| {
+        let end = line[at..].find([' ', '\t']).map_or(line.len(), |n| at + n);
+        (&line[at..end], skip_blank(end))
+    };
+    let start = skip_blank(0);
+    let (verb, at) = word(start);
+    let (what, at) = word(at);
+    if verb != "add" || what != "rule" {
+        return start;
+    }
+    let (first, at) = word(at);
+    let at = if FAMILIES.contains(&first) {
+        word(at).1
+    } else {
+        at
+    };
+    // The table's name was `first` or has just been passed; the chain's comes next.
+    word(at).1
+}
+
+/// Reads a run of rule lines recorded while indexing (see [`RuleList`]).
+fn read_run(source: &Source, line: u32, len: u32) -> Vec<RuleSlot> {
+    (line..line + len)
+        .map(|no| {
+            let (start, end) = source.line_range(no);
+            let text = &source.text[start..end];
+            let body = start + rule_body(text);
+            let len = simple_rule_end(&source.text.as_bytes()[body..end])
+                .expect("a run only holds lines indexed as simple rules");
+            RuleSlot::pending(no, Span::new(body, body + len), body as u32, None)
+        })
+        .collect()
+}
+
+/// Parses the rule a slot recorded: the text from `body_start` to the end of `span`.
+pub fn slot_parser(
+    source: &Source,
+    _line: u32,
+    span: Span,
+    body_start: u32,
+) -> Result<Rule, Vec<ParseError>> {
+    let toks = lex_range(
+        source.text.as_bytes(),
+        body_start as usize,
+        span.end as usize,
+    )
+    .map_err(|e| vec![e])?;
+    let mut p = P::new(source, None, None);
+    let mut rules = p.rule(&toks);
+    if !p.errors.is_empty() {
+        return Err(p.errors);
+    }
+    // A line that makes two rules is never deferred (see `simple_rule_end`).
+    debug_assert_eq!(rules.len(), 1);
+    rules.pop().ok_or_else(|| {
+        vec![ParseError::new(
+            Span::new(body_start as usize, span.end as usize),
+            ParseErrorKind::Empty,
+        )]
+    })
+}
+
+impl<'s> P<'s> {
+    fn new(src: &'s Source, arc: Option<&'s Arc<Source>>, runs: Option<Arc<RunSource>>) -> Self {
+        P {
+            src,
+            text: &src.text,
+            toks: Vec::new(),
+            i: 0,
+            pos: 0,
+            line_hint: (1, 0),
+            arc,
+            runs,
+            tables: Vec::new(),
+            errors: Vec::new(),
+            cuts: Vec::new(),
+            notes: Vec::new(),
+            fragment: false,
+            implicit: None,
+            last_chain: None,
+            released: 0,
+            declared_in_window: false,
+            add_form: false,
+        }
+    }
+}
+
 /// Reads nftables text into a rule set.
 pub fn parse(source: Arc<Source>) -> Result<Ruleset, Vec<ParseError>> {
-    let text: &str = &source.text;
-    let toks = lex(text).map_err(|e| vec![e])?;
-    let mut p = P {
-        src: &source,
-        text,
-        toks,
-        i: 0,
-        tables: Vec::new(),
-        errors: Vec::new(),
-        policies: HashMap::new(),
-        deleted: Vec::new(),
-        cuts: Vec::new(),
-        notes: Vec::new(),
-        fragment: false,
-        implicit: None,
-        decls: HashMap::new(),
-    };
+    let runs = Arc::new(RunSource {
+        source: source.clone(),
+        read: read_run,
+    });
+    let mut p = P::new(&source, Some(&source), Some(runs));
     p.run();
     if p.tables.is_empty() && p.errors.is_empty() {
         p.errors
@@ -1558,61 +2048,63 @@ pub fn parse(source: Arc<Source>) -> Result<Ruleset, Vec<ParseError>> {
     if !p.errors.is_empty() {
         return Err(p.errors);
     }
-    let mut rs = Ruleset::new(source.clone(), InputFormat::Nft);
+    let mut rs = Ruleset::new(source.clone(), InputFormat::Nft).with_parser(slot_parser);
     let all_v6 = p.tables.iter().all(|t| &*t.nft.family == "ip6");
     rs.family = if all_v6 { Family::Ipv6 } else { Family::Ipv4 };
-    let policies = std::mem::take(&mut p.policies);
-    let decls = std::mem::take(&mut p.decls);
-    let deleted = std::mem::take(&mut p.deleted);
     rs.fragment = p.fragment;
     for n in std::mem::take(&mut p.notes) {
         rs.note(n, None);
     }
     for (ti, chain, at, line) in std::mem::take(&mut p.cuts) {
         rs.cuts.push(crate::model::Cut {
-            table: Some(p.tables[ti].name.clone()),
+            table: Some(p.tables[ti].table.name.to_string()),
             chain,
             at,
             line,
         });
     }
-    for (ti, tb) in p.tables.into_iter().enumerate() {
-        let mut table = Table::new(&tb.name, None);
-        for (name, _line, rules) in tb.chains {
-            if deleted.iter().any(|(t, n)| *t == ti && *n == name) {
-                continue;
-            }
-            let mut chain = Chain::new(&name, ChainOrigin::Declared, &tb.name);
-            chain.policy = policies
-                .get(&(ti, name.clone()))
-                .copied()
-                .or_else(|| tb.nft.base(&name).map(|_| Policy::Accept));
-            chain.builtin = tb.nft.base(&name).is_some();
-            chain.decl = decls.get(&(ti, name.clone())).copied();
-            for r in rules {
-                chain.push_rule(RuleSlot::ready(r));
-            }
-            table.declare(chain);
+    for tb in p.tables {
+        let TableB {
+            mut table,
+            mut nft,
+            deleted,
+            policies,
+        } = tb;
+        if !deleted.is_empty() {
+            table.retain_chains(|id, _| !deleted.contains(&id));
         }
-        let mut nft = tb.nft;
+        // A chain is a base chain by its hook, not by an iptables name.
+        for c in table.chains.iter_mut().filter(|c| c.builtin) {
+            c.builtin = false;
+            c.policy = None;
+        }
+        for b in &nft.bases {
+            if let Some(id) = table.id(&b.chain) {
+                let c = table.get_mut(id);
+                c.builtin = true;
+                c.policy = Some(policies.get(&id).copied().unwrap_or(Policy::Accept));
+            }
+        }
         for set in nft.sets.values_mut() {
             set.index();
         }
         table.nft = Some(Box::new(nft));
-        // A paste that leaves chains out still names them: their rules are not known.
-        if rs.fragment {
-            let named: Vec<String> = table
+        table.committed = true;
+        rs.tables.push(table);
+    }
+    // A paste that leaves chains out still names them: their rules are not known.
+    if rs.fragment {
+        for ti in 0..rs.tables.len() {
+            let table = &rs.tables[ti];
+            let mut missing: Vec<String> = table
                 .chains
                 .iter()
                 .flat_map(|c| {
                     rs.rules(c)
-                        .flat_map(|r| r.jump_targets(&table))
+                        .flat_map(|r| r.jump_targets(table))
                         .map(|(t, _)| t.to_string())
                         .collect::<Vec<_>>()
                 })
-                .collect();
-            let mut missing: Vec<String> = named
-                .into_iter()
                 .filter(|n| table.id(n).is_none())
                 .collect();
             missing.sort();
@@ -1630,12 +2122,146 @@ pub fn parse(source: Arc<Source>) -> Result<Ruleset, Vec<ParseError>> {
                     None,
                 );
             }
+            let name = rs.tables[ti].name.to_string();
             for n in missing {
-                table.declare(Chain::new(&n, ChainOrigin::Implicit, &tb.name));
+                rs.tables[ti].declare(Chain::new(&n, ChainOrigin::Implicit, &name));
             }
         }
-        table.committed = true;
-        rs.tables.push(table);
+    }
+    let late = rs.take_errors();
+    if !late.is_empty() && rs.fragment {
+        return Err(late);
     }
     Ok(rs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(text: &str) -> Ruleset {
+        parse(Source::new("t", text.to_string())).expect("parses")
+    }
+
+    /// Every rule of every chain, as the model holds it once read.
+    fn rules(rs: &Ruleset) -> Vec<(String, Vec<Rule>)> {
+        rs.tables
+            .iter()
+            .flat_map(|t| &t.chains)
+            .map(|c| (c.name.to_string(), rs.rules(c).cloned().collect()))
+            .collect()
+    }
+
+    #[test]
+    fn lines_read_alone_are_exactly_the_simple_ones() {
+        let end = |s: &str| simple_rule_end(s.as_bytes());
+        assert_eq!(end("ip daddr 10.0.0.1 accept"), Some(24));
+        assert_eq!(end("ip daddr 10.0.0.1 accept   # handle 7"), Some(24));
+        assert_eq!(
+            end("numgen random mod 2 vmap { 0 : goto a, 1 : goto b }"),
+            Some(51)
+        );
+        assert_eq!(end(r#"comment "a # b; {" accept"#), Some(25));
+        // Two statements, an unclosed brace or quote, a continuation: read with the rest.
+        assert_eq!(end("ip daddr 10.0.0.1 accept; drop"), None);
+        assert_eq!(end("ip saddr { 10.0.0.1,"), None);
+        assert_eq!(end(r#"comment "open"#), None);
+        assert_eq!(end("ip saddr 10.0.0.1 \\"), None);
+        assert_eq!(end("accept }"), None);
+        // Lines that make two model rules.
+        assert_eq!(end("meta mark set 0x1 accept"), None);
+        assert_eq!(end("notrack accept"), None);
+        assert_eq!(end("ip daddr @reset-ips accept"), Some(26));
+    }
+
+    /// The transaction form read line by line and the same rules in blocks (which also take the
+    /// deferred path) give the same rules; two-rule lines stay two rules; a rule added after
+    /// other lines keeps its place.
+    #[test]
+    fn deferred_rules_read_as_the_statement_parser_reads_them() {
+        let add = "add table ip t\n\
+            add chain ip t a\n\
+            add chain ip t b\n\
+            add rule ip t a ip daddr 10.0.0.1 tcp dport 80 jump b\n\
+            add rule ip t b meta mark set 0x4000 accept\n\
+            add rule ip t b ip saddr != 10.0.0.0/8 counter packets 1 bytes 2 drop\n\
+            add rule ip t a numgen random mod 3 vmap { 0-1 : goto b, 2 : jump b }\n\
+            insert rule ip t a ct state invalid drop\n";
+        let list = "table ip t {\n\
+            \tchain a {\n\
+            \t\tct state invalid drop\n\
+            \t\tip daddr 10.0.0.1 tcp dport 80 jump b # handle 3\n\
+            \t\tnumgen random mod 3 vmap { 0-1 : goto b, 2 : jump b }\n\
+            \t}\n\
+            \tchain b {\n\
+            \t\tmeta mark set 0x4000 accept\n\
+            \t\tip saddr != 10.0.0.0/8 counter packets 1 bytes 2 drop\n\
+            \t}\n\
+            }\n";
+        let (a, l) = (read(add), read(list));
+        let strip = |v: Vec<(String, Vec<Rule>)>| -> Vec<(String, Vec<String>)> {
+            v.into_iter()
+                .map(|(n, rs)| {
+                    let shown = rs
+                        .iter()
+                        .map(|r| {
+                            format!(
+                                "{:?} {:?}",
+                                r.matches
+                                    .iter()
+                                    .map(|m| (&m.criterion, m.negated))
+                                    .collect::<Vec<_>>(),
+                                r.target.as_ref().map(|t| (&t.kind, t.goto))
+                            )
+                        })
+                        .collect();
+                    (n, shown)
+                })
+                .collect()
+        };
+        // Elements know their line, which differs between the two texts.
+        let unlined = |v: Vec<(String, Vec<String>)>| -> Vec<(String, Vec<String>)> {
+            v.into_iter()
+                .map(|(n, rs)| {
+                    let rs = rs
+                        .into_iter()
+                        .map(|r| {
+                            r.split("line: ")
+                                .enumerate()
+                                .map(|(i, p)| match i {
+                                    0 => p.to_string(),
+                                    _ => p
+                                        .trim_start_matches(|c: char| c.is_ascii_digit())
+                                        .to_string(),
+                                })
+                                .collect::<Vec<_>>()
+                                .join("line: ")
+                        })
+                        .collect();
+                    (n, rs)
+                })
+                .collect()
+        };
+        let (ra, rl) = (unlined(strip(rules(&a))), unlined(strip(rules(&l))));
+        assert_eq!(ra, rl);
+        assert_eq!(ra[0].1.len(), 3, "{ra:?}");
+        assert!(ra[0].1[0].contains("Invalid"), "{ra:?}");
+        // `meta mark set … accept`: the mark, then the verdict.
+        assert_eq!(ra[1].1.len(), 3, "{ra:?}");
+        assert!(ra[1].1[0].contains("Mark"), "{ra:?}");
+        assert!(ra[1].1[1].contains("Accept"), "{ra:?}");
+    }
+
+    /// A deferred rule that does not parse is reported when it is read, with its place.
+    #[test]
+    fn a_bad_deferred_rule_is_an_error_when_read() {
+        let text = "add table ip t\nadd chain ip t a\nadd rule ip t a dnat to not-an-address\n";
+        let rs = read(text);
+        let c = rs.chain("t", "a").unwrap();
+        let r = rs.rules(c).next().unwrap();
+        assert!(r.invalid);
+        let errs = rs.take_errors();
+        assert_eq!(errs.len(), 1);
+        assert_eq!(rs.source.line_of(errs[0].span.start), 3);
+    }
 }
