@@ -20,7 +20,12 @@ fn rss() -> String {
             .unwrap_or(0)
             / 1024
     };
-    format!("anon {} MB, file {} MB", kb("RssAnon:"), kb("RssFile:"))
+    format!(
+        "anon {} MB, file {} MB, peak {} MB",
+        kb("RssAnon:"),
+        kb("RssFile:"),
+        kb("VmHWM:")
+    )
 }
 
 fn main() {

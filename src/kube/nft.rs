@@ -34,7 +34,8 @@ fn endpoint_chains(rs: &Ruleset, t: &Table, chain: &str) -> Vec<String> {
         return Vec::new();
     };
     let mut out = Vec::new();
-    for r in rs.rules(c) {
+    // Read for the catalogue and dropped: a whole-table listing reads every Service's chains.
+    for r in rs.peek_rules(c).iter() {
         match r.target.as_ref().map(|t| &t.kind) {
             Some(TargetKind::Vmap(v)) if matches!(v.key, VmapKey::Numgen { .. }) => {
                 if let SetRef::Inline(els) = &v.map {
@@ -55,7 +56,7 @@ fn endpoint_chains(rs: &Ruleset, t: &Table, chain: &str) -> Vec<String> {
 /// `ip . PORT` from an endpoint chain's DNAT, or from its name's `__IP/PORT`.
 fn endpoint_address(rs: &Ruleset, t: &Table, chain: &str) -> Option<String> {
     if let Some(c) = t.chain(chain) {
-        for r in rs.rules(c) {
+        for r in rs.peek_rules(c).iter() {
             if let Some(TargetKind::Dnat { to: Some(to), .. }) = r.target.as_ref().map(|t| &t.kind)
             {
                 if let (Some((ip, _)), Some(p)) = (to.addr, to.ports) {
@@ -144,7 +145,7 @@ fn read_table(
         };
         *slot = Some(name.to_string());
     }
-    let cluster_ips: Vec<std::net::IpAddr> = nft
+    let cluster_ips: std::collections::HashSet<std::net::IpAddr> = nft
         .sets
         .get("cluster-ips")
         .map(|s| {
@@ -157,7 +158,7 @@ fn read_table(
                 .collect()
         })
         .unwrap_or_default();
-    let firewalled: Vec<(std::net::IpAddr, Protocol, u16)> = nft
+    let firewalled: std::collections::HashSet<(std::net::IpAddr, Protocol, u16)> = nft
         .sets
         .get("firewall-ips")
         .map(|s| {
@@ -221,6 +222,18 @@ fn read_table(
         }
     }
     // Ports without endpoints: their addresses are in the no-endpoint maps, named by comment.
+    // The ports read so far by what a comment names (`ns/name:port`, and the protocol).
+    let mut named: std::collections::HashMap<(String, String, Protocol), String> = out
+        .iter()
+        .filter_map(|(k, sp)| {
+            let key = (
+                sp.service.clone()?,
+                sp.port_name.clone().unwrap_or_default(),
+                sp.protocol?,
+            );
+            Some((key, k.clone()))
+        })
+        .collect();
     for (map, nodeport) in [
         ("no-endpoint-services", false),
         ("no-endpoint-nodeports", true),
@@ -241,23 +254,17 @@ fn read_table(
                 continue;
             };
             // The port the comment names, if its chains exist; else one of its own.
-            let found = out.values_mut().find(|sp| {
-                sp.service.as_deref() == Some(svc)
-                    && sp.port_name.as_deref().unwrap_or("") == pname
-                    && sp.protocol == Some(proto)
+            let at = named
+                .entry((svc.to_string(), pname.to_string(), proto))
+                .or_insert_with(|| format!("noep:{svc}:{pname}:{proto}"))
+                .clone();
+            let sp = out.entry(at.clone()).or_insert_with(|| ServicePort {
+                service: Some(svc.to_string()),
+                port_name: (!pname.is_empty()).then(|| pname.to_string()),
+                protocol: Some(proto),
+                key: at,
+                ..ServicePort::default()
             });
-            let sp = match found {
-                Some(sp) => sp,
-                None => out
-                    .entry(format!("noep:{svc}:{pname}:{proto}"))
-                    .or_insert_with(|| ServicePort {
-                        service: Some(svc.to_string()),
-                        port_name: (!pname.is_empty()).then(|| pname.to_string()),
-                        protocol: Some(proto),
-                        key: format!("noep:{svc}:{pname}:{proto}"),
-                        ..ServicePort::default()
-                    }),
-            };
             let tail = if local {
                 "has no local endpoints"
             } else {
@@ -288,7 +295,11 @@ fn read_table(
             }
         }
     }
-    for sp in out.values_mut() {
+    // Each port's chains read on all cores: a whole-table listing reads every Service's.
+    use rayon::prelude::*;
+    let mut ports: Vec<&mut ServicePort> = out.values_mut().collect();
+    ports.par_iter_mut().with_min_len(64).for_each(|sp| {
+        let sp = &mut **sp;
         sp.entries.sort_by_key(|e| (e.kind, e.address, e.port));
         sp.entries
             .dedup_by(|a, b| a.kind == b.kind && a.address == b.address && a.port == b.port);
@@ -312,11 +323,12 @@ fn read_table(
         // sends the rest to the local endpoints (or drops them when there are none).
         if let Some(ext) = sp.ext_chain.as_deref().and_then(|c| t.chain(c)) {
             sp.external_local = rs
-                .rules(ext)
+                .peek_rules(ext)
+                .iter()
                 .any(|r| r.comment() == Some("short-circuit pod traffic"))
                 || sp.svl_chain.is_some();
         }
-    }
+    });
 }
 
 /// The cluster CIDRs kube-proxy's nftables rules name. Every Service's chains test the same
