@@ -4,6 +4,9 @@
 # fresh network namespace when run as root), plus each command's peak RSS and the fitted growth
 # exponents.
 # Usage: benches/cli.sh [SIZES...]   (default: 1000 10000 50000). Needs hyperfine (Debian package).
+# KPTRACE_BENCH_MODE=nftables times kube-proxy's nftables mode instead (the `add` form it writes,
+# beside `nft -c -f` in a fresh namespace, given at most KPTRACE_BENCH_NFT_LIMIT seconds, 120 by
+# default: nft's check grows with the square of the number of verdict maps).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet --bin kptrace --example gendump
@@ -12,23 +15,37 @@ dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 sizes=("${@:-1000 10000 50000}")
 [ $# -eq 0 ] && sizes=(1000 10000 50000)
-printf '| Services | MB | lines | cat | wc -l | iptables-restore --test | ls | svc (one) | lint | graph | peak RSS ls / svc / lint / graph | peak RSS ÷ dump |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n'
+mode=${KPTRACE_BENCH_MODE:-iptables}
+limit=${KPTRACE_BENCH_NFT_LIMIT:-120}
+check="iptables-restore --test"
+[ "$mode" = nftables ] && check="nft -c -f"
+printf '| Services | MB | lines | cat | wc -l | %s |' "$check"
+printf ' ls | svc (one) | lint | graph | peak RSS ls / svc / lint / graph | peak RSS ÷ dump |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n'
 declare -A times
 for n in "${sizes[@]}"; do
   f="$dir/$n.rules"
-  target/release/examples/gendump --services "$n" > "$f"
+  target/release/examples/gendump --services "$n" --mode "$mode" > "$f"
   mb=$(( $(stat -c %s "$f") / 1000000 ))
   lines=$(wc -l < "$f")
   t() { hyperfine -N -w 1 -r 3 --export-json "$dir/h.json" "$@" >/dev/null 2>&1; python3 -c "import json;print('%.3f s' % json.load(open('$dir/h.json'))['results'][0]['mean'])"; }
   cat_t=$(t "cat $f")
   wc_t=$(t "wc -l $f")
   restore_t="–"
-  if [ "$(id -u)" = 0 ] && command -v iptables-restore >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v iptables-restore >/dev/null && command -v nft >/dev/null; then
     ns="kpt-bench-$$"
     ip netns add "$ns"
-    s=$(date +%s.%N); ip netns exec "$ns" iptables-restore --test "$f"; e=$(date +%s.%N)
+    if [ "$mode" = nftables ]; then
+      s=$(date +%s.%N)
+      if ip netns exec "$ns" timeout "$limit" nft -c -f "$f"; then
+        e=$(date +%s.%N); restore_t=$(python3 -c "print('%.3f s' % ($e - $s))")
+      else
+        restore_t="> $limit s"
+      fi
+    else
+      s=$(date +%s.%N); ip netns exec "$ns" iptables-restore --test "$f"; e=$(date +%s.%N)
+      restore_t=$(python3 -c "print('%.3f s' % ($e - $s))")
+    fi
     ip netns del "$ns"
-    restore_t=$(python3 -c "print('%.3f s' % ($e - $s))")
   fi
   mean() { python3 -c "import json;print(json.load(open('$dir/h.json'))['results'][0]['mean'])"; }
   ls_t=$(t "$K ls $f"); times[ls:$n]=$(mean)
