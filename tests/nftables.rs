@@ -395,3 +395,24 @@ fn iptables_nft_seen_through_nft_answers_as_its_iptables_save() {
     let ls = json(&["ls", "-f", "json", nft]);
     assert_eq!(ls["services"].as_array().unwrap().len(), 3);
 }
+
+/// Rules are read when first needed; a whole-table command still reads them all, so a rule nft
+/// would refuse is an error at its line for `ls` and `lint` (exit 2), wherever it is.
+#[test]
+fn a_bad_rule_anywhere_fails_whole_table_commands() {
+    let text = "add table ip t\n\
+        add chain ip t a { type nat hook prerouting priority dstnat ; }\n\
+        add rule ip t a ip daddr 10.0.0.1 accept\n\
+        add rule ip t a dnat to not-an-address\n";
+    for cmd in ["ls", "lint"] {
+        let out = kptrace()
+            .args([cmd, "-"])
+            .write_stdin(text)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{cmd}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("not-an-address"), "{cmd}: {err}");
+        assert!(err.contains(":4:"), "{cmd}: {err}");
+    }
+}

@@ -265,7 +265,7 @@ impl Catalog {
     /// about the whole dump. Reads every rule of the dump once, in one sweep that keeps no rule
     /// parsed (so every parse error is known after it); endpoint addresses are not looked up.
     pub fn build_resolved(rs: &Ruleset) -> Catalog {
-        Self::build_swept(rs, false, |_, _| (), |_, _, _| ())
+        Self::build_resolved_with(rs, |_, _| (), |_, _, _| ())
     }
 
     /// [`Catalog::build_resolved`], and what `visit` makes of every chain of every table, in the
@@ -274,18 +274,6 @@ impl Catalog {
     /// first chain, results in chain order).
     pub fn build_resolved_with<T: Send>(
         rs: &Ruleset,
-        visit: impl Fn(usize, &Visit<'_>) -> T + Sync,
-        sink: impl FnMut(usize, ChainId, Vec<T>) + Send,
-    ) -> Catalog {
-        Self::build_swept(rs, true, visit, sink)
-    }
-
-    /// The catalogue, sweeping the tables other than `nat` only when `everything` (their chains
-    /// hold no Service facts the sweep reads: a listing of an nftables table would read its
-    /// million rules for nothing).
-    fn build_swept<T: Send>(
-        rs: &Ruleset,
-        everything: bool,
         visit: impl Fn(usize, &Visit<'_>) -> T + Sync,
         mut sink: impl FnMut(usize, ChainId, Vec<T>) + Send,
     ) -> Catalog {
@@ -320,10 +308,9 @@ impl Catalog {
             },
             || {
                 for (ti, t) in rs.tables.iter().enumerate() {
+                    // Every table is swept, also those that hold no Service facts: a whole-dump
+                    // command reads every rule, so every parse error is known after it.
                     if Some(ti) != nat_index {
-                        if !everything {
-                            continue;
-                        }
                         rs.sweep_into(t, |v| visit(ti, v), |first, xs| sink(ti, first, xs));
                         continue;
                     }
