@@ -969,3 +969,48 @@ fn seed_001_agrees_with_the_kernel() {
     }
     assert!(ran >= 7, "{ran} probes");
 }
+
+/// kube-proxy ≥ 1.36 chooses endpoints in the Service chain itself (`dnat ip to numgen random mod
+/// 3 map { … }`) and marks traffic from outside the pod network in `services`: the kernel's shares
+/// and masquerading from a pod, from outside and from the node agree with kptrace's.
+#[test]
+fn nftables_1_36_layout_agrees_with_the_kernel() {
+    if !can_run() || !common::has("nft") {
+        assert!(
+            !common::is_root() || common::has("nft"),
+            "running as root, but `nft` is not installed (.ci/run installs nftables)"
+        );
+        eprintln!("\n*** SKIPPED: nftables kernel cases need root and `nft` ***\n");
+        return;
+    }
+    let dump =
+        std::fs::read_to_string(common::fixture("valid/kube-proxy-1.36-layout.nft")).unwrap();
+    let node_ip: Ipv4Addr = "192.168.0.231".parse().unwrap();
+    let cluster_ip: Ipv4Addr = "10.96.0.10".parse().unwrap();
+    for (name, src, from_node) in [
+        ("1.36 layout: from a pod", "10.244.0.11", false),
+        (
+            "1.36 layout: from outside the pod network",
+            "192.168.0.50",
+            false,
+        ),
+        ("1.36 layout: from the node", "192.168.0.231", true),
+    ] {
+        let case = Case {
+            name,
+            dump: dump.clone(),
+            src: src.parse().unwrap(),
+            dst: cluster_ip,
+            dport: 80,
+            from_node,
+        };
+        check_with(
+            &case,
+            &Setup {
+                proto: "tcp",
+                node_ip,
+                extra: Vec::new(),
+            },
+        );
+    }
+}

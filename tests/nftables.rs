@@ -416,3 +416,53 @@ fn a_bad_rule_anywhere_fails_whole_table_commands() {
         assert!(err.contains(":4:"), "{cmd}: {err}");
     }
 }
+
+/// kube-proxy ≥ 1.36: endpoints chosen by `dnat ip to numgen random mod 3 map { … }` in the
+/// Service chain, traffic from outside the pod network marked in `services`, and a pod reaching
+/// itself masqueraded through `@hairpin-connections` (the kernel agrees: tests/kernel.rs).
+#[test]
+fn the_1_36_layout_without_endpoint_chains() {
+    let f = "fixtures/valid/kube-proxy-1.36-layout.nft";
+    let v = json(&["svc", "kproxy-lab/backend-api", f, "-f", "json"]);
+    let entries = v["entries"].as_array().unwrap();
+    let from = |who: &str| {
+        entries
+            .iter()
+            .find(|e| e["from"] == who && e["kind"] == "cluster-ip")
+            .unwrap_or_else(|| panic!("no entry from {who}: {v}"))
+    };
+    for who in ["pod", "outside", "hairpin"] {
+        let outs = from(who)["outcomes"].as_array().unwrap();
+        let mut got: Vec<(String, f64, bool)> = outs
+            .iter()
+            .map(|o| {
+                (
+                    o["dnat"].as_str().unwrap().to_string(),
+                    o["probability"].as_f64().unwrap(),
+                    o["masquerade"].as_bool().unwrap(),
+                )
+            })
+            .collect();
+        got.sort_by(|a, b| a.0.cmp(&b.0));
+        let addrs: Vec<&str> = got.iter().map(|g| g.0.as_str()).collect();
+        assert_eq!(
+            addrs,
+            ["10.244.0.10:9898", "10.244.0.12:9898", "10.244.0.8:9898"],
+            "{who}"
+        );
+        for (a, p, masq) in &got {
+            assert!((p - 1.0 / 3.0).abs() < 1e-12, "{who} {a}: {p}");
+            if who != "hairpin" {
+                assert_eq!(*masq, who == "outside", "{who} {a}");
+            }
+        }
+        // The hairpin client is one of the endpoints: only the connection DNATed back to
+        // itself is masqueraded.
+        if who == "hairpin" {
+            assert_eq!(got.iter().filter(|g| g.2).count(), 1, "{got:?}");
+        }
+    }
+    // ls counts the three endpoints though no endpoint chain exists.
+    let ls = json(&["ls", f, "-f", "json"]);
+    assert_eq!(ls["services"][0]["endpoints"], 3, "{ls}");
+}

@@ -28,6 +28,7 @@ fn jump(chain: &str, new_only: bool) -> Rule {
             goto: false,
             kind: TargetKind::Chain(chain.into()),
             span: Span::NONE,
+            before: Box::new([]),
         },
     )
 }
@@ -70,6 +71,7 @@ fn mark_rule(op: MarkOp) -> Rule {
             goto: false,
             kind: TargetKind::Mark(op),
             span: Span::NONE,
+            before: Box::new([]),
         },
     )
 }
@@ -102,6 +104,7 @@ pub fn standard_chain(name: &str) -> Option<Vec<Rule>> {
                     goto: false,
                     kind: TargetKind::Return,
                     span: Span::NONE,
+                    before: Box::new([]),
                 },
             );
             vec![
@@ -120,6 +123,7 @@ pub fn standard_chain(name: &str) -> Option<Vec<Rule>> {
                             flags: Vec::new(),
                         },
                         span: Span::NONE,
+                        before: Box::new([]),
                     },
                 ),
             ]
@@ -144,6 +148,7 @@ pub fn nodeports_rule() -> Rule {
             goto: false,
             kind: TargetKind::Chain("KUBE-NODEPORTS".into()),
             span: Span::NONE,
+            before: Box::new([]),
         },
     )
 }

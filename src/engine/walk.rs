@@ -702,11 +702,19 @@ impl Walk<'_, '_> {
                 MapVerdict::Continue => return None,
                 MapVerdict::Jump(c) => (TargetKind::Chain(c.clone()), false),
                 MapVerdict::Goto(c) => (TargetKind::Chain(c.clone()), true),
+                MapVerdict::Nat(to) => (
+                    TargetKind::Dnat {
+                        to: Some(Box::new(*to)),
+                        flags: Vec::new(),
+                    },
+                    false,
+                ),
             };
             Some(crate::model::Target {
                 goto,
                 kind,
                 span: rule.span,
+                before: Box::new([]),
             })
         };
         match &v.key {
@@ -790,6 +798,29 @@ impl Walk<'_, '_> {
         target: &crate::model::Target,
         p: Option<f64>,
     ) -> Next {
+        // Statements before the verdict change the packet first, each as its own target would
+        // (they never end the rule: marks, NOTRACK), and the verdict follows on the same rule.
+        for kind in target.before.iter() {
+            let effect = crate::model::Target {
+                goto: false,
+                kind: kind.clone(),
+                span: target.span,
+                before: Box::new([]),
+            };
+            let depth = frames.len();
+            let idx = frames.last().map(|f| f.idx);
+            match self.apply_target(b, frames, rule, &effect, p) {
+                Next::Continue(nb, mut nf)
+                    if nf.len() == depth && nf.last().map(|f| f.idx) == idx.map(|i| i + 1) =>
+                {
+                    nf.last_mut().unwrap().idx -= 1;
+                    b = nb;
+                    frames = nf;
+                }
+                // A statement kptrace reads as ending the rule: what it decided stands.
+                other => return other,
+            }
+        }
         let top = frames.last().unwrap().clone();
         let here = self.rref(top.src, rule.line);
         let nat_hook = self.nat;

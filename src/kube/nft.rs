@@ -28,8 +28,15 @@ pub fn split_chain_name(name: &str) -> Option<(&str, &str, Protocol, &str)> {
     Some((prefix, ns_name, proto, port))
 }
 
-/// The endpoint chains a chain's `numgen … vmap` (or plain jumps) lead to.
-fn endpoint_chains(rs: &Ruleset, t: &Table, chain: &str) -> Vec<String> {
+/// An endpoint of a Service chain: its chain (≤ 1.35), or the address a `dnat … numgen … map`
+/// rewrites to (≥ 1.36, no endpoint chains).
+enum Found {
+    Chain(String),
+    Address(String),
+}
+
+/// The endpoints a chain's `numgen … vmap` (or plain jumps, or `dnat … numgen … map`) lead to.
+fn endpoint_chains(rs: &Ruleset, t: &Table, chain: &str) -> Vec<Found> {
     let Some(c) = t.chain(chain) else {
         return Vec::new();
     };
@@ -40,13 +47,30 @@ fn endpoint_chains(rs: &Ruleset, t: &Table, chain: &str) -> Vec<String> {
             Some(TargetKind::Vmap(v)) if matches!(v.key, VmapKey::Numgen { .. }) => {
                 if let SetRef::Inline(els) = &v.map {
                     for e in els.iter() {
-                        if let Some(MapVerdict::Goto(c) | MapVerdict::Jump(c)) = &e.verdict {
-                            out.push(c.to_string());
+                        match &e.verdict {
+                            Some(MapVerdict::Goto(c) | MapVerdict::Jump(c)) => {
+                                out.push(Found::Chain(c.to_string()))
+                            }
+                            Some(MapVerdict::Nat(to)) => {
+                                if let (Some((ip, _)), Some(p)) = (to.addr, to.ports) {
+                                    let at = crate::model::print::host_port(ip, p.lo);
+                                    out.push(Found::Address(at));
+                                }
+                            }
+                            _ => {}
                         }
                     }
                 }
             }
-            Some(TargetKind::Chain(c)) if c.starts_with("endpoint-") => out.push(c.to_string()),
+            Some(TargetKind::Chain(c)) if c.starts_with("endpoint-") => {
+                out.push(Found::Chain(c.to_string()))
+            }
+            // One endpoint written as a plain DNAT (≥ 1.37 for single-endpoint Services).
+            Some(TargetKind::Dnat { to: Some(to), .. }) => {
+                if let (Some((ip, _)), Some(p)) = (to.addr, to.ports) {
+                    out.push(Found::Address(crate::model::print::host_port(ip, p.lo)));
+                }
+            }
             _ => {}
         }
     }
@@ -303,20 +327,35 @@ fn read_table(
         sp.entries.sort_by_key(|e| (e.kind, e.address, e.port));
         sp.entries
             .dedup_by(|a, b| a.kind == b.kind && a.address == b.address && a.port == b.port);
-        let ep = |chain: &str| Endpoint {
-            chain: chain.into(),
-            address: endpoint_address(rs, t, chain).map(Into::into),
-            from_comment: false,
-            packets: None,
+        // A catalogue of the whole table counts endpoints without their addresses, as for
+        // iptables dumps: reading them is parsing every endpoint chain of the table.
+        let ep = |found: &Found| match found {
+            Found::Chain(chain) => Endpoint {
+                chain: chain.as_str().into(),
+                address: needles
+                    .is_some()
+                    .then(|| endpoint_address(rs, t, chain))
+                    .flatten()
+                    .map(Into::into),
+                from_comment: false,
+                packets: None,
+            },
+            // No chain of its own: named by its address, which is what tells it apart.
+            Found::Address(at) => Endpoint {
+                chain: at.as_str().into(),
+                address: Some(at.as_str().into()),
+                from_comment: false,
+                packets: None,
+            },
         };
         if sp.endpoints.is_empty() {
             if let Some(c) = &sp.svc_chain {
-                sp.endpoints = endpoint_chains(rs, t, c).iter().map(|c| ep(c)).collect();
+                sp.endpoints = endpoint_chains(rs, t, c).iter().map(&ep).collect();
             }
         }
         if sp.local_endpoints.is_empty() {
             if let Some(c) = &sp.svl_chain {
-                sp.local_endpoints = endpoint_chains(rs, t, c).iter().map(|c| ep(c)).collect();
+                sp.local_endpoints = endpoint_chains(rs, t, c).iter().map(&ep).collect();
             }
         }
         // externalTrafficPolicy Local: the external chain short-circuits pods and the node, and
@@ -339,6 +378,20 @@ pub fn cluster_cidrs(rs: &Ruleset) -> Vec<IpNet> {
     const ENOUGH: usize = 16;
     let mut out = Vec::new();
     for t in rs.tables.iter().filter(|t| t.nft.is_some()) {
+        // ≥ 1.36 marks traffic from outside the pod network in `services` itself:
+        // `ip daddr @cluster-ips ip saddr != 10.244.0.0/16 meta mark set meta mark | 0x4000`.
+        if let Some(c) = t.chain("services") {
+            for r in rs.peek_rules(c).iter() {
+                if !matches!(r.target_kind(), Some(TargetKind::Mark(_))) {
+                    continue;
+                }
+                for m in r.matches.iter() {
+                    if let (Criterion::Source(net), true) = (&m.criterion, m.negated) {
+                        out.push(*net);
+                    }
+                }
+            }
+        }
         let (mut seen, mut showing) = (0, 0);
         for c in &t.chains {
             let service = c.name.starts_with("service-");
@@ -377,10 +430,21 @@ pub fn cluster_cidrs(rs: &Ruleset) -> Vec<IpNet> {
     out
 }
 
-/// The addresses kube-proxy's nftables endpoint chains DNAT to (`dnat to 10.180.0.1:80`).
+/// The addresses kube-proxy's nftables endpoint chains DNAT to (`dnat to 10.180.0.1:80`), and
+/// (≥ 1.36) its Service chains' `dnat … numgen … map` values.
 pub fn endpoint_addresses(rs: &Ruleset) -> Vec<std::net::IpAddr> {
     let mut out = Vec::new();
     for t in rs.tables.iter().filter(|t| t.nft.is_some()) {
+        for c in t.chains.iter().filter(|c| c.name.starts_with("service-")) {
+            for f in endpoint_chains(rs, t, &c.name) {
+                if let Found::Address(at) = f {
+                    let ip = at.rsplit_once(':').map_or(at.as_str(), |(ip, _)| ip);
+                    if let Ok(ip) = ip.trim_matches(['[', ']']).parse() {
+                        out.push(ip);
+                    }
+                }
+            }
+        }
         for c in t.chains.iter().filter(|c| c.name.starts_with("endpoint-")) {
             for r in rs.rules(c) {
                 if let Some(TargetKind::Dnat { to: Some(to), .. }) =

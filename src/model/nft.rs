@@ -102,6 +102,9 @@ pub enum MapVerdict {
     Continue,
     Jump(Box<str>),
     Goto(Box<str>),
+    /// Not a verdict: the address and port a `dnat … to numgen … map { 0 : 10.0.0.1 . 80 }`
+    /// rewrites to (kube-proxy ≥ 1.36 chooses endpoints this way, without endpoint chains).
+    Nat(crate::model::target::NatRange),
 }
 
 impl fmt::Display for MapVerdict {
@@ -114,6 +117,10 @@ impl fmt::Display for MapVerdict {
             MapVerdict::Continue => f.write_str("continue"),
             MapVerdict::Jump(c) => write!(f, "jump {c}"),
             MapVerdict::Goto(c) => write!(f, "goto {c}"),
+            MapVerdict::Nat(r) => match (r.addr, r.ports) {
+                (Some((a, _)), Some(p)) => write!(f, "{a} . {}", p.lo),
+                _ => write!(f, "{r}"),
+            },
         }
     }
 }

@@ -11,6 +11,10 @@ pub struct Target {
     pub goto: bool,
     pub kind: TargetKind,
     pub span: Span,
+    /// Statements an nftables rule runs before its verdict, in order (`meta mark set meta mark ^
+    /// 0x4000 masquerade`: the mark, then the masquerade). They change the packet once the
+    /// rule's matches hold; the matches are not tested again. Empty for iptables rules.
+    pub before: Box<[TargetKind]>,
 }
 
 /// `--to-destination` / `--to-source`: `[ip[-ip]][:port[-port]]`.

@@ -995,7 +995,8 @@ impl<'s> P<'s> {
                     i += 1;
                 }
                 ":" => {
-                    verdict = map_verdict(&words[i + 1..]);
+                    let rest = &words[i + 1..];
+                    verdict = map_verdict(rest).or_else(|| map_data(rest));
                     break;
                 }
                 w => match atom(w) {
@@ -1272,8 +1273,8 @@ struct Rb {
     matches: Vec<Match>,
     target: Option<TargetKind>,
     goto: bool,
-    /// A statement that changes the packet before the verdict (`meta mark set … accept`).
-    first: Option<TargetKind>,
+    /// Statements that change the packet before the verdict (`meta mark set … accept`).
+    before: Vec<TargetKind>,
 }
 
 impl Rb {
@@ -1287,9 +1288,7 @@ impl Rb {
     }
     fn t(&mut self, k: TargetKind) {
         if let Some(prev) = self.target.take() {
-            if self.first.is_none() {
-                self.first = Some(prev);
-            }
+            self.before.push(prev);
         }
         self.target = Some(k);
     }
@@ -1311,7 +1310,7 @@ impl P<'_> {
             matches: Vec::new(),
             target: None,
             goto: false,
-            first: None,
+            before: Vec::new(),
         };
         let mut i = 0;
         while i < w.len() {
@@ -1382,10 +1381,60 @@ impl P<'_> {
                     if matches!(w.get(i), Some(&"ip") | Some(&"ip6")) {
                         i += 1;
                     }
+                    // `dnat ip addr . port to …`: address and port as one concatenation.
+                    if w.get(i) == Some(&"addr")
+                        && w.get(i + 1) == Some(&".")
+                        && w.get(i + 2) == Some(&"port")
+                    {
+                        i += 3;
+                    }
                     if w.get(i) == Some(&"to") {
                         i += 1;
                     }
-                    let to = w.get(i).and_then(|a| nat_range(a)).map(Box::new);
+                    // kube-proxy ≥ 1.36: `dnat ip to numgen random mod N map { 0 : ADDR . PORT, … }`
+                    // chooses the endpoint in the rule itself, each value's share exact.
+                    if verb == "dnat" && w.get(i) == Some(&"numgen") {
+                        let modulus = w
+                            .iter()
+                            .skip(i)
+                            .position(|x| *x == "mod")
+                            .and_then(|k| w.get(i + k + 1))
+                            .and_then(|n| number(n))
+                            .unwrap_or(1) as u32;
+                        let offset = w
+                            .iter()
+                            .skip(i)
+                            .take_while(|x| **x != "map")
+                            .any(|x| *x == "offset");
+                        let Some(m) = w.iter().skip(i).position(|x| *x == "map").map(|k| i + k)
+                        else {
+                            r.m(other(&w[i..]), false, sp(i, w.len()));
+                            break;
+                        };
+                        if offset {
+                            // Values shifted by an offset: not what kube-proxy writes, kept unread.
+                            r.m(other(&w[i..=m]), false, sp(i, m));
+                        }
+                        let (map, next) = self.set_ref(st, m + 1);
+                        r.t(TargetKind::Vmap(Box::new(Vmap {
+                            key: VmapKey::Numgen { modulus },
+                            map,
+                        })));
+                        i = next;
+                        while i < w.len()
+                            && matches!(w[i], "fully-random" | "random" | "persistent")
+                        {
+                            i += 1;
+                        }
+                        continue;
+                    }
+                    let to = if w.get(i + 1) == Some(&".") {
+                        let to = w.get(i + 2).and_then(|p| nat_pair(w[i], p)).map(Box::new);
+                        i += 2;
+                        to
+                    } else {
+                        w.get(i).and_then(|a| nat_range(a)).map(Box::new)
+                    };
                     if to.is_none() {
                         if let Some(t) = st.get(i) {
                             self.err(*t, ParseErrorKind::BadAddress(w[i].into()));
@@ -1566,21 +1615,20 @@ impl P<'_> {
                 i += 1;
             }
         }
-        let rule = |matches: Vec<Match>, kind: Option<TargetKind>, goto: bool| Rule {
+        let before = r.before.into_boxed_slice();
+        vec![Rule {
             line: self.src.line_of(first.start),
             span,
             counters: None,
-            matches: matches.into_boxed_slice(),
-            target: kind.map(|kind| Target { goto, kind, span }),
+            matches: r.matches.into_boxed_slice(),
+            target: r.target.map(|kind| Target {
+                goto: r.goto,
+                kind,
+                span,
+                before,
+            }),
             invalid: false,
-        };
-        match r.first {
-            Some(before) => vec![
-                rule(r.matches.clone(), Some(before), false),
-                rule(r.matches, r.target, r.goto),
-            ],
-            None => vec![rule(r.matches, r.target, r.goto)],
-        }
+        }]
     }
 
     /// `@name` or `{ … }` at `at`: the set, and the index after it.
@@ -1861,6 +1909,31 @@ fn nat_range(w: &str) -> Option<NatRange> {
     Some(NatRange { addr, ports })
 }
 
+/// `ADDR . PORT` (a concatenation, as in `dnat ip addr . port to …` and its maps' data).
+fn nat_pair(addr: &str, port: &str) -> Option<NatRange> {
+    let a: IpAddr = addr.parse().ok()?;
+    let p: u16 = port.parse().ok()?;
+    Some(NatRange {
+        addr: Some((a, a)),
+        ports: Some(PortRange::single(p)),
+    })
+}
+
+/// A map's data that is not a verdict: the address (and port) a `dnat … map` rewrites to.
+fn map_data(words: &[&str]) -> Option<MapVerdict> {
+    match words {
+        [a, ".", p, ..] => nat_pair(a, p).map(MapVerdict::Nat),
+        [a] => {
+            let a: IpAddr = a.parse().ok()?;
+            Some(MapVerdict::Nat(NatRange {
+                addr: Some((a, a)),
+                ports: None,
+            }))
+        }
+        _ => None,
+    }
+}
+
 /// A statement kptrace does not model, kept whole: it may or may not match.
 fn other(words: &[&str]) -> Criterion {
     Criterion::Other(Box::new(OtherMatch {
@@ -1872,22 +1945,8 @@ fn other(words: &[&str]) -> Criterion {
 
 /// Where a rule written on one line ends (its length, blanks and a `# handle N` comment left
 /// out) when that line can be read alone: braces balanced, quotes closed, no `;` joining another
-/// statement, no `\` continuation. None otherwise, and for lines that make two model rules
-/// (`meta mark set … accept`, `notrack … accept`), which are read at once.
+/// statement, no `\` continuation. None otherwise.
 fn simple_rule_end(b: &[u8]) -> Option<usize> {
-    use memchr::memmem::Finder;
-    use std::sync::LazyLock;
-    static NOTRACK: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new("notrack"));
-    static SET: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new("set"));
-    if NOTRACK.find(b).is_some() {
-        return None;
-    }
-    let blank = |c: Option<&u8>| c.is_none_or(|c| matches!(c, b' ' | b'\t' | b'\r'));
-    for at in SET.find_iter(b) {
-        if blank(at.checked_sub(1).and_then(|p| b.get(p))) && blank(b.get(at + 3)) {
-            return None;
-        }
-    }
     let mut end = b.len();
     let mut depth = 0i32;
     if memchr::memchr3(b'"', b'#', b'\\', b).is_none() {
@@ -1998,7 +2057,7 @@ pub fn slot_parser(
     if !p.errors.is_empty() {
         return Err(p.errors);
     }
-    // A line that makes two rules is never deferred (see `simple_rule_end`).
+    // One line, one rule: statements before its verdict are the target's `before`.
     debug_assert_eq!(rules.len(), 1);
     rules.pop().ok_or_else(|| {
         vec![ParseError::new(
@@ -2168,15 +2227,14 @@ mod tests {
         assert_eq!(end(r#"comment "open"#), None);
         assert_eq!(end("ip saddr 10.0.0.1 \\"), None);
         assert_eq!(end("accept }"), None);
-        // Lines that make two model rules.
-        assert_eq!(end("meta mark set 0x1 accept"), None);
-        assert_eq!(end("notrack accept"), None);
+        // A statement before the verdict is one rule too.
+        assert_eq!(end("meta mark set 0x1 accept"), Some(24));
         assert_eq!(end("ip daddr @reset-ips accept"), Some(26));
     }
 
     /// The transaction form read line by line and the same rules in blocks (which also take the
-    /// deferred path) give the same rules; two-rule lines stay two rules; a rule added after
-    /// other lines keeps its place.
+    /// deferred path) give the same rules; a statement before a verdict stays on its rule; a
+    /// rule inserted after other lines keeps its place.
     #[test]
     fn deferred_rules_read_as_the_statement_parser_reads_them() {
         let add = "add table ip t\n\
@@ -2211,7 +2269,7 @@ mod tests {
                                     .iter()
                                     .map(|m| (&m.criterion, m.negated))
                                     .collect::<Vec<_>>(),
-                                r.target.as_ref().map(|t| (&t.kind, t.goto))
+                                r.target.as_ref().map(|t| (&t.before, &t.kind, t.goto))
                             )
                         })
                         .collect();
@@ -2246,10 +2304,12 @@ mod tests {
         assert_eq!(ra, rl);
         assert_eq!(ra[0].1.len(), 3, "{ra:?}");
         assert!(ra[0].1[0].contains("Invalid"), "{ra:?}");
-        // `meta mark set … accept`: the mark, then the verdict.
-        assert_eq!(ra[1].1.len(), 3, "{ra:?}");
-        assert!(ra[1].1[0].contains("Mark"), "{ra:?}");
-        assert!(ra[1].1[1].contains("Accept"), "{ra:?}");
+        // `meta mark set … accept`: one rule, the mark before the verdict.
+        assert_eq!(ra[1].1.len(), 2, "{ra:?}");
+        assert!(
+            ra[1].1[0].contains("[Mark(") && ra[1].1[0].contains("Accept"),
+            "{ra:?}"
+        );
     }
 
     /// A deferred rule that does not parse is reported when it is read, with its place.

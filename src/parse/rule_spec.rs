@@ -952,6 +952,7 @@ impl<'a> SpecParser<'_, 'a> {
             goto,
             kind,
             span: start.join(end),
+            before: Box::new([]),
         });
     }
 }
