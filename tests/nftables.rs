@@ -466,3 +466,30 @@ fn the_1_36_layout_without_endpoint_chains() {
     let ls = json(&["ls", f, "-f", "json"]);
     assert_eq!(ls["services"][0]["endpoints"], 3, "{ls}");
 }
+
+/// A dump shows which clients session affinity has pinned: each live member of an endpoint's
+/// affinity set (as the kernel listed it after a member was added) is said beside the answer.
+#[test]
+fn affinity_sets_say_which_clients_are_pinned() {
+    let f = "fixtures/valid/nft-list-affinity-pinned-client.txt";
+    let v = json(&["svc", "ns5/svc5", f, "-f", "json"]);
+    let notes: Vec<&str> = v["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|n| n.as_str())
+        .collect();
+    assert!(
+        notes.contains(
+            &"session affinity pins client 10.0.0.7 to 10.180.0.3:80 (2h59m59s996ms left)"
+        ),
+        "{notes:?}"
+    );
+    // Another Service of the same table has no pinned client to speak of.
+    let v = json(&["svc", "ns1/svc1", f, "-f", "json"]);
+    assert!(
+        !v["notes"].to_string().contains("pins client"),
+        "{}",
+        v["notes"]
+    );
+}

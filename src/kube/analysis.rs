@@ -65,11 +65,13 @@ pub fn analyse_with(rs: &Ruleset, query: &str, node: &NodeFacts) -> (Vec<PortRep
                     (p, t)
                 })
                 .collect();
+            let mut notes = notes.clone();
+            notes.extend(super::nft::pinned_clients(rs, &sp));
             PortReport {
                 port: sp,
                 probes,
                 node_ip,
-                notes: notes.clone(),
+                notes,
             }
         })
         .collect();

@@ -461,3 +461,48 @@ pub fn endpoint_addresses(rs: &Ruleset) -> Vec<std::net::IpAddr> {
     out.dedup();
     out
 }
+
+/// What kube-proxy's affinity sets show of a port with session affinity: each live member of an
+/// endpoint's `affinity-…` set (`elements = { 10.0.0.7 timeout 3h expires 2h59m }`) is a client
+/// whose new connections the kernel sends to that endpoint until the entry lapses. One sentence
+/// per client, naming the endpoint by its address when the rules show it (the set is named
+/// after the endpoint's chain, so it need not be named again).
+pub fn pinned_clients(rs: &Ruleset, sp: &ServicePort) -> Vec<String> {
+    let mut out = Vec::new();
+    for t in rs.tables.iter() {
+        let Some(nft) = t.nft.as_deref() else {
+            continue;
+        };
+        for ep in sp.endpoints.iter().chain(&sp.local_endpoints) {
+            let Some(rest) = ep.chain.strip_prefix("endpoint-") else {
+                continue;
+            };
+            let Some(set) = nft.sets.get(format!("affinity-{rest}").as_str()) else {
+                continue;
+            };
+            let to = ep
+                .address
+                .as_deref()
+                .map(str::to_string)
+                .or_else(|| endpoint_address(rs, t, &ep.chain))
+                .unwrap_or_else(|| ep.chain.to_string());
+            for e in &set.elements {
+                let Some(Atom::Net(client)) = e.key.first() else {
+                    continue;
+                };
+                let until = e
+                    .expires
+                    .as_deref()
+                    .map(|x| format!(" ({x} left)"))
+                    .unwrap_or_default();
+                out.push(format!(
+                    "session affinity pins client {} to {to}{until}",
+                    client.addr()
+                ));
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}

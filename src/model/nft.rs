@@ -134,6 +134,9 @@ pub struct Element {
     pub comment: Option<Box<str>>,
     /// Source line of the element, for pointing at it.
     pub line: u32,
+    /// When a dynamic set's member lapses, as `nft list` prints it (`expires 2h59m`): an
+    /// affinity set's members are the clients pinned to its endpoint.
+    pub expires: Option<Box<str>>,
 }
 
 /// A packet field a rule looks up, alone or concatenated (`ip daddr . meta l4proto . th dport`).

@@ -540,6 +540,7 @@ impl<'s> P<'s> {
             verdict,
             comment: None,
             line: self.line_near(at),
+            expires: None,
         })
     }
 
@@ -983,11 +984,16 @@ impl<'s> P<'s> {
         let mut key = Vec::new();
         let mut comment = None;
         let mut verdict = None;
+        let mut expires = None;
         let mut i = 0;
         while i < words.len() {
             match words[i] {
                 "." => {}
-                "timeout" | "expires" | "counter" | "packets" | "bytes" => {
+                "expires" => {
+                    expires = words.get(i + 1).map(|e| (*e).into());
+                    i += 1;
+                }
+                "timeout" | "counter" | "packets" | "bytes" => {
                     i += 1;
                 }
                 "comment" => {
@@ -1023,6 +1029,7 @@ impl<'s> P<'s> {
             verdict,
             comment,
             line: self.line(toks[0]),
+            expires,
         })
     }
 
@@ -1825,6 +1832,7 @@ impl P<'_> {
                     verdict: None,
                     comment: None,
                     line: 0,
+                    expires: None,
                 }])),
             }))),
             _ => None,
