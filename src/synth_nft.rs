@@ -178,25 +178,31 @@ fn write_port(d: &mut String, b: &mut String, svc: &Service, port: &Port) {
     let eps = &port.endpoints;
     let locals: Vec<_> = eps.iter().filter(|e| e.local).collect();
     let external_way = port.node_port.is_some() || svc.load_balancer_ip.is_some();
-    if eps.is_empty() {
-        let _ = writeln!(
-            b,
-            "add element {T} no-endpoint-services {{ {cip} . {proto} . {} comment \"{comment}\" : goto reject-chain }}",
-            port.port
-        );
+    // The no-endpoint maps' elements, `verdict` for each: the cluster IP's (when given), the
+    // NodePort's, the load balancer's.
+    let no_endpoints = |b: &mut String, cluster: Option<std::net::Ipv4Addr>, verdict: &str| {
+        let service = |b: &mut String, ip: std::net::Ipv4Addr| {
+            let _ = writeln!(
+                b,
+                "add element {T} no-endpoint-services {{ {ip} . {proto} . {} comment \"{comment}\" : {verdict} }}",
+                port.port
+            );
+        };
+        if let Some(ip) = cluster {
+            service(b, ip);
+        }
         if let Some(np) = port.node_port {
             let _ = writeln!(
                 b,
-                "add element {T} no-endpoint-nodeports {{ {proto} . {np} comment \"{comment}\" : goto reject-chain }}"
+                "add element {T} no-endpoint-nodeports {{ {proto} . {np} comment \"{comment}\" : {verdict} }}"
             );
         }
         if let Some(lb) = svc.load_balancer_ip {
-            let _ = writeln!(
-                b,
-                "add element {T} no-endpoint-services {{ {lb} . {proto} . {} comment \"{comment}\" : goto reject-chain }}",
-                port.port
-            );
+            service(b, lb);
         }
+    };
+    if eps.is_empty() {
+        no_endpoints(b, Some(cip), "goto reject-chain");
         return;
     }
     let _ = writeln!(d, "add chain {T} {service}");
@@ -265,12 +271,7 @@ fn write_port(d: &mut String, b: &mut String, svc: &Service, port: &Port) {
         let _ = writeln!(b, "add rule {T} {external} fib saddr type local jump mark-for-masquerade comment \"masquerade local traffic\"");
         let _ = writeln!(b, "add rule {T} {external} fib saddr type local goto {service} comment \"short-circuit local traffic\"");
         if locals.is_empty() {
-            if let Some(np) = port.node_port {
-                let _ = writeln!(b, "add element {T} no-endpoint-nodeports {{ {proto} . {np} comment \"{comment}\" : drop }}");
-            }
-            if let Some(lb) = svc.load_balancer_ip {
-                let _ = writeln!(b, "add element {T} no-endpoint-services {{ {lb} . {proto} . {} comment \"{comment}\" : drop }}", port.port);
-            }
+            no_endpoints(b, None, "drop");
         } else {
             let _ = writeln!(d, "add chain {T} {local}");
             let _ = writeln!(b, "add rule {T} {external} goto {local}");

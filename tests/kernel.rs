@@ -829,14 +829,22 @@ fn conformance_flows_agree_with_the_kernel() {
 /// kube-proxy's nftables flows, each ruleset loaded with `nft -f` as `nft list ruleset` printed
 /// it: where the real kernel sends each connection (and whether it masquerades it) is where
 /// kptrace says, with numgen shares within 5 σ.
+/// [`can_run`], and `nft` too (as root it must be there: .ci/run installs it).
+fn can_run_nft() -> bool {
+    if can_run() && common::has("nft") {
+        return true;
+    }
+    assert!(
+        !common::is_root() || common::has("nft"),
+        "running as root, but `nft` is not installed (.ci/run installs nftables)"
+    );
+    eprintln!("\n*** SKIPPED: nftables kernel cases need root and `nft` ***\n");
+    false
+}
+
 #[test]
 fn nftables_conformance_flows_agree_with_the_kernel() {
-    if !can_run() || !common::has("nft") {
-        assert!(
-            !common::is_root() || common::has("nft"),
-            "running as root, but `nft` is not installed (.ci/run installs nftables)"
-        );
-        eprintln!("\n*** SKIPPED: nftables kernel cases need root and `nft` ***\n");
+    if !can_run_nft() {
         return;
     }
     let dir = common::fixture("conformance/kube-proxy-nftables");
@@ -975,12 +983,7 @@ fn seed_001_agrees_with_the_kernel() {
 /// and masquerading from a pod, from outside and from the node agree with kptrace's.
 #[test]
 fn nftables_1_36_layout_agrees_with_the_kernel() {
-    if !can_run() || !common::has("nft") {
-        assert!(
-            !common::is_root() || common::has("nft"),
-            "running as root, but `nft` is not installed (.ci/run installs nftables)"
-        );
-        eprintln!("\n*** SKIPPED: nftables kernel cases need root and `nft` ***\n");
+    if !can_run_nft() {
         return;
     }
     let dump =

@@ -25,6 +25,16 @@ fn json(args: &[&str]) -> Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
+/// The `notes` of a JSON answer.
+fn notes_of(v: &Value) -> Vec<&str> {
+    v["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|n| n.as_str())
+        .collect()
+}
+
 /// Line numbers and the file name differ between the forms; nothing else may.
 fn without_lines(v: &Value) -> Value {
     match v {
@@ -214,12 +224,7 @@ fn pastes_of_nft_list_read_with_notes() {
     std::fs::write(&paste, lines.join("\n")).unwrap();
     let p = paste.to_str().unwrap();
     let ls = json(&["ls", "-f", "json", p]);
-    let notes: Vec<&str> = ls["notes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|n| n.as_str())
-        .collect();
+    let notes = notes_of(&ls);
     assert!(
         notes.iter().any(|n| n.contains("starts inside a table")),
         "{notes:?}"
@@ -473,12 +478,7 @@ fn the_1_36_layout_without_endpoint_chains() {
 fn affinity_sets_say_which_clients_are_pinned() {
     let f = "fixtures/valid/nft-list-affinity-pinned-client.txt";
     let v = json(&["svc", "ns5/svc5", f, "-f", "json"]);
-    let notes: Vec<&str> = v["notes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|n| n.as_str())
-        .collect();
+    let notes = notes_of(&v);
     assert!(
         notes.contains(
             &"session affinity pins client 10.0.0.7 to 10.180.0.3:80 (2h59m59s996ms left)"

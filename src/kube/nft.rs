@@ -32,7 +32,15 @@ pub fn split_chain_name(name: &str) -> Option<(&str, &str, Protocol, &str)> {
 /// rewrites to (≥ 1.36, no endpoint chains).
 enum Found {
     Chain(String),
-    Address(String),
+    Address(std::net::IpAddr, u16),
+}
+
+/// The address and port a DNAT rewrites to, when it names both.
+fn nat_to(to: &crate::model::target::NatRange) -> Option<Found> {
+    match (to.addr, to.ports) {
+        (Some((ip, _)), Some(p)) => Some(Found::Address(ip, p.lo)),
+        _ => None,
+    }
 }
 
 /// The endpoints a chain's `numgen … vmap` (or plain jumps, or `dnat … numgen … map`) lead to.
@@ -51,12 +59,7 @@ fn endpoint_chains(rs: &Ruleset, t: &Table, chain: &str) -> Vec<Found> {
                             Some(MapVerdict::Goto(c) | MapVerdict::Jump(c)) => {
                                 out.push(Found::Chain(c.to_string()))
                             }
-                            Some(MapVerdict::Nat(to)) => {
-                                if let (Some((ip, _)), Some(p)) = (to.addr, to.ports) {
-                                    let at = crate::model::print::host_port(ip, p.lo);
-                                    out.push(Found::Address(at));
-                                }
-                            }
+                            Some(MapVerdict::Nat(to)) => out.extend(nat_to(to)),
                             _ => {}
                         }
                     }
@@ -66,11 +69,7 @@ fn endpoint_chains(rs: &Ruleset, t: &Table, chain: &str) -> Vec<Found> {
                 out.push(Found::Chain(c.to_string()))
             }
             // One endpoint written as a plain DNAT (≥ 1.37 for single-endpoint Services).
-            Some(TargetKind::Dnat { to: Some(to), .. }) => {
-                if let (Some((ip, _)), Some(p)) = (to.addr, to.ports) {
-                    out.push(Found::Address(crate::model::print::host_port(ip, p.lo)));
-                }
-            }
+            Some(TargetKind::Dnat { to: Some(to), .. }) => out.extend(nat_to(to)),
             _ => {}
         }
     }
@@ -341,12 +340,15 @@ fn read_table(
                 packets: None,
             },
             // No chain of its own: named by its address, which is what tells it apart.
-            Found::Address(at) => Endpoint {
-                chain: at.as_str().into(),
-                address: Some(at.as_str().into()),
-                from_comment: false,
-                packets: None,
-            },
+            Found::Address(ip, port) => {
+                let at = crate::model::print::host_port(*ip, *port);
+                Endpoint {
+                    chain: at.as_str().into(),
+                    address: Some(at.into()),
+                    from_comment: false,
+                    packets: None,
+                }
+            }
         };
         if sp.endpoints.is_empty() {
             if let Some(c) = &sp.svc_chain {
@@ -437,11 +439,8 @@ pub fn endpoint_addresses(rs: &Ruleset) -> Vec<std::net::IpAddr> {
     for t in rs.tables.iter().filter(|t| t.nft.is_some()) {
         for c in t.chains.iter().filter(|c| c.name.starts_with("service-")) {
             for f in endpoint_chains(rs, t, &c.name) {
-                if let Found::Address(at) = f {
-                    let ip = at.rsplit_once(':').map_or(at.as_str(), |(ip, _)| ip);
-                    if let Ok(ip) = ip.trim_matches(['[', ']']).parse() {
-                        out.push(ip);
-                    }
+                if let Found::Address(ip, _) = f {
+                    out.push(ip);
                 }
             }
         }

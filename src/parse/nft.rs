@@ -355,7 +355,8 @@ impl<'s> P<'s> {
                 let next = ChainId(id.0 + 1);
                 let chains = &self.tables[ti].table.chains;
                 if chains.get(next.0 as usize).is_some_and(|c| *c.name == *unq)
-                    && !self.tables[ti].deleted.contains(&next)
+                    && (self.tables[ti].deleted.is_empty()
+                        || !self.tables[ti].deleted.contains(&next))
                 {
                     self.last_chain = Some((ti, unq, next));
                     return next;
@@ -364,7 +365,9 @@ impl<'s> P<'s> {
         }
         let tb = &mut self.tables[ti];
         if let Some(id) = tb.table.id(unq) {
-            tb.deleted.remove(&id);
+            if !tb.deleted.is_empty() {
+                tb.deleted.remove(&id);
+            }
             self.last_chain = Some((ti, unq, id));
             return id;
         }
@@ -508,11 +511,18 @@ impl<'s> P<'s> {
     fn fast_element(&mut self, els: &str, at: usize) -> Option<Element> {
         let (key, verdict) = match els.split_once(" : ") {
             Some((k, v)) => {
-                let words: Vec<&str> = v.split(' ').collect();
-                if words.len() > 2 {
+                // `accept` or `goto NAME`: one or two words, kept on the stack (a line each).
+                let (verb, target) = v.split_once(' ').unwrap_or((v, ""));
+                if target.contains(' ') {
                     return None;
                 }
-                (k, Some(map_verdict(&words)?))
+                let words = [verb, target];
+                let words = if target.is_empty() {
+                    &words[..1]
+                } else {
+                    &words[..]
+                };
+                (k, Some(map_verdict(words)?))
             }
             None => (els, None),
         };
@@ -1213,6 +1223,15 @@ fn map_verdict(words: &[&str]) -> Option<MapVerdict> {
     })
 }
 
+/// N of `numgen random mod N …` (the words from `numgen` on); 1 when the text gives none.
+fn numgen_modulus(w: &[&str]) -> u32 {
+    w.iter()
+        .position(|x| *x == "mod")
+        .and_then(|k| w.get(k + 1))
+        .and_then(|n| number(n))
+        .unwrap_or(1) as u32
+}
+
 fn number(w: &str) -> Option<u64> {
     match w.strip_prefix("0x") {
         Some(h) => u64::from_str_radix(h, 16).ok(),
@@ -1400,13 +1419,7 @@ impl P<'_> {
                     // kube-proxy ≥ 1.36: `dnat ip to numgen random mod N map { 0 : ADDR . PORT, … }`
                     // chooses the endpoint in the rule itself, each value's share exact.
                     if verb == "dnat" && w.get(i) == Some(&"numgen") {
-                        let modulus = w
-                            .iter()
-                            .skip(i)
-                            .position(|x| *x == "mod")
-                            .and_then(|k| w.get(i + k + 1))
-                            .and_then(|n| number(n))
-                            .unwrap_or(1) as u32;
+                        let modulus = numgen_modulus(&w[i..]);
                         let offset = w
                             .iter()
                             .skip(i)
@@ -1496,13 +1509,7 @@ impl P<'_> {
                 }
                 "numgen" => {
                     // numgen random mod N [offset M] vmap MAP
-                    let modulus = w
-                        .iter()
-                        .skip(i)
-                        .position(|x| *x == "mod")
-                        .and_then(|k| w.get(i + k + 1))
-                        .and_then(|n| number(n))
-                        .unwrap_or(1) as u32;
+                    let modulus = numgen_modulus(&w[i..]);
                     let Some(v) = w.iter().skip(i).position(|x| *x == "vmap").map(|k| i + k) else {
                         r.m(other(&w[i..]), false, sp(i, w.len()));
                         break;

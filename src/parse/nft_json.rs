@@ -173,6 +173,31 @@ struct TableText {
 }
 
 /// One set or map element as text: `key` or `key : verdict`, with its comment.
+/// A set or map as `nft list` prints it (`value`: a map's value type), for the text reader.
+fn set_block(
+    kind: &str,
+    name: &str,
+    value: Option<&str>,
+    flags: &[String],
+    comment: Option<&str>,
+    items: Option<Vec<String>>,
+) -> String {
+    let mut b = format!("{kind} {name} {{\n");
+    if let Some(v) = value {
+        let _ = writeln!(b, "type any : {v}");
+    }
+    if !flags.is_empty() {
+        let _ = writeln!(b, "flags {}", flags.join(","));
+    }
+    if let Some(c) = comment {
+        let _ = writeln!(b, "comment {}", quote(c));
+    }
+    if let Some(items) = items {
+        let _ = writeln!(b, "elements = {{ {} }}", items.join(",\n"));
+    }
+    b + "}\n"
+}
+
 fn element(e: &Expression) -> String {
     match e {
         Expression::List(kv) if kv.len() == 2 => format!("{} : {}", expr(&kv[0]), expr(&kv[1])),
@@ -236,34 +261,24 @@ pub fn parse(source: Arc<Source>) -> Result<Ruleset, Vec<ParseError>> {
                         m["name"].as_str().unwrap_or(""),
                     );
                     let key = table(f, t, &mut tables);
-                    let mut b = format!("{kind} {n} {{\n");
-                    if kind == "map" {
-                        let _ = writeln!(b, "type any : {}", m["map"].as_str().unwrap_or("any"));
-                    }
-                    let flags: Vec<&str> = match &m["flags"] {
-                        serde_json::Value::String(s) => vec![s.as_str()],
-                        serde_json::Value::Array(a) => {
-                            a.iter().filter_map(|x| x.as_str()).collect()
-                        }
+                    let flags: Vec<String> = match &m["flags"] {
+                        serde_json::Value::String(s) => vec![s.clone()],
+                        serde_json::Value::Array(a) => a
+                            .iter()
+                            .filter_map(|x| Some(x.as_str()?.to_string()))
+                            .collect(),
                         _ => Vec::new(),
                     };
-                    if !flags.is_empty() {
-                        let _ = writeln!(b, "flags {}", flags.join(","));
-                    }
-                    if let Some(c) = m["comment"].as_str() {
-                        let _ = writeln!(b, "comment {}", quote(c));
-                    }
-                    if let Some(els) = m["elem"].as_array() {
-                        let items: Vec<String> = els
-                            .iter()
+                    let items: Option<Vec<String>> = m["elem"].as_array().map(|els| {
+                        els.iter()
                             .map(|e| match serde_json::from_value::<Expression>(e.clone()) {
                                 Ok(x) => element(&x),
                                 Err(_) => "unknown-element".into(),
                             })
-                            .collect();
-                        let _ = writeln!(b, "elements = {{ {} }}", items.join(",\n"));
-                    }
-                    b += "}\n";
+                            .collect()
+                    });
+                    let value = (kind == "map").then(|| m["map"].as_str().unwrap_or("any"));
+                    let b = set_block(kind, n, value, &flags, m["comment"].as_str(), items);
                     tables.get_mut(&key).unwrap().sets.push(b);
                     continue;
                 }
@@ -362,36 +377,24 @@ pub fn parse(source: Arc<Source>) -> Result<Ruleset, Vec<ParseError>> {
             }
             NfListObject::Set(s) => {
                 let key = table(&name(&s.family), &s.table, &mut tables);
-                let mut b = format!("set {} {{\n", s.name);
                 let flags: Vec<String> = s.flags.iter().flatten().map(name).collect();
-                if !flags.is_empty() {
-                    let _ = writeln!(b, "flags {}", flags.join(","));
-                }
-                if let Some(c) = &s.comment {
-                    let _ = writeln!(b, "comment {}", quote(c));
-                }
-                if let Some(els) = &s.elem {
-                    let items: Vec<String> = els.iter().map(element).collect();
-                    let _ = writeln!(b, "elements = {{ {} }}", items.join(",\n"));
-                }
-                b += "}\n";
+                let items = s.elem.as_ref().map(|els| els.iter().map(element).collect());
+                let b = set_block("set", &s.name, None, &flags, s.comment.as_deref(), items);
                 tables.get_mut(&key).unwrap().sets.push(b);
             }
             NfListObject::Map(m) => {
                 let key = table(&name(&m.family), &m.table, &mut tables);
-                let mut b = format!("map {} {{\ntype any : {}\n", m.name, name(&m.map));
                 let flags: Vec<String> = m.flags.iter().flatten().map(name).collect();
-                if !flags.is_empty() {
-                    let _ = writeln!(b, "flags {}", flags.join(","));
-                }
-                if let Some(c) = &m.comment {
-                    let _ = writeln!(b, "comment {}", quote(c));
-                }
-                if let Some(els) = &m.elem {
-                    let items: Vec<String> = els.iter().map(element).collect();
-                    let _ = writeln!(b, "elements = {{ {} }}", items.join(",\n"));
-                }
-                b += "}\n";
+                let items = m.elem.as_ref().map(|els| els.iter().map(element).collect());
+                let value = name(&m.map);
+                let b = set_block(
+                    "map",
+                    &m.name,
+                    Some(&value),
+                    &flags,
+                    m.comment.as_deref(),
+                    items,
+                );
                 tables.get_mut(&key).unwrap().sets.push(b);
             }
             NfListObject::Element(e) => {
