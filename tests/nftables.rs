@@ -481,7 +481,7 @@ fn affinity_sets_say_which_clients_are_pinned() {
     let notes = notes_of(&v);
     assert!(
         notes.contains(
-            &"session affinity pins client 10.0.0.7 to 10.180.0.3:80 (2h59m59s996ms left)"
+            &"session affinity pins client 10.0.0.7 to 10.180.0.3:80 (2h59m59s996ms left when listed)"
         ),
         "{notes:?}"
     );

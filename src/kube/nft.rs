@@ -492,7 +492,7 @@ pub fn pinned_clients(rs: &Ruleset, sp: &ServicePort) -> Vec<String> {
                 let until = e
                     .expires
                     .as_deref()
-                    .map(|x| format!(" ({x} left)"))
+                    .map(|x| format!(" ({x} left when listed)"))
                     .unwrap_or_default();
                 out.push(format!(
                     "session affinity pins client {} to {to}{until}",
